@@ -1,0 +1,145 @@
+"""Training configuration: defaults, type coercion and range checks, done before any training.
+
+papermill passes parameters as typed YAML values, but users also type ``-p lr 1e-2``
+(a string for YAML 1.1) or ``-p epochs 10.0``; numeric strings and whole floats are
+accepted, everything else gets a ConfigError naming the parameter and a valid example.
+"""
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import ConfigError, unknown_name
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "cyclic")
+SCHEDULER_ALIASES = {"constant": "none", None: "none", "": "none", "cos": "cosine", "one_cycle": "onecycle",
+                     "one-cycle": "onecycle", "cyclical": "cyclic", "multi_step": "multistep"}
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "simplecnn"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    scheduler: str = "none"
+    milestones: list = None
+    gamma: float = 0.1
+    step_size: int = None
+    label_smoothing: float = 0.0
+    augment: bool = True
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: object = "auto"
+    compile: bool = False
+    eval_batch_size: int = 1000
+    model_kwargs: dict = field(default_factory=dict)
+
+    def validate(self):
+        from .models import check_model_name
+
+        if not isinstance(self.model, str):
+            raise ConfigError(f"model must be a registered model name (a string), got {self.model!r}")
+        check_model_name(self.model)
+        self.epochs = as_int("epochs", self.epochs, 1)
+        self.batch_size = as_int("batch_size", self.batch_size, 1)
+        self.eval_batch_size = as_int("eval_batch_size", self.eval_batch_size, 1)
+        self.seed = as_int("seed", self.seed, 0)
+        self.lr = as_float("lr", self.lr, 0, lo_open=True, hi=10)
+        self.momentum = as_float("momentum", self.momentum, 0, hi=1, hi_open=True)
+        self.weight_decay = as_float("weight_decay", self.weight_decay, 0, hi=1)
+        self.gamma = as_float("gamma", self.gamma, 0, lo_open=True, hi=1)
+        self.label_smoothing = as_float("label_smoothing", self.label_smoothing, 0, hi=1, hi_open=True)
+        self.nesterov = as_bool("nesterov", self.nesterov)
+        self.augment = as_bool("augment", self.augment)
+        self.compile = as_bool("compile", self.compile)
+        opt = str(self.optimizer).lower()
+        if opt not in OPTIMIZERS:
+            raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
+        self.optimizer = opt
+        sched = SCHEDULER_ALIASES.get(self.scheduler, self.scheduler)
+        sched = SCHEDULER_ALIASES.get(str(sched).lower(), str(sched).lower())
+        if sched not in SCHEDULERS:
+            raise unknown_name("scheduler", self.scheduler, SCHEDULERS + tuple(a for a in SCHEDULER_ALIASES if a))
+        self.scheduler = sched
+        if self.nesterov and (opt != "sgd" or self.momentum == 0):
+            raise ConfigError("nesterov=True needs optimizer='sgd' with momentum > 0.")
+        if self.step_size is not None:
+            self.step_size = as_int("step_size", self.step_size, 1)
+        if self.milestones is not None:
+            if isinstance(self.milestones, str):
+                self.milestones = [s for s in self.milestones.replace("[", "").replace("]", "").split(",") if s.strip()]
+            if not isinstance(self.milestones, (list, tuple)):
+                raise ConfigError(f"milestones must be a list of epochs such as [81, 122], got {self.milestones!r}")
+            ms = [as_int("milestones", m, 1) for m in self.milestones]
+            if ms != sorted(ms):
+                raise ConfigError(f"milestones must be increasing, got {ms}")
+            self.milestones = ms
+        amp = {True: "auto", False: "off", None: "off"}.get(self.amp, self.amp)
+        amp = str(amp).lower()
+        if amp not in AMP_MODES:
+            raise unknown_name("amp mode", self.amp, AMP_MODES)
+        self.amp = amp
+        if self.channels_last != "auto":
+            self.channels_last = as_bool("channels_last", self.channels_last)
+        if not isinstance(self.model_kwargs, dict):
+            raise ConfigError(f"model_kwargs must be a dict, got {self.model_kwargs!r}")
+        return self
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls):
+        return [f.name for f in fields(cls)]
+
+
+def _num(name, value, kind):
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number, got the boolean {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got the text {value!r} "
+                              f"(with papermill write e.g. -p {name} {'0.01' if kind is float else '10'})") from None
+    if not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ConfigError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
+    if kind is int:
+        if not value.is_integer():
+            raise ConfigError(f"{name} must be a whole number, got {value}")
+        return int(value)
+    return value
+
+
+def as_int(name, value, lo=None):
+    v = _num(name, value, int)
+    if lo is not None and v < lo:
+        raise ConfigError(f"{name} must be >= {lo}, got {v}")
+    return v
+
+
+def as_float(name, value, lo=None, hi=None, lo_open=False, hi_open=False):
+    v = _num(name, value, float)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ConfigError(f"{name} must be {'>' if lo_open else '>='} {lo:g}, got {v:g}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise ConfigError(f"{name} must be {'<' if hi_open else '<='} {hi:g}, got {v:g}")
+    return v
+
+
+def as_bool(name, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+        return value.strip().lower() in ("true", "yes", "1", "on")
+    raise ConfigError(f"{name} must be True or False, got {value!r}")

@@ -1,0 +1,337 @@
+"""CIFAR-10 as uint8 tensors on the training device, with batched augmentation there.
+
+The one data path of the CIFAR labs:
+
+    data = load_cifar10("./data", normalize="computed", val_ratio=0.1, seed=0)
+    for x, y in data.loader("train", batch_size=128, augment=True, seed=0, epoch=3): ...
+
+``data_root`` may hold ``cifar-10-batches-py/`` (what torchvision's download
+unpacks) or be that folder itself, e.g. ``../shared/data/cifar10-subset``.
+"""
+import math
+import os
+import pickle
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError, DataError, DataMissingError
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+FOLDER = "cifar-10-batches-py"
+TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
+TEST_FILES = ["test_batch"]
+NORMALIZE_MODES = ("off", "fixed", "computed")
+
+
+def resolve_device(device="auto"):
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is visible. "
+                          "Use device='cpu' or 'auto' (in Colab: Runtime > Change runtime type > GPU).")
+    return dev
+
+
+def find_cifar_folder(data_root):
+    """The folder that holds ``data_batch_1``..``test_batch``, or None."""
+    for cand in (data_root, os.path.join(data_root, FOLDER)):
+        if os.path.isfile(os.path.join(cand, "test_batch")) or os.path.isfile(os.path.join(cand, "data_batch_1")):
+            return cand
+    return None
+
+
+def _read_batch(path):
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+    except FileNotFoundError:
+        raise DataMissingError(f"{path} is missing: the CIFAR-10 folder is incomplete. "
+                               "Delete the folder and download again (load_cifar10(..., download=True)).") from None
+    except Exception as e:
+        raise DataError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}). "
+                        "Delete it (or the whole cifar-10-batches-py folder) and download again.") from None
+    d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+    if "data" not in d or "labels" not in d:
+        raise DataError(f"{path} is not a CIFAR-10 batch (keys {sorted(d)}; expected 'data' and 'labels').")
+    data = np.asarray(d["data"])
+    labels = np.asarray(d["labels"], dtype=np.int64)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{path}: 'data' has shape {data.shape} and dtype {data.dtype}; "
+                        "a CIFAR-10 batch holds uint8 rows of 3072 values (3x32x32). Re-download it.")
+    if len(labels) != len(data):
+        raise DataError(f"{path}: {len(data)} images but {len(labels)} labels. Re-download it.")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"{path}: labels outside 0..9 (found {labels.min()}..{labels.max()}). Re-download it.")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def read_cifar_folder(folder, verbose=True):
+    """Read an official-format ``cifar-10-batches-py`` folder into uint8 tensors.
+
+    Returns dict(train_x (N,3,32,32) uint8, train_y int64, test_x, test_y, classes).
+    """
+    found = find_cifar_folder(folder)
+    if found is None:
+        raise DataMissingError(f"no CIFAR-10 batch files in {folder!r} (looked for data_batch_1..5 and test_batch "
+                               f"there and in {os.path.join(folder, FOLDER)!r}).")
+    out = {}
+    for split, files in (("train", TRAIN_FILES), ("test", TEST_FILES)):
+        parts = [_read_batch(os.path.join(found, f)) for f in files]
+        out[f"{split}_x"] = torch.from_numpy(np.concatenate([p[0] for p in parts]))
+        out[f"{split}_y"] = torch.from_numpy(np.concatenate([p[1] for p in parts]))
+    classes = list(CIFAR10_CLASSES)
+    meta = os.path.join(found, "batches.meta")
+    if os.path.isfile(meta):
+        try:
+            with open(meta, "rb") as f:
+                names = pickle.load(f, encoding="latin1").get("label_names")
+            if names and len(names) == 10:
+                classes = list(names)
+        except Exception:
+            pass
+    out["classes"] = classes
+    out["folder"] = found
+    if verbose:
+        print(f"CIFAR-10 from {found}: {len(out['train_y'])} training images, {len(out['test_y'])} test images")
+    return out
+
+
+def download_cifar10(data_root):
+    """torchvision's real download (with a progress bar) into ``data_root``."""
+    import torchvision
+
+    try:
+        torchvision.datasets.CIFAR10(root=data_root, train=True, download=True)
+    except Exception as e:
+        raise DataMissingError(
+            f"CIFAR-10 is not in {os.path.abspath(data_root)!r} and the download failed ({type(e).__name__}: {e}). "
+            f"Fix: connect to the internet and run again with download=True, or put the extracted "
+            f"'cifar-10-batches-py' folder (from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz) "
+            f"inside {data_root!r}, or point data_root at a folder that already has it."
+        ) from None
+
+
+def compute_mean_std(images, ratio=1.0, seed=0, verbose=True):
+    """Per-channel mean/std in [0, 1] units over uint8 images (N,3,H,W).
+
+    ``ratio`` < 1 samples that fraction of the images (seeded), as the Lab2
+    handout's ``get_mean_std(dataset, ratio=0.3)`` does.
+    """
+    ratio = float(ratio)
+    if not 0 < ratio <= 1:
+        raise ConfigError(f"norm_ratio must be in (0, 1], got {ratio}")
+    n = len(images)
+    k = max(1, int(round(n * ratio)))
+    if k < n:
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(n, generator=g)[:k].to(images.device)
+        images = images[idx]
+    x = images.to(torch.float64).div_(255).transpose(0, 1).reshape(3, -1)
+    mean = tuple(round(v, 4) for v in x.mean(1).tolist())
+    std = tuple(round(v, 4) for v in x.std(1).tolist())
+    if verbose:
+        print(f"Computed normalization from {k} of {n} training images (ratio {ratio:g}): mean={mean} std={std}")
+    return mean, std
+
+
+def random_crop_flip(x, generator, pad=4, flip=True):
+    """Batched torchvision-style RandomCrop(32, padding=pad) + RandomHorizontalFlip(0.5).
+
+    ``x``: (B, C, H, W) of any dtype on any device; zero padding as torchvision's.
+    Random numbers come from a CPU ``generator`` so results match across devices.
+    """
+    b, c, h, w = x.shape
+    dev = x.device
+    if pad:
+        xp = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+        rows = (dy[:, None] + torch.arange(h, device=dev)[None])[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=dev)[None])[:, None, None, :]
+        x = xp[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+               rows, cols]
+    if flip:
+        m = (torch.rand(b, generator=generator) < 0.5).to(dev)
+        x = torch.where(m[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def epoch_generator(seed, epoch, stream=0):
+    """A CPU generator whose state depends only on (seed, epoch, stream): the data order and
+    augmentation of an epoch are the same whether a run was interrupted and resumed or not."""
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch) * 7919 + stream) % (2**63))
+
+
+class BatchLoader:
+    """Iterates (images, labels) batches already on the device, normalized, optionally augmented."""
+
+    def __init__(self, x, y, batch_size, mean=None, std=None, shuffle=False, augment=False, seed=0, epoch=0,
+                 channels_last=False, drop_last=False):
+        self.x, self.y = x, y
+        self.batch_size = int(batch_size)
+        self.shuffle, self.augment, self.seed, self.epoch = shuffle, augment, seed, epoch
+        self.channels_last, self.drop_last = channels_last, drop_last
+        dev = x.device
+        self.mean = None if mean is None else torch.tensor(mean, device=dev).view(1, 3, 1, 1) * 255
+        self.std = None if std is None else torch.tensor(std, device=dev).view(1, 3, 1, 1) * 255
+
+    def __len__(self):
+        n = len(self.y)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        n = len(self.y)
+        gen = epoch_generator(self.seed, self.epoch)
+        order = torch.randperm(n, generator=gen).to(self.x.device) if self.shuffle else None
+        aug_gen = epoch_generator(self.seed, self.epoch, stream=1)
+        for i in range(len(self)):
+            sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            idx = order[sl] if order is not None else sl
+            xb, yb = self.x[idx], self.y[idx]
+            if self.augment:
+                xb = random_crop_flip(xb, aug_gen)
+            xb = xb.float()
+            if self.mean is not None:
+                xb = (xb - self.mean) / self.std
+            else:
+                xb = xb / 255
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, yb
+
+
+@dataclass
+class CifarData:
+    """Train/validation/test splits as uint8 tensors on ``device``, plus normalization."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: list
+    mean: tuple = None
+    std: tuple = None
+    normalize: str = "off"
+    info: dict = field(default_factory=dict)
+    input_size: int = 32
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def device(self):
+        return self.train_x.device
+
+    def split(self, name):
+        if name not in ("train", "val", "test"):
+            raise ConfigError(f"split must be 'train', 'val' or 'test', got {name!r}")
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
+
+    def loader(self, split, batch_size, shuffle=None, augment=False, seed=0, epoch=0, channels_last=False):
+        x, y = self.split(split)
+        shuffle = (split == "train") if shuffle is None else shuffle
+        return BatchLoader(x, y, batch_size, self.mean, self.std, shuffle=shuffle,
+                           augment=augment and split == "train", seed=seed, epoch=epoch, channels_last=channels_last)
+
+    def to(self, device):
+        device = resolve_device(device)
+        for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+            setattr(self, k, getattr(self, k).to(device))
+        return self
+
+    def describe(self):
+        return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y),
+                "normalize": self.normalize, "mean": self.mean, "std": self.std, **self.info}
+
+
+def _check_count(name, value, available, allow_none=True):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        try:
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            value = int(f)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a positive whole number or None, got {value!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive whole number or None, got {value}")
+    if value > available:
+        raise ConfigError(f"{name}={value} is larger than the {available} images available; "
+                          f"use a value up to {available} or None for all of them.")
+    return int(value)
+
+
+def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, test_limit=None, seed=0,
+                 normalize="computed", norm_ratio=1.0, device="auto", verbose=True):
+    """Load CIFAR-10 (downloading it with torchvision if needed) as a :class:`CifarData`.
+
+    - ``val_ratio``: fraction of the training images held out for validation (seeded;
+      0.1 gives 45,000/5,000 on the full set). The test set is never touched for training.
+    - ``limit``: use only this many training images (seeded random subset) before the split;
+      ``test_limit`` likewise for the test set (first N).
+    - ``normalize``: "off", "fixed" (the usual CIFAR-10 statistics) or "computed" (from the
+      training split; ``norm_ratio`` < 1 samples that fraction of it). True means "computed".
+    """
+    normalize = {True: "computed", False: "off", None: "off", "none": "off"}.get(normalize, normalize)
+    if normalize not in NORMALIZE_MODES:
+        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
+    try:
+        val_ratio = float(val_ratio)
+    except (TypeError, ValueError):
+        raise ConfigError(f"val_ratio must be a number in [0, 1), got {val_ratio!r}") from None
+    if not 0 <= val_ratio < 1:
+        raise ConfigError(f"val_ratio must be in [0, 1), got {val_ratio}")
+    device = resolve_device(device)
+    data_root = os.fspath(data_root)
+    if find_cifar_folder(data_root) is None:
+        if not download:
+            raise DataMissingError(
+                f"CIFAR-10 is not in {os.path.abspath(data_root)!r}. Fix: pass download=True (needs internet), "
+                f"or put the extracted 'cifar-10-batches-py' folder inside it, or point data_root at a folder "
+                f"that has it (offline on this repo's machines: data_root='../shared/data/cifar10-subset').")
+        download_cifar10(data_root)
+    raw = read_cifar_folder(data_root, verbose=verbose)
+    x, y = raw["train_x"], raw["train_y"]
+    limit = _check_count("limit", limit, len(y))
+    test_limit = _check_count("test_limit", test_limit, len(raw["test_y"]))
+    g = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(len(y), generator=g)
+    if limit is not None:
+        perm = perm[:limit]
+    n_val = int(round(len(perm) * val_ratio))
+    if val_ratio > 0 and n_val == 0:
+        n_val = 1
+    if len(perm) - n_val < 1:
+        raise ConfigError(f"only {len(perm)} training images: too few to split off a validation set.")
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    test_x, test_y = raw["test_x"], raw["test_y"]
+    if test_limit is not None:
+        test_x, test_y = test_x[:test_limit], test_y[:test_limit]
+    train_x = x[train_idx]
+    if normalize == "computed":
+        mean, std = compute_mean_std(train_x, norm_ratio, seed=seed, verbose=verbose)
+    elif normalize == "fixed":
+        mean, std = CIFAR10_MEAN, CIFAR10_STD
+    else:
+        mean = std = None
+    data = CifarData(train_x, y[train_idx], x[val_idx], y[val_idx], test_x, test_y, raw["classes"],
+                     mean=mean, std=std, normalize=normalize,
+                     info={"source": raw["folder"], "norm_ratio": float(norm_ratio), "val_ratio": val_ratio,
+                           "seed": int(seed), "limit": limit})
+    if verbose:
+        print(f"Split: {len(data.train_y)} train / {len(data.val_y)} validation / {len(data.test_y)} test images")
+    return data.to(device)

@@ -1,0 +1,118 @@
+"""matplotlib figures: training curves (one run or several overlaid), confusion matrix, image grid.
+
+Each function returns the Figure and, with ``save=path``, writes a PNG (atomically).
+"""
+import os
+
+import matplotlib
+
+if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower() \
+        and "ipykernel" not in matplotlib.get_backend():
+    try:
+        import IPython
+
+        if IPython.get_ipython() is None:
+            matplotlib.use("Agg")
+    except ImportError:
+        matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .checkpoint import atomic_path  # noqa: E402
+
+
+def _history(run):
+    """History list from a RunResult, a run folder, or a list of epoch dicts."""
+    if hasattr(run, "history"):
+        return run.history
+    if isinstance(run, (str, os.PathLike)):
+        import json
+
+        with open(os.path.join(run, "history.json")) as f:
+            return json.load(f)
+    return list(run)
+
+
+def _label(run, i):
+    if hasattr(run, "run_dir"):
+        return os.path.basename(run.run_dir)
+    if isinstance(run, (str, os.PathLike)):
+        return os.path.basename(os.fspath(run).rstrip("/"))
+    return f"run {i + 1}"
+
+
+def _save(fig, save):
+    if save:
+        with atomic_path(save) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    return fig
+
+
+def plot_history(run, title=None, save=None):
+    """Four panels: epoch vs train acc, val acc, train loss, val loss (the handouts' curves)."""
+    return plot_histories({title or _label(run, 0): run}, title=title, save=save)
+
+
+def plot_histories(runs, title=None, save=None, metrics=("train_acc", "val_acc", "train_loss", "val_loss")):
+    """The same four panels with several runs overlaid. ``runs``: {label: run} or a list of runs."""
+    if not isinstance(runs, dict):
+        runs = {_label(r, i): r for i, r in enumerate(runs)}
+    names = {"train_acc": "Train accuracy (%)", "val_acc": "Validation accuracy (%)",
+             "train_loss": "Train loss", "val_loss": "Validation loss", "test_err": "Test error (%)",
+             "val_err": "Validation error (%)", "lr": "Learning rate"}
+    fig, axes = plt.subplots(2, (len(metrics) + 1) // 2, figsize=(11, 7.5), squeeze=False)
+    for ax, key in zip(axes.flat, metrics):
+        for label, run in runs.items():
+            h = _history(run)
+            ys = [(100 - e["val_acc"]) if key == "val_err" else e.get(key) for e in h]
+            ax.plot([e["epoch"] for e in h], ys, marker="o" if len(h) <= 15 else None, ms=3, label=label)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(names.get(key, key))
+        ax.set_title(names.get(key, key))
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, save)
+
+
+def plot_confusion_matrix(cm, classes, normalize=False, title=None, save=None):
+    """Heat map of a confusion matrix (rows true, columns predicted); ``normalize`` divides each row."""
+    cm = np.asarray(cm, dtype=float)
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.55 * n))
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    thresh = shown.max() / 2 if shown.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}", ha="center", va="center",
+                    fontsize=7, color="white" if shown[i, j] > thresh else "black")
+    ax.set_title(title or ("Confusion matrix (normalized)" if normalize else "Confusion matrix"))
+    fig.tight_layout()
+    return _save(fig, save)
+
+
+def show_images(images, labels, classes, n=8, ncols=8, save=None, title=None):
+    """A grid of the first ``n`` images (uint8 (N,3,H,W) tensor/array) with their class names."""
+    images = np.asarray(images[:n].cpu() if hasattr(images, "cpu") else images[:n])
+    labels = [int(v) for v in (labels[:n].tolist() if hasattr(labels, "tolist") else labels[:n])]
+    nrows = (len(images) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, lab in zip(axes.flat, images, labels):
+        ax.imshow(np.transpose(img, (1, 2, 0)))
+        ax.set_title(classes[lab], fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, save)

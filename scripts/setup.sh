@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a virtual environment in .venv with labkit and everything it needs,
+# plus (when run as root on Debian/Ubuntu) Chromium, CJK fonts and poppler for the PDF export.
+# Idempotent: re-running skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -r requirements.txt
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >.venv/labkit-install.log 2>&1 || { cat .venv/labkit-install.log; exit 1; }
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing chromium, fonts-noto-cjk, poppler-utils (PDF export)..."
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium fonts-noto-cjk poppler-utils >/dev/null 2>&1 || echo "warning: could not install chromium; PDF export tests will be skipped"
+fi
+.venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true
+echo "setup done: $(.venv/bin/python -c 'import torch, labkit; print("torch", torch.__version__, "labkit", labkit.__version__)')"
