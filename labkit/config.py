@@ -37,6 +37,8 @@ class TrainConfig:
     channels_last: object = "auto"
     compile: bool = False
     eval_batch_size: int = 1000
+    track_test: bool = False
+    freeze_epochs: int = 0
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self):
@@ -57,6 +59,8 @@ class TrainConfig:
         self.nesterov = as_bool("nesterov", self.nesterov)
         self.augment = as_bool("augment", self.augment)
         self.compile = as_bool("compile", self.compile)
+        self.track_test = as_bool("track_test", self.track_test)
+        self.freeze_epochs = as_int("freeze_epochs", self.freeze_epochs, 0)
         opt = str(self.optimizer).lower()
         if opt not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)

@@ -41,7 +41,9 @@ from .models import get_model
 
 # Hyper-parameters that must match for a run to be resumed.
 RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-               "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment", "seed", "model_kwargs")
+               "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment", "seed", "model_kwargs",
+               "freeze_epochs")
+HEAD_NAMES = ("fc", "linear", "classifier", "head")
 
 
 @dataclass
@@ -202,7 +204,12 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     ``classes`` and ``describe()``. Hyper-parameters are those of :class:`labkit.config.TrainConfig`
     (epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, scheduler, milestones,
     gamma, step_size, label_smoothing, augment, seed, device, amp, channels_last, compile,
-    eval_batch_size, model_kwargs).
+    eval_batch_size, track_test, freeze_epochs, model_kwargs).
+
+    ``track_test=True`` also measures the test set after every epoch (``test_loss``/``test_acc`` in
+    the history, for curves such as the ResNet paper's test error); model selection still uses
+    the validation set only. ``freeze_epochs=k`` trains only the classifier head (``fc``/``linear``/
+    ``classifier``) for the first k epochs (transfer learning).
 
     ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, the
     latest run of this model in ``run_dir``) from its last finished epoch; a finished run is
@@ -269,6 +276,10 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     train_loader = data.loader("train", cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                                channels_last=channels_last)
     val_loader = data.loader("val", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
+    test_loader = (data.loader("test", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
+                   if cfg.track_test else None)
+    if cfg.freeze_epochs and not any(hasattr(net, h) for h in HEAD_NAMES):
+        raise ConfigError(f"freeze_epochs needs a model with a classifier head named one of {HEAD_NAMES}.")
     steps = len(train_loader)
     if steps == 0:
         raise ConfigError(f"batch_size={cfg.batch_size} leaves no training batch; use a smaller batch_size.")
@@ -316,6 +327,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         log(f"learning rate: {_fmt_lr(lr_now)}")
         t0 = time.perf_counter()
         net.train()
+        if cfg.freeze_epochs:
+            _freeze_backbone(net, frozen=epoch <= cfg.freeze_epochs)
         train_loader.set_epoch(epoch)
         losses, checked = [], 0
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -326,6 +339,9 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
 
             it = tqdm(train_loader, total=steps, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False, mininterval=1.0)
         for step, (x, y) in enumerate(it, 1):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             with autocast_context(device, amp_dtype):
                 out = step_fn(x)
                 loss = crit(out.float(), y)
@@ -357,6 +373,9 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(seconds, 3),
                "train_images_per_s": round(seen / train_seconds, 1)}
+        if test_loader is not None:
+            test = evaluate(step_fn, test_loader, device, amp_dtype)
+            rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
         history.append(rec)
         log(f"Train loss: {train_loss:.4f} | Train acc: {train_acc:.2f}% "
             f"Val loss: {val['loss']:.4f} | Val acc: {val['acc']:.2f}%")
@@ -373,6 +392,14 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         atomic_write_json(os.path.join(path, "history.json"), history)
     log("Finished Training")
     return finish_run(path, data, device, amp_dtype, channels_last, cfg.eval_batch_size, verbose, log)
+
+
+def _freeze_backbone(net, frozen):
+    """Only the classifier head trains while ``frozen``; everything trains otherwise."""
+    head = next(getattr(unwrap(net), h) for h in HEAD_NAMES if hasattr(unwrap(net), h))
+    head_params = {id(p) for p in head.parameters()}
+    for p in unwrap(net).parameters():
+        p.requires_grad_(not frozen or id(p) in head_params)
 
 
 def _check_finite(losses, start, epoch, optimizer, path, best_epoch, log):
@@ -425,6 +452,8 @@ def load_run(path, device="cpu", model=None):
     res = _read("result.json", {})
     if model is None and os.path.isfile(os.path.join(path, "best_model.pth")):
         model = load_model(os.path.join(path, "best_model.pth"), device=device)
+    elif model is False:  # caller only wants the numbers
+        model = None
     best = max(hist, key=lambda h: h["val_acc"]) if hist else {"val_acc": float("nan"), "epoch": 0}
     return RunResult(run_dir=path, history=hist, test_acc=res.get("test_acc", float("nan")),
                      test_loss=res.get("test_loss", float("nan")), best_val_acc=best["val_acc"],

@@ -1,0 +1,56 @@
+"""Reading finished runs back: the comparison table (one row per run) from run folders."""
+import json
+import os
+
+from .checkpoint import atomic_write_text
+
+COLUMNS = ["run", "model", "epochs", "best_val_acc", "best_epoch", "test_acc", "train_seconds"]
+
+
+def find_runs(run_dir):
+    """Run folders (with a config.json) directly inside ``run_dir``, oldest first."""
+    if not os.path.isdir(run_dir):
+        return []
+    paths = [os.path.join(run_dir, d) for d in os.listdir(run_dir)
+             if os.path.isfile(os.path.join(run_dir, d, "config.json"))]
+    return sorted(paths, key=lambda p: os.path.getmtime(os.path.join(p, "config.json")))
+
+
+def run_row(run, extra_keys=()):
+    """One table row from a RunResult or a run folder (finished or not)."""
+    if isinstance(run, (str, os.PathLike)):
+        from .train import load_run
+
+        run = load_run(os.fspath(run), model=False)  # model=False: do not load weights
+    row = run.summary()
+    for k in extra_keys:
+        row[k] = run.config.get(k, (run.config.get("data") or {}).get(k))
+    return row
+
+
+def summarize_runs(runs, extra_keys=(), sort_by=None):
+    """A pandas DataFrame with one row per run (RunResults or run folders)."""
+    import pandas as pd
+
+    rows = [run_row(r, extra_keys) for r in runs]
+    df = pd.DataFrame(rows, columns=COLUMNS + [k for k in extra_keys if k not in COLUMNS])
+    for c in ("best_val_acc", "test_acc"):
+        df[c] = df[c].astype(float).round(2)
+    if sort_by:
+        df = df.sort_values(sort_by, ascending=False)
+    return df.reset_index(drop=True)
+
+
+def save_table(df, path_stem):
+    """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths."""
+    csv, md = f"{path_stem}.csv", f"{path_stem}.md"
+    atomic_write_text(csv, df.to_csv(index=False))
+    atomic_write_text(md, df.to_markdown(index=False) + "\n")
+    return csv, md
+
+
+def read_json(path, default=None):
+    if not os.path.isfile(path):
+        return default
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
