@@ -51,7 +51,7 @@ class TrainConfig:
         self.batch_size = as_int("batch_size", self.batch_size, 1)
         self.eval_batch_size = as_int("eval_batch_size", self.eval_batch_size, 1)
         self.seed = as_int("seed", self.seed, 0)
-        self.lr = as_float("lr", self.lr, 0, lo_open=True, hi=10)
+        self.lr = as_float("lr", self.lr, 0, lo_open=True)
         self.momentum = as_float("momentum", self.momentum, 0, hi=1, hi_open=True)
         self.weight_decay = as_float("weight_decay", self.weight_decay, 0, hi=1)
         self.gamma = as_float("gamma", self.gamma, 0, lo_open=True, hi=1)

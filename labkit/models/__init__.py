@@ -74,7 +74,9 @@ def check_model_name(name):
 def get_model(name, num_classes=10, **kwargs):
     """Build a registered model by name; keyword arguments go to its constructor."""
     check_model_name(name)
-    return MODELS[name](num_classes=num_classes, **kwargs)
+    model = MODELS[name](num_classes=num_classes, **kwargs)
+    model.labkit_name = name  # lets load_model tell "a resnet20 checkpoint into a simplecnn" apart
+    return model
 
 
 def count_params(model, trainable_only=False):

@@ -1,0 +1,116 @@
+"""A real short training run on real CIFAR-10 images, its files, and the printed format."""
+import json
+import os
+import re
+
+import pytest
+import torch
+
+import labkit
+from labkit.evaluate import evaluate
+
+EPOCH_RE = re.compile(
+    r"^Epoch: (\d+)\nlearning rate: ([0-9.e+-]+)\n"
+    r"Train loss: (\d+\.\d{4}) \| Train acc: (\d+\.\d{2})% Val loss: (\d+\.\d{4}) \| Val acc: (\d+\.\d{2})%$",
+    re.M)
+
+
+@pytest.fixture(scope="module")
+def run(subset_root, tmp_path_factory, capsys_module=None):
+    data = labkit.load_cifar10(subset_root, device="cpu", normalize="fixed", verbose=False)
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        res = labkit.fit("simplecnn", data, epochs=4, lr=0.01, seed=0, run_dir=tmp_path_factory.mktemp("runs"),
+                         run_name="simple", progress=False)
+    return res, data, buf.getvalue()
+
+
+def test_simplecnn_learns_on_real_images(run):
+    res, data, out = run
+    # Measured on 2026-11-23 (4 epochs, SGD 0.01, 4,653 training images): 39.2% test accuracy
+    # for seed 0 (39-42% over seeds 0/1, two schedules). Chance is 10%; we ask for 3x chance.
+    assert res.test_acc > 30.0, out
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+    assert len(res.history) == 4 and [h["epoch"] for h in res.history] == [1, 2, 3, 4]
+
+
+def test_exact_epoch_print_format(run):
+    res, _, out = run
+    blocks = EPOCH_RE.findall(out)
+    assert [int(b[0]) for b in blocks] == [1, 2, 3, 4]
+    for b, h in zip(blocks, res.history):
+        assert float(b[1]) == pytest.approx(0.01)
+        assert float(b[2]) == pytest.approx(h["train_loss"], abs=1e-4)
+        assert float(b[5]) == pytest.approx(h["val_acc"], abs=0.005)
+    assert "Finished Training" in out
+    assert re.search(r"^Test Accuracy: (\d+\.\d{2})%$", out, re.M).group(1) == f"{res.test_acc:.2f}"
+    assert out.index("Finished Training") < out.index("Test Accuracy:")
+
+
+def test_run_folder_files(run):
+    res, data, _ = run
+    files = set(os.listdir(res.run_dir))
+    assert {"config.json", "history.json", "best_model.pth", "last.pth", "result.json", "log.txt"} <= files
+    assert not [f for f in files if f.endswith(".tmp")]
+    with open(os.path.join(res.run_dir, "history.json")) as f:
+        hist = json.load(f)
+    assert hist == res.history
+    assert set(hist[0]) >= {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
+    with open(os.path.join(res.run_dir, "config.json")) as f:
+        cfg = json.load(f)
+    assert cfg["model"] == "simplecnn" and cfg["lr"] == 0.01 and cfg["data"]["train"] == 4653
+    assert cfg["params"] == 60554 and cfg["amp_dtype"] in ("fp32", "bfloat16")
+    with open(os.path.join(res.run_dir, "result.json")) as f:
+        result = json.load(f)
+    cm = torch.tensor(result["confusion_matrix"])
+    assert cm.sum() == 500 and cm.trace().item() / 5 == pytest.approx(res.test_acc)
+    assert result["best_epoch"] == max(hist, key=lambda h: h["val_acc"])["epoch"]
+    assert set(result["per_class"]) == set(data.classes)
+
+
+def test_best_checkpoint_reloads_with_same_test_accuracy(run):
+    res, data, _ = run
+    fresh = labkit.get_model("simplecnn")
+    labkit.load_model(os.path.join(res.run_dir, "best_model.pth"), model=fresh)
+    amp = torch.bfloat16 if res.config["amp_dtype"] == "bfloat16" else None
+    again = evaluate(fresh, data.loader("test", 1000), "cpu", amp)
+    assert again["acc"] == pytest.approx(res.test_acc)
+    rebuilt = labkit.load_model(os.path.join(res.run_dir, "best_model.pth"))  # model rebuilt from its name
+    assert type(rebuilt).__name__ == "SimpleCNN"
+    best = max(res.history, key=lambda h: h["val_acc"])
+    assert evaluate(rebuilt, data.loader("val", 1000), "cpu", amp)["acc"] == pytest.approx(best["val_acc"])
+
+
+def test_load_run_and_plots(run, tmp_path):
+    res, _, _ = run
+    again = labkit.load_run(res.run_dir)
+    assert again.test_acc == res.test_acc and again.history == res.history
+    png = tmp_path / "curves.png"
+    labkit.plot_history(again, save=str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labkit.plot_histories({"a": res, "b": res.run_dir}, save=str(tmp_path / "over.png"))
+    labkit.plot_confusion_matrix(again.confusion_matrix, list(again.per_class), normalize=True,
+                                 save=str(tmp_path / "cm.png"))
+    assert (tmp_path / "over.png").stat().st_size > 10_000 and (tmp_path / "cm.png").stat().st_size > 10_000
+
+
+def test_first_eight_images_grid(subset, tmp_path):
+    fig = labkit.show_images(subset.train_x, subset.train_y, subset.classes, n=8, save=str(tmp_path / "g.png"))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [subset.classes[i] for i in subset.train_y[:8].tolist()]
+
+
+def test_thop_and_torchsummary_figures(capsys):
+    model = labkit.get_model("simplecnn")
+    before = set(model.state_dict())
+    flops, params = labkit.profile_flops(model)
+    labkit.print_summary(model)
+    out = capsys.readouterr().out
+    assert (flops, params) == (5840896.0, 60554.0)
+    assert "FLOPs: 5840896.0" in out and "Params: 60554.0" in out
+    assert "Total params: 60,554" in out and "Linear-10" in out
+    assert set(model.state_dict()) == before  # profiling left no total_ops/total_params buffers
+    labkit.get_model("simplecnn").load_state_dict(model.state_dict())
