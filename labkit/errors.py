@@ -36,9 +36,3 @@ def unknown_name(kind, name, valid):
     close = difflib.get_close_matches(str(name), valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(valid)}")
-
-
-def as_bool_param(name, value):
-    from .config import as_bool
-
-    return as_bool(name, value)

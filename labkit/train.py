@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .checkpoint import (STATE_FORMAT, atomic_torch_save, atomic_write_json, load_model, read_checkpoint,
                          save_model, unwrap)
-from .config import TrainConfig
+from .config import TrainConfig, as_bool
 from .data import resolve_device
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError
 from .evaluate import autocast_context, confusion, evaluate, per_class_accuracy
@@ -222,9 +222,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     cfg = TrainConfig(model=model, **params).validate()
     if data is None or not hasattr(data, "loader"):
         raise ConfigError("fit needs data=labkit.load_cifar10(...) (or another data object with .loader()).")
-    from .errors import as_bool_param
-
-    resume = as_bool_param("resume", resume)
+    resume = as_bool("resume", resume)
     device = resolve_device(cfg.device)
     amp_dtype, use_scaler = resolve_amp(cfg.amp, device)
     channels_last = (device.type == "cuda") if cfg.channels_last == "auto" else cfg.channels_last
