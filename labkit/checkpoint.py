@@ -137,7 +137,9 @@ def load_model(path, model=None, device="cpu"):
     if model is None:
         if not name:
             raise CheckpointError(f"{path!r} does not name its model; pass the model to load it into.")
-        model = get_model(name, **obj.get("model_kwargs", {}))
+        # "weights" only initialises a model (pretrained download/file); the checkpoint replaces them.
+        kwargs = {k: v for k, v in obj.get("model_kwargs", {}).items() if k != "weights"}
+        model = get_model(name, num_classes=int(obj.get("num_classes") or 10), **kwargs)
     else:
         mine = getattr(unwrap(model), "labkit_name", None)
         if name and mine and name != mine:
