@@ -227,6 +227,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     amp_dtype, use_scaler = resolve_amp(cfg.amp, device)
     channels_last = (device.type == "cuda") if cfg.channels_last == "auto" else cfg.channels_last
     num_classes = len(data.classes)
+    if class_weights is None:  # a data object may ask for a weighted loss (ImageFolderData(imbalance="class_weights"))
+        class_weights = getattr(data, "loss_class_weights", None)
     if class_weights is not None:
         class_weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
         if class_weights.shape != (num_classes,):
