@@ -1,0 +1,568 @@
+"""Experiments: several named training configurations run one after another and compared.
+
+One call trains every configuration in its own run folder ``run_dir/experiment/<name>``
+(with :func:`labkit.fit`, the one training loop), then writes the comparison table
+(``<tag>.csv`` / ``<tag>.md``) and the overlaid curves (``<tag>_<group>.png``) into the
+experiment folder, and each run's own curves into ``<name>/curves.png``::
+
+    from labkit.experiments import Config, run_experiments
+    exp = run_experiments([Config("baseline"), Config("lr0.1", {"lr": 0.1}, change="lr=0.1")],
+                          experiment="lr_check", model="resnet20", epochs=30, data_root="./data")
+    exp.table            # pandas DataFrame, one row per configuration
+    exp.show()           # the table and the overlaid figures, in a notebook
+
+Before anything trains, every configuration is checked (names, model, numbers, data
+settings, and that existing run folders were made with the same settings), so a typo in
+the seventh configuration fails in seconds, not after six training runs.
+
+Repeating the call trains nothing that is finished (``fit(resume=True)`` returns a finished
+run as it is) and continues an interrupted configuration from its last finished epoch.
+Configurations may change the data settings ``normalize`` / ``norm_ratio``; each distinct
+data setting is loaded once.
+
+The standard studies are built by :func:`run_ablations` (Lab2 task 2: normalization,
+augmentation, learning rate and update strategy, each against one baseline) and
+:func:`run_depth_study` (ResNet vs plain nets of the same depth with the recipe of
+He et al. 2016, test error against the paper's; pre-activation variants as the bonus).
+"""
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+from .config import SCHEDULER_ALIASES, TrainConfig, as_float, as_int
+from .data import NORMALIZE_MODES, _check_count
+from .errors import ConfigError, NonFiniteLossError, RunExistsError, unknown_name
+
+DATA_KEYS = ("normalize", "norm_ratio")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+CURVES = ("train_acc", "val_acc", "train_loss", "val_loss")
+
+# ---- Lab2 task 2: ablations against a baseline ---------------------------------------------------
+ABLATIONS = ("normalization", "augmentation", "lr", "scheduler")
+LR_VALUES = (0.1, 0.01, 0.001)
+SCHEDULERS = ("none", "step", "cosine", "onecycle", "cyclic")
+
+# ---- ResNet depth lab (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016) ----
+PAPER_EPOCHS = 164
+PAPER_MILESTONES = (81, 122)
+# CIFAR-10 test error (%) of the paper's Table 6; pre-activation ResNet-110 from He et al.,
+# "Identity Mappings in Deep Residual Networks" (ECCV 2016).
+PAPER_TEST_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
+                    "preact_resnet110": 6.37}
+DEPTHS = (20, 32, 44, 56, 110)
+KINDS = {"plain": "plain{}", "resnet": "resnet{}", "preact": "preact_resnet{}"}
+
+
+@dataclass
+class Config:
+    """One named configuration: ``params`` are fit parameters (``model``, ``lr``, ``epochs``...)
+    and the data settings ``normalize`` / ``norm_ratio``; they override the experiment's common
+    parameters. ``groups`` name the overlaid figures the run appears in; ``change`` says in the
+    table what differs from the baseline."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+    groups: tuple = ()
+    change: str = ""
+
+
+@dataclass
+class Experiment:
+    """What :func:`run_experiments` returns: the runs by configuration name, the table, files."""
+
+    name: str
+    path: str
+    configs: list
+    runs: dict
+    table: object
+    files: dict
+    figures: dict
+    status: dict
+
+    def show(self, runs=False):
+        """Display the comparison table and the overlaid figures (``runs=True``: each run's too)."""
+        from IPython.display import display
+
+        display(self.table)
+        self.show_figures()
+        if runs:
+            self.show_runs()
+
+    def show_figures(self):
+        """Display the overlaid figures (one per group of configurations)."""
+        from .notebook import show_png
+
+        show_png(*self.figures.values())
+
+    def show_runs(self):
+        """Display each run's own four curves (train/val accuracy and loss per epoch)."""
+        from .notebook import show_png
+
+        show_png(*[os.path.join(r.run_dir, "curves.png") for r in self.runs.values()])
+
+
+# ---- checks ----------------------------------------------------------------------------------------
+def canonical_normalize(normalize):
+    mode = {True: "computed", False: "off", None: "off", "none": "off"}.get(normalize, normalize)
+    if isinstance(mode, str):
+        mode = {"none": "off", "false": "off", "true": "computed"}.get(mode.strip().lower(), mode.strip().lower())
+    if mode not in NORMALIZE_MODES:
+        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
+    return mode
+
+
+def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1, seed=0,
+                      data_root="./data"):
+    """The data settings of :func:`labkit.load_cifar10`, checked without reading any data.
+
+    Returns them canonical (``norm_ratio`` is 1.0 unless ``normalize='computed'``). Counts
+    larger than the data set are caught when it is read.
+    """
+    if not isinstance(data_root, (str, os.PathLike)):
+        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}")
+    mode = canonical_normalize(normalize)
+    ratio = as_float("norm_ratio", norm_ratio, 0, hi=1, lo_open=True)
+    val_ratio = as_float("val_ratio", val_ratio, 0, hi=1, hi_open=True)
+    return {"normalize": mode, "norm_ratio": ratio if mode == "computed" else 1.0,
+            "limit": _check_count("limit", limit, math.inf), "test_limit": _check_count("test_limit", test_limit,
+                                                                                          math.inf),
+            "val_ratio": val_ratio, "seed": as_int("seed", seed, 0), "data_root": os.fspath(data_root)}
+
+
+def as_list(name, value, item=str):
+    """A list parameter, also from papermill text such as ``"[20, 56]"`` or ``"20,56"``."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text) if text.startswith("[") else [s for s in text.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"{name} must be a list such as [20, 56], got {value!r}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name} must be a list, got {value!r}")
+    out = []
+    for v in value:
+        if item is int:
+            out.append(as_int(name, v, 1))
+        elif item is float:
+            out.append(as_float(name, v, 0, lo_open=True))
+        else:
+            out.append(str(v).strip())
+    return out
+
+
+def as_configs(configs):
+    """Configs from a list of :class:`Config` / dicts with a ``name``, or a ``{name: params}`` dict."""
+    if isinstance(configs, dict):
+        configs = [Config(k, dict(v or {})) for k, v in configs.items()]
+    out = []
+    for c in configs or []:
+        if isinstance(c, Config):
+            out.append(Config(c.name, dict(c.params), tuple(c.groups), c.change))
+        elif isinstance(c, dict) and "name" in c:
+            c = dict(c)
+            name, groups, change = c.pop("name"), tuple(c.pop("groups", ()) or ()), c.pop("change", "")
+            out.append(Config(name, dict(c.pop("params", None) or c), groups, change))
+        else:
+            raise ConfigError(f"a configuration must be a labkit.experiments.Config or a dict with a 'name', got {c!r}")
+    if not out:
+        raise ConfigError("no configurations to run: give at least one.")
+    return out
+
+
+def _same(a, b):
+    return json.loads(json.dumps(a, default=list)) == json.loads(json.dumps(b, default=list))
+
+
+def _plan(configs, base, data_common, exp_dir, resume):
+    """Check every configuration; returns [(config, model, train_params, data_key)] or raises."""
+    from .train import RESUME_KEYS
+
+    valid_keys = set(TrainConfig.field_names()) | set(DATA_KEYS)
+    seen, plan, existing = set(), [], []
+    for c in configs:
+        if not isinstance(c.name, str) or not NAME_RE.match(c.name):
+            raise ConfigError(f"configuration name {c.name!r} cannot be a folder name: use letters, digits and . _ - + =")
+        if c.name in seen:
+            raise ConfigError(f"two configurations are named {c.name!r}; names must be unique.")
+        seen.add(c.name)
+        params = {**base, **c.params}
+        unknown = sorted(set(params) - valid_keys)
+        if unknown:
+            raise ConfigError(f"configuration {c.name!r}: unknown parameter(s) {unknown}. "
+                              f"Valid ones: {', '.join(sorted(valid_keys))}")
+        try:
+            data = check_data_params(params.pop("normalize", data_common["normalize"]),
+                                     params.pop("norm_ratio", data_common["norm_ratio"]))
+            model = params.pop("model", None)
+            if model is None:
+                raise ConfigError("no model: pass model=... to the experiment or in the configuration.")
+            cfg = TrainConfig(model=model, **params).validate()
+        except ConfigError as e:
+            raise ConfigError(f"configuration {c.name!r}: {e}") from None
+        key = (data["normalize"], data["norm_ratio"])
+        path = os.path.join(exp_dir, c.name)
+        if os.path.exists(path) and os.listdir(path):
+            existing.append(c.name)
+            if resume:
+                _check_existing(c.name, path, cfg, {**data_common, "normalize": key[0], "norm_ratio": key[1]},
+                                RESUME_KEYS)
+        plan.append((c, model, params, key))
+    if existing and not resume:
+        raise RunExistsError(f"experiment folder {exp_dir!r} already holds run(s) {', '.join(existing)}. Pass "
+                             f"resume=True to reuse finished runs and continue interrupted ones, or choose another "
+                             f"experiment name / run_dir; labkit never overwrites a run.")
+    return plan
+
+
+def _check_existing(name, path, cfg, data, resume_keys):
+    """An existing run folder must come from the same settings (else: fail now, not mid-way)."""
+    cfg_file = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_file):
+        raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); move it away or choose "
+                             f"another experiment name.")
+    with open(cfg_file, encoding="utf-8") as f:
+        old = json.load(f)
+    new = cfg.to_dict()
+    diff = [f"{k} was {old.get(k)!r}, now {new[k]!r}" for k in resume_keys if not _same(old.get(k), new[k])]
+    od = old.get("data") or {}
+    for k in ("normalize", "limit", "val_ratio", "seed") + (("norm_ratio",) if data["normalize"] == "computed" else ()):
+        if k in od and not _same(od.get(k), data[k]):
+            diff.append(f"{k} was {od.get(k)!r}, now {data[k]!r}")
+    if diff:
+        raise ConfigError(f"configuration {name!r}: its run folder {path!r} was made with other settings ("
+                          + "; ".join(diff) + "). Use another experiment name (or run_dir) for new settings, "
+                          "or the old settings to reuse/continue it.")
+
+
+def _check_loaded(name, path, data):
+    """After loading: the split sizes of an existing run must match the data now (e.g. test_limit)."""
+    cfg_file = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_file):
+        return
+    with open(cfg_file, encoding="utf-8") as f:
+        od = json.load(f).get("data") or {}
+    now = data.describe()
+    diff = [f"{k} {od[k]} images then, {now[k]} now" for k in ("train", "val", "test") if k in od and od[k] != now[k]]
+    if diff:
+        raise ConfigError(f"configuration {name!r}: its run folder {path!r} used other data ({', '.join(diff)}). "
+                          f"Use another experiment name (or run_dir), or the old limit/test_limit.")
+
+
+def diverged(path):
+    """The 'Stopped: ...' line if the run in ``path`` diverged (fit logs it), else None."""
+    log = os.path.join(path, "log.txt")
+    if not os.path.isfile(log) or os.path.isfile(os.path.join(path, "result.json")):
+        return None
+    with open(log, encoding="utf-8") as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
+    return lines[-1] if lines and lines[-1].startswith("Stopped:") else None
+
+
+# ---- the runner -----------------------------------------------------------------------------------
+def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=None, data_root="./data",
+                    download=True, normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1,
+                    seed=0, device="auto", resume=True, progress=True, verbose=True, metrics=CURVES,
+                    tag="comparison", title=None, columns=None, **common):
+    """Train ``configs`` one after another in ``run_dir/experiment/<name>`` and compare them.
+
+    - ``common``: fit parameters for every configuration (``model``, ``epochs``, ``lr``...);
+      a configuration's own ``params`` override them.
+    - data: ``data_root``, ``download``, ``limit``, ``test_limit``, ``val_ratio``, ``seed``
+      (the train/validation split) are the experiment's; ``normalize`` / ``norm_ratio`` are
+      defaults a configuration may change. ``data=`` a loaded CifarData is used for the
+      configurations whose normalization matches it. ``seed`` is also the default training seed.
+    - ``resume=True`` (default): finished configurations are loaded, not trained again, and an
+      interrupted one continues. ``resume=False`` refuses an experiment folder that holds runs.
+    - ``metrics``: the history keys of the overlaid figures (``test_err`` = 100 - test_acc,
+      needs ``track_test=True``); ``tag`` names the table and figure files; ``columns(config, run)``
+      may return extra table columns.
+
+    A configuration whose loss becomes NaN/inf is recorded as diverged (and not retried when the
+    call is repeated; delete its folder to retry); the others still run.
+    Returns an :class:`Experiment`.
+    """
+    from .data import load_cifar10
+    from .plots import plot_history
+    from .train import fit, load_run
+
+    configs = as_configs(configs)
+    if not isinstance(experiment, str) or not NAME_RE.match(experiment):
+        raise ConfigError(f"experiment name {experiment!r} cannot be a folder name: use letters, digits and . _ - + =")
+    if not isinstance(tag, str) or not NAME_RE.match(tag):
+        raise ConfigError(f"tag {tag!r} cannot be part of a file name: use letters, digits and . _ - + =")
+    from .config import as_bool
+
+    resume = as_bool("resume", resume)
+    data_common = check_data_params(normalize, norm_ratio, limit, test_limit, val_ratio, seed, data_root)
+    common.setdefault("seed", data_common["seed"])
+    common.setdefault("device", device)
+    exp_dir = os.path.join(os.fspath(run_dir), experiment)
+    plan = _plan(configs, common, data_common, exp_dir, resume)
+
+    # ---- data: each distinct normalization loaded once, all before any training -------------------
+    cache = {}
+    if data is not None:
+        cache[(data.normalize, float(data.info.get("norm_ratio", 1.0)) if data.normalize == "computed" else 1.0)] = data
+    for _, _, _, key in plan:
+        if key not in cache:
+            cache[key] = load_cifar10(data_common["data_root"], download=download, val_ratio=data_common["val_ratio"],
+                                      limit=data_common["limit"], test_limit=data_common["test_limit"],
+                                      seed=data_common["seed"], normalize=key[0], norm_ratio=key[1], device=device,
+                                      verbose=verbose)
+    for c, _, _, key in plan:
+        _check_loaded(c.name, os.path.join(exp_dir, c.name), cache[key])
+
+    if verbose:
+        print(f"Experiment {experiment!r}: {len(plan)} configuration(s) in {exp_dir}")
+        for c, model, params, key in plan:
+            path = os.path.join(exp_dir, c.name)
+            state = ("finished" if os.path.isfile(os.path.join(path, "result.json")) else
+                     "diverged" if diverged(path) else
+                     "interrupted, will continue" if os.path.isfile(os.path.join(path, "last.pth")) else "to train")
+            print(f"  {c.name:<18} {model:<16} {c.change or '':<34} [{state}]")
+
+    runs, status = {}, {}
+    for i, (c, model, params, key) in enumerate(plan, 1):
+        path = os.path.join(exp_dir, c.name)
+        if verbose:
+            print(f"\n=== [{i}/{len(plan)}] {c.name}" + (f" ({c.change})" if c.change not in ("", c.name) else "")
+                  + " ===")
+        stopped = diverged(path)
+        if stopped is None:
+            try:
+                res = fit(model, cache[key], run_dir=exp_dir, run_name=c.name, resume=resume or os.path.isdir(path),
+                          progress=progress, verbose=verbose, **params)
+                status[c.name] = "finished"
+            except NonFiniteLossError as e:
+                stopped = f"Stopped: {e}"
+        if stopped is not None:
+            if verbose:
+                print(f"{c.name} diverged; recorded as such (delete {path} to try again). {stopped}")
+            res = load_run(path, model=False)
+            status[c.name] = "diverged"
+        if res.model is not None:
+            res.model = res.model.cpu()
+        runs[c.name] = res
+        if res.history:
+            _close(plot_history(res, title=c.name, save=os.path.join(path, "curves.png")))
+        _save_table(plan, runs, status, exp_dir, tag, columns)  # after every run: partial results are kept
+
+    df, table_files = _save_table(plan, runs, status, exp_dir, tag, columns)
+    figures = _save_figures(plan, runs, exp_dir, tag, metrics, title or experiment)
+    files = {"csv": table_files[0], "md": table_files[1], **{f"figure:{k}": v for k, v in figures.items()}}
+    if verbose:
+        print(f"\nComparison table: {table_files[0]} and {table_files[1]}; figures: {', '.join(figures.values())}")
+    return Experiment(experiment, exp_dir, [p[0] for p in plan], runs, df, files, figures, status)
+
+
+def _close(fig):
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _save_table(plan, runs, status, exp_dir, tag, columns):
+    from .results import save_table, summarize_runs
+
+    done = [(c, runs[c.name]) for c, _, _, _ in plan if c.name in runs]
+    df = summarize_runs([r for _, r in done])
+    df.insert(1, "change", [c.change for c, _ in done])
+    df["status"] = [status.get(c.name, "") for c, _ in done]
+    if columns is not None:
+        extra = [columns(c, r) for c, r in done]
+        for k in dict.fromkeys(k for row in extra for k in row):
+            df[k] = [row.get(k) for row in extra]
+    return df, save_table(df, os.path.join(exp_dir, tag))
+
+
+def _with_errors(history):
+    out = []
+    for e in history:
+        e = dict(e)
+        for split in ("train", "val", "test"):
+            if f"{split}_acc" in e:
+                e[f"{split}_err"] = 100.0 - e[f"{split}_acc"]
+        out.append(e)
+    return out
+
+
+def _save_figures(plan, runs, exp_dir, tag, metrics, title):
+    """One overlaid figure per group (all runs in one figure when no configuration has a group)."""
+    from .plots import plot_histories
+
+    groups = {}
+    for c, _, _, _ in plan:
+        for g in c.groups:
+            groups.setdefault(g, []).append(c.name)
+    if not groups:
+        groups = {None: [c.name for c, _, _, _ in plan]}
+    figures = {}
+    for g, names in groups.items():
+        runs_g = {n: _with_errors(runs[n].history) for n in names if n in runs}
+        if not runs_g:
+            continue
+        path = os.path.join(exp_dir, f"{tag}_{g}.png" if g else f"{tag}.png")
+        _close(plot_histories(runs_g, title=f"{title}: {g.replace('_', ' ')}" if g else title, save=path, metrics=tuple(metrics)))
+        figures[g or tag] = path
+    return figures
+
+
+# ---- Lab2 task 2: ablations against one baseline -------------------------------------------------
+def _sched(name):
+    s = SCHEDULER_ALIASES.get(name, name)
+    return SCHEDULER_ALIASES.get(str(s).lower(), str(s).lower())
+
+
+def ablation_configs(studies=ABLATIONS, *, normalize="computed", norm_ratio=1.0, augment=True, lr=0.01,
+                     scheduler="none", lr_values=LR_VALUES, schedulers=SCHEDULERS, sampled_norm_ratio=0.3):
+    """The baseline plus, for each study, the variants that differ from it in that one setting.
+
+    The keyword arguments ``normalize`` ... ``scheduler`` are the baseline's settings;
+    - ``normalization``: off / computed mean-std over all training images / over a sampled
+      ``sampled_norm_ratio`` of them (the handout's ``get_mean_std(ratio=...)``);
+    - ``augmentation``: crop+flip off (or on, if the baseline has none);
+    - ``lr``: each of ``lr_values`` (at least three values with the baseline's);
+    - ``scheduler``: each of ``schedulers`` (constant ``none``, ``step``, ``cosine``, ``onecycle``, ``cyclic``).
+    The baseline belongs to every study's figure.
+    """
+    studies = as_list("ablations", studies)
+    for s in studies:
+        if s not in ABLATIONS:
+            raise unknown_name("ablation", s, ABLATIONS)
+    base_norm = check_data_params(normalize, norm_ratio)
+    sampled = as_float("sampled_norm_ratio", sampled_norm_ratio, 0, hi=1, lo_open=True, hi_open=True)
+    from .config import as_bool
+
+    augment, lr, scheduler = as_bool("augment", augment), as_float("lr", lr, 0, lo_open=True), _sched(scheduler)
+    configs = [Config("baseline", {}, tuple(studies), "baseline")]
+    for study in studies:
+        if study == "normalization":
+            for mode, ratio, name in (("off", 1.0, "norm_off"), ("computed", 1.0, "norm_computed"),
+                                      ("computed", sampled, f"norm_ratio{sampled:g}")):
+                if (mode, ratio) != (base_norm["normalize"], base_norm["norm_ratio"]):
+                    change = f"normalize={mode}" + (f", norm_ratio={ratio:g}" if ratio != 1.0 else "")
+                    configs.append(Config(name, {"normalize": mode, "norm_ratio": ratio}, (study,), change))
+        elif study == "augmentation":
+            configs.append(Config("no_augment" if augment else "augment", {"augment": not augment}, (study,),
+                                  "augment=False (no crop+flip)" if augment else "augment=True (crop+flip)"))
+        elif study == "lr":
+            values = as_list("lr_values", lr_values, float)
+            for v in dict.fromkeys(values):
+                if not math.isclose(v, lr):
+                    configs.append(Config(f"lr{v:g}", {"lr": v}, (study,), f"lr={v:g}"))
+        elif study == "scheduler":
+            for s in dict.fromkeys(_sched(s) for s in as_list("schedulers", schedulers)):
+                if s != scheduler:
+                    configs.append(Config(f"sched_{s}", {"scheduler": s}, (study,), f"scheduler={s}"))
+    return configs
+
+
+def run_ablations(model="resnet18", ablations=ABLATIONS, *, lr_values=LR_VALUES, schedulers=SCHEDULERS,
+                  sampled_norm_ratio=0.3, experiment="task2_ablations", normalize="computed", norm_ratio=1.0,
+                  augment=True, lr=0.01, scheduler="none", **kwargs):
+    """Lab2 task 2: a baseline of ``model`` and the ablations against it, trained and compared.
+
+    ``model``, ``normalize``, ``norm_ratio``, ``augment``, ``lr``, ``scheduler`` and every other
+    keyword (epochs, batch_size, optimizer, data_root, limit, run_dir, resume...) set the baseline
+    and the experiment, as in :func:`run_experiments`. Figures: ``comparison_<study>.png``
+    (baseline and that study's variants overlaid); table ``comparison.csv`` / ``.md``.
+    """
+    configs = ablation_configs(ablations, normalize=normalize, norm_ratio=norm_ratio, augment=augment, lr=lr,
+                               scheduler=scheduler, lr_values=lr_values, schedulers=schedulers,
+                               sampled_norm_ratio=sampled_norm_ratio)
+    kwargs.setdefault("title", f"{model}: ablations against the baseline")
+    return run_experiments(configs, experiment=experiment, model=model, normalize=normalize, norm_ratio=norm_ratio,
+                           augment=augment, lr=lr, scheduler=scheduler, **kwargs)
+
+
+# ---- ResNet depth lab ----------------------------------------------------------------------------
+def scale_milestones(epochs, milestones=PAPER_MILESTONES, total=PAPER_EPOCHS):
+    """The paper's lr-decay epochs (81 and 122 of 164) scaled to ``epochs``: 164 -> [81, 122],
+    82 -> [41, 61], 2 -> [1]; always at least epoch 1, repeated epochs merged."""
+    epochs = as_int("epochs", epochs, 1)
+    return sorted({max(1, int(round(m * epochs / total))) for m in milestones})
+
+
+def paper_recipe(epochs=PAPER_EPOCHS):
+    """He et al. 2016's CIFAR-10 training: SGD lr 0.1, momentum 0.9, weight decay 1e-4, batch 128,
+    lr / 10 at epochs 81 and 122 of 164 (scaled to ``epochs``), 4-pixel-pad crop + flip,
+    per-channel normalization; the models use kaiming init. ``track_test`` records the test error
+    per epoch for the degradation figure."""
+    return {"epochs": as_int("epochs", epochs, 1), "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+            "weight_decay": 1e-4, "batch_size": 128, "scheduler": "multistep", "milestones": scale_milestones(epochs),
+            "gamma": 0.1, "augment": True, "normalize": "computed", "track_test": True}
+
+
+def depth_configs(depths=(20, 56, 110), kinds=("plain", "resnet"), shortcut="A"):
+    """One configuration per (depth, kind): kinds ``plain`` (no shortcuts), ``resnet``,
+    ``preact`` (pre-activation ResNet); grouped by depth for the overlaid figures."""
+    depths = as_list("depths", depths, int)
+    kinds = as_list("kinds", kinds)
+    for d in depths:
+        if d not in DEPTHS:
+            raise ConfigError(f"depth {d} is not a CIFAR ResNet depth; use some of {list(DEPTHS)}")
+    for k in kinds:
+        if k not in KINDS:
+            raise unknown_name("kind", k, KINDS)
+    shortcut = str(shortcut).upper()
+    if shortcut not in ("A", "B"):
+        raise ConfigError(f"shortcut must be 'A' (zero-padding identity, the paper's CIFAR choice) or 'B' "
+                          f"(1x1 projection), got {shortcut!r}")
+    if not depths or not kinds:
+        raise ConfigError("depths and kinds must each name at least one value")
+    configs = []
+    for d in depths:
+        for k in kinds:
+            model = KINDS[k].format(d)
+            params = {"model": model}
+            name = model
+            if k != "plain" and shortcut == "B":
+                params["model_kwargs"] = {"option": "B"}
+                name += "_optB"
+            configs.append(Config(name, params, (f"{d}_layers",), f"{k}, {d} layers"))
+    return configs
+
+
+def _depth_columns(config, run):
+    model = run.config.get("model", config.params.get("model", ""))
+    kind = "preact" if model.startswith("preact") else "plain" if model.startswith("plain") else "resnet"
+    hist = run.history
+    final = hist[-1].get("test_acc") if hist else None
+    paper = PAPER_TEST_ERROR.get(model) if (run.config.get("model_kwargs") or {}).get("option", "A") == "A" else None
+    return {"kind": kind, "depth": int(re.sub(r"\D", "", model) or 0),
+            "test_err": round(100.0 - run.test_acc, 2) if run.test_acc == run.test_acc else float("nan"),
+            "final_test_err": round(100.0 - final, 2) if final is not None else float("nan"),
+            "paper_test_err": paper if paper is not None else float("nan")}
+
+
+def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=PAPER_EPOCHS, milestones=None,
+                    shortcut="A", experiment="task3_depth", tag="plain_vs_resnet", **kwargs):
+    """ResNet vs plain nets of the same depths with the paper's recipe (:func:`paper_recipe`;
+    any keyword overrides it; ``milestones=None`` scales 81/122 of 164 to ``epochs``).
+
+    Writes ``<tag>.csv`` / ``.md`` (test error of the best-validation checkpoint and of the last
+    epoch, next to the paper's) and one figure per depth, ``<tag>_<d>_layers.png``, with training
+    loss and test error per epoch, the kinds overlaid (the degradation figure). Call it again
+    with ``kinds=("resnet", "preact")`` and another ``tag`` in the same ``experiment`` for the
+    pre-activation bonus: the ResNets trained already are reused.
+    """
+    recipe = paper_recipe(epochs)
+    if milestones is not None:
+        recipe["milestones"] = milestones
+    recipe.update(kwargs)
+    if not recipe.get("track_test"):
+        raise ConfigError("the depth study plots the test error per epoch: it needs track_test=True.")
+    recipe.setdefault("title", "Training loss and test error: " + " vs ".join(as_list("kinds", kinds)))
+    return run_experiments(depth_configs(depths, kinds, shortcut), experiment=experiment, tag=tag,
+                           metrics=("train_loss", "test_err"), columns=_depth_columns, **recipe)
+
+
+def model_configs(models):
+    """One configuration per model name (e.g. the exercises' simplecnn, vgg11, vgg16)."""
+    return [Config(m, {"model": m}, (), m) for m in as_list("models", models)]

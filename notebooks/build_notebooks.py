@@ -1,0 +1,336 @@
+"""Writes the lab notebooks (unexecuted) from the cell texts below: one source for all of them.
+
+    .venv/bin/python notebooks/build_notebooks.py          # rewrite the .ipynb files
+    .venv/bin/python notebooks/build_notebooks.py --check  # exit 1 if a notebook differs
+
+Each notebook: a Colab setup cell, a cell tagged ``parameters`` (papermill injects its
+``-p name value`` after it), then thin cells of a few labkit calls. task_transfer.ipynb is
+not built here.
+"""
+import os
+import sys
+
+import nbformat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+METADATA = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+    "language_info": {"name": "python"},
+    "accelerator": "GPU",  # Colab opens it on a GPU runtime
+    "colab": {"provenance": [], "gpuType": "T4"},
+}
+
+SETUP = '''\
+# Setup: run first. In Colab it clones labkit and installs what Colab lacks; elsewhere it only
+# makes sure labkit imports. Then it reports the GPU.
+LABKIT_REPO = "https://github.com/<org>/labkit"  # placeholder: your course's labkit repository URL
+import os, subprocess, sys
+try:
+    import labkit
+except ImportError:  # not installed: use the checkout around this notebook, or clone it (Colab)
+    root = next((d for d in (os.getcwd(), os.path.dirname(os.getcwd()), "/content/labkit")
+                 if os.path.isfile(os.path.join(d, "labkit", "__init__.py"))), None)
+    if root is None and "google.colab" in sys.modules:
+        root = "/content/labkit"
+        subprocess.run(["git", "clone", "-q", "--depth", "1", LABKIT_REPO, root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{root}/requirements-colab.txt"], check=True)
+    if root is None:
+        raise ImportError("labkit not found: open this notebook inside the labkit repository, or pip install -e it")
+    sys.path.insert(0, root)
+    import labkit
+import labkit.notebook
+labkit.notebook.setup();'''
+
+DATA_PARAMS = '''\
+data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"
+download = True           # False: fail with a clear message instead of downloading'''
+
+COMMON_TAIL = '''\
+val_ratio = 0.1           # share of the training images held out for validation (model selection)
+seed = 0                  # train/validation split, initialization, data order, augmentation
+device = "auto"           # auto | cuda | cpu
+run_dir = "runs"          # in Colab, a Google Drive folder keeps runs across disconnects
+limit = None              # use only this many training images for quick runs; None: all
+test_limit = None         # use only this many test images; None: all
+progress = True           # tqdm bar inside each epoch'''
+
+
+def md(text):
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def code(text, tags=None):
+    cell = nbformat.v4.new_code_cell(text)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def parameters(text):
+    return code("# Parameters (papermill: -p name value). Defaults are the lab's settings.\n" + text,
+                tags=["parameters"])
+
+
+HOW_TO_RUN = '''\
+**Run it:** in Colab, *Runtime > Run all* (the first cell clones labkit and checks the GPU).
+Headless: `papermill notebooks/{nb} runs/{out} -p data_root ../shared/data/cifar10-subset`
+(any parameter below can be given with `-p name value`; lists with `-y "name: [a, b]"`).'''
+
+def task1():
+    nb = "task1_simplecnn.ipynb"
+    return [
+        md("# Lab 2, task 1: SimpleCNN on CIFAR-10\n\n"
+           "The model's layer table (torchsummary) and FLOPs/parameters (thop), training with the "
+           "per-epoch lines, the test accuracy of the best checkpoint (by validation accuracy) and "
+           "the four curves: training/validation accuracy and loss per epoch.\n\n"
+           + HOW_TO_RUN.format(nb=nb, out="task1_out.ipynb")),
+        code(SETUP),
+        parameters(DATA_PARAMS + '''
+model = "simplecnn"
+epochs = 30
+batch_size = 128
+optimizer = "sgd"         # sgd | adam | adamw
+lr = 0.01
+momentum = 0.9
+weight_decay = 5e-4
+scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
+normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
+norm_ratio = 1.0          # share of the training images the mean/std is computed from
+augment = False           # random crop (4-pixel padding) + horizontal flip; task 2 studies it
+''' + COMMON_TAIL + '''
+run_name = None           # None: a new folder runs/<model>-<date>-<time>
+resume = False            # True: continue run_name (or this model's latest run in run_dir)'''),
+        md("Every value is checked before anything is downloaded or trained."),
+        code('''\
+train_params = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
+                    weight_decay=weight_decay, scheduler=scheduler, augment=augment, seed=seed, device=device)
+data_params = dict(data_root=data_root, download=download, normalize=normalize, norm_ratio=norm_ratio,
+                   limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device)
+labkit.notebook.check_params(model, train_params, data_params, resume=resume, progress=progress);'''),
+        md("## The model: layer table, FLOPs and parameters"),
+        code("labkit.print_summary(model)\nflops, params = labkit.profile_flops(model)"),
+        md("## Data"),
+        code("data = labkit.load_cifar10(**data_params)"),
+        md("## Training\n\nPer epoch: learning rate, training loss/accuracy, validation loss/accuracy. "
+           "The best epoch's weights (by validation accuracy) are reloaded for the test set."),
+        code("run = labkit.fit(model, data, run_dir=run_dir, run_name=run_name, resume=resume, progress=progress,\n"
+             "                 **train_params)\nrun.summary()"),
+        md("## Curves: epoch vs training/validation accuracy and loss"),
+        code('labkit.plot_history(run, title=f"{model}", save=f"{run.run_dir}/curves.png");'),
+        md("## Test set: confusion matrix and per-class accuracy (best checkpoint)"),
+        code('labkit.plot_confusion_matrix(run.confusion_matrix, data.classes, normalize=True,\n'
+             '                             save=f"{run.run_dir}/confusion_matrix.png")\nrun.per_class'),
+    ]
+
+
+def task2():
+    nb = "task2_resnet18.ipynb"
+    return [
+        md("# Lab 2, task 2: ResNet18 and what each training choice is worth\n\n"
+           "A baseline ResNet18 (from `resnet18.py`) and the ablations, each against the baseline: "
+           "input normalization (off / mean-std computed over all or a sampled share of the training "
+           "images), data augmentation (crop+flip off), the base learning rate, and the update strategy "
+           "(constant, step decay, cosine, one-cycle, cyclical). One comparison table, the curves of each "
+           "study overlaid on the baseline's, and each run's own curves.\n\n"
+           "Re-running the notebook trains only what is not finished (`resume = True`): after a "
+           "disconnect, run it again.\n\n"
+           + HOW_TO_RUN.format(nb=nb, out="task2_out.ipynb")
+           + "\nQuick look at a subset of the studies: `-y \"ablations: [lr]\" -p epochs 5`."),
+        code(SETUP),
+        parameters(DATA_PARAMS + '''
+model = "resnet18"        # the baseline's settings: every ablation changes one of them
+epochs = 30
+batch_size = 128
+optimizer = "sgd"         # sgd | adam | adamw
+lr = 0.01
+momentum = 0.9
+weight_decay = 5e-4
+scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
+normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
+norm_ratio = 1.0          # share of the training images the mean/std is computed from
+augment = True            # random crop (4-pixel padding) + horizontal flip
+''' + COMMON_TAIL + '''
+experiment = "task2_ablations"  # the runs go to run_dir/experiment/<configuration>
+resume = True             # reuse finished configurations, continue an interrupted one
+# the ablations, each against the baseline
+ablations = ["normalization", "augmentation", "lr", "scheduler"]
+lr_values = [0.1, 0.01, 0.001]
+schedulers = ["none", "step", "cosine", "onecycle", "cyclic"]
+sampled_norm_ratio = 0.3  # the sampled-mean/std variant of the normalization study'''),
+        md("## ResNet18 from `resnet18.py`\n\nThe self-contained file of the hand-in; labkit trains the same class."),
+        code('from resnet18 import *\n\nnet = ResNet18()\nprint(f"ResNet18: {sum(p.numel() for p in net.parameters()):,} parameters")'),
+        code("labkit.print_summary(model)\nflops, params = labkit.profile_flops(model)"),
+        md("## Baseline and ablations\n\nEvery configuration is checked before the first one trains. "
+           "Each run gets its own folder `run_dir/experiment/<name>`."),
+        code('''\
+from labkit.experiments import run_ablations
+
+exp = run_ablations(model, ablations, lr_values=lr_values, schedulers=schedulers,
+                    sampled_norm_ratio=sampled_norm_ratio, experiment=experiment, run_dir=run_dir, resume=resume,
+                    data_root=data_root, download=download, normalize=normalize, norm_ratio=norm_ratio,
+                    limit=limit, test_limit=test_limit, val_ratio=val_ratio, progress=progress, epochs=epochs,
+                    batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
+                    weight_decay=weight_decay, scheduler=scheduler, augment=augment, seed=seed, device=device)'''),
+        md("## Comparison\n\nBest validation accuracy, test accuracy (best checkpoint), epochs and training "
+           "time of every configuration (also in `comparison.csv` / `comparison.md` in the experiment folder)."),
+        code("exp.table"),
+        md("## Each study against the baseline"),
+        code("exp.show_figures()"),
+        md("## Each run's curves"),
+        code("exp.show_runs()"),
+    ]
+
+
+def task3():
+    nb = "task3_resnet_depth.ipynb"
+    return [
+        md("# ResNet-20/56/110 vs plain nets: the degradation problem\n\n"
+           "He et al., *Deep Residual Learning for Image Recognition* (CVPR 2016), section 4.2, "
+           "with the paper's recipe as the default: SGD lr 0.1, momentum 0.9, weight decay 1e-4, "
+           "batch 128, lr divided by 10 at epochs 81 and 122 of 164 (scaled when `epochs` is smaller, "
+           "e.g. 82 epochs: 41 and 61), kaiming initialization, 4-pixel-pad random crop + flip, "
+           "per-channel normalization. Training loss and test error are recorded every epoch; per "
+           "depth, the plain net and the ResNet are overlaid (the paper's figure 6). The final table "
+           "puts the test error next to the paper's (8.75 / 6.97 / 6.43% for ResNet-20/56/110). "
+           "Bonus: pre-activation ResNets (He et al., *Identity Mappings in Deep Residual Networks*, 2016).\n\n"
+           "The paper trains ResNet-110 at lr 0.01 for the first ~400 iterations (warm-up); this "
+           "recipe has no warm-up. Validation (10% of the training images) picks the best checkpoint; "
+           "the paper reports the last epoch's test error (`final_test_err`).\n\n"
+           + HOW_TO_RUN.format(nb=nb, out="task3_out.ipynb")
+           + "\nShorter: `-p epochs 82 -y \"depths: [20, 56]\"`."),
+        code(SETUP),
+        parameters(DATA_PARAMS + '''
+depths = [20, 56, 110]    # of 20, 32, 44, 56, 110
+kinds = ["plain", "resnet"]
+shortcut = "A"            # A: zero-padding identity (the paper's CIFAR choice) | B: 1x1 projection
+preact_depths = [110]     # bonus: pre-activation vs original ResNet at these depths ([] skips it)
+epochs = 164
+milestones = None         # None: 81 and 122 of 164, scaled to epochs
+batch_size = 128
+optimizer = "sgd"
+lr = 0.1
+momentum = 0.9
+weight_decay = 1e-4
+scheduler = "multistep"
+gamma = 0.1               # lr factor at each milestone
+normalize = "computed"    # per-channel mean/std of the training split
+norm_ratio = 1.0
+augment = True            # random crop (4-pixel padding) + horizontal flip
+''' + COMMON_TAIL + '''
+experiment = "task3_depth"  # the runs go to run_dir/experiment/<model>
+resume = True             # reuse finished runs, continue an interrupted one'''),
+        md("Every value is checked before anything trains (the bonus's depths too)."),
+        code('''\
+from labkit.experiments import as_list, depth_configs, run_depth_study, scale_milestones
+
+preact_depths = as_list("preact_depths", preact_depths, int)
+if preact_depths:
+    depth_configs(preact_depths, ["resnet", "preact"], shortcut)  # checks the bonus's depths now
+print("lr divided by 10 after epochs", milestones or scale_milestones(epochs), "of", epochs)
+common = dict(epochs=epochs, milestones=milestones, batch_size=batch_size, optimizer=optimizer, lr=lr,
+              momentum=momentum, weight_decay=weight_decay, scheduler=scheduler, gamma=gamma, augment=augment,
+              seed=seed, device=device, shortcut=shortcut, experiment=experiment, run_dir=run_dir, resume=resume,
+              data_root=data_root, download=download, normalize=normalize, norm_ratio=norm_ratio, limit=limit,
+              test_limit=test_limit, val_ratio=val_ratio, progress=progress)'''),
+        md("## Plain nets and ResNets"),
+        code("exp = run_depth_study(depths, kinds, **common)"),
+        md("## Training loss and test error per epoch, plain vs ResNet, per depth"),
+        code("exp.show_figures()"),
+        md("## Test error against the paper's\n\n`test_err`: best-validation checkpoint; "
+           "`final_test_err`: last epoch; `paper_test_err`: the paper's Table 6 (ResNets only)."),
+        code('exp.table[["run", "kind", "depth", "epochs", "best_val_acc", "test_err", "final_test_err",\n'
+             '           "paper_test_err", "train_seconds"]]'),
+        md("## Bonus: pre-activation ResNets\n\nSame recipe; the original ResNets trained above are reused."),
+        code('bonus = run_depth_study(preact_depths, ["resnet", "preact"], tag="preact_vs_resnet", **common) '
+             'if preact_depths else None'),
+        code("if bonus is not None:\n    bonus.show()"),
+    ]
+
+
+def exercise():
+    nb = "exercise_vgg.ipynb"
+    return [
+        md("# Exercises: CIFAR-10 images, a small CNN, VGG11 and VGG16\n\n"
+           "The first 8 training images with their labels; then the small CNN of the exercise, "
+           "VGG11 (one fully connected layer) and VGG16 (three fully connected layers with dropout 0.5), "
+           "each trained and tested, compared in one table.\n\n"
+           + HOW_TO_RUN.format(nb=nb, out="exercise_out.ipynb")),
+        code(SETUP),
+        parameters(DATA_PARAMS + '''
+models = ["simplecnn", "vgg11", "vgg16"]
+epochs = 30
+batch_size = 128
+optimizer = "sgd"         # sgd | adam | adamw
+lr = 0.01
+momentum = 0.9
+weight_decay = 5e-4
+scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
+normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
+norm_ratio = 1.0
+augment = True            # random crop (4-pixel padding) + horizontal flip
+''' + COMMON_TAIL + '''
+experiment = "exercise_vgg"  # the runs go to run_dir/experiment/<model>
+resume = True             # reuse finished runs, continue an interrupted one'''),
+        md("## Data and the first 8 training images"),
+        code("data = labkit.load_cifar10(data_root, download=download, normalize=normalize, norm_ratio=norm_ratio,\n"
+             "                          limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device)"),
+        code('raw = labkit.read_cifar_folder(data.info["source"], verbose=False)  # the files\' order\n'
+             'labkit.show_images(raw["train_x"], raw["train_y"], raw["classes"], n=8);'),
+        md("## The models"),
+        code('''\
+from labkit.experiments import as_list, model_configs, run_experiments
+
+for m in as_list("models", models):
+    print(f"{m}: {labkit.count_params(labkit.get_model(m)):,} parameters")
+labkit.get_model("vgg16").classifier  # three fully connected layers, dropout 0.5'''),
+        md("## Training and testing each model"),
+        code("exp = run_experiments(model_configs(models), data=data, experiment=experiment, run_dir=run_dir,\n"
+             "                      resume=resume, data_root=data_root, normalize=normalize, norm_ratio=norm_ratio,\n"
+             "                      limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device,\n"
+             "                      progress=progress, epochs=epochs, batch_size=batch_size, optimizer=optimizer,\n"
+             "                      lr=lr, momentum=momentum, weight_decay=weight_decay, scheduler=scheduler,\n"
+             "                      augment=augment)"),
+        md("## Comparison"),
+        code("exp.table"),
+        code("exp.show_figures()\nexp.show_runs()"),
+    ]
+
+
+NOTEBOOKS = {"task1_simplecnn.ipynb": task1, "task2_resnet18.ipynb": task2, "task3_resnet_depth.ipynb": task3,
+             "exercise_vgg.ipynb": exercise}
+
+
+def build(name):
+    nb = nbformat.v4.new_notebook(metadata=METADATA)
+    nb.cells = NOTEBOOKS[name]()
+    stem = name.split(".")[0].replace("_", "-")
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{stem}-{i:02d}"  # stable ids: rebuilding gives the same file
+    nbformat.validate(nb)
+    return nbformat.writes(nb) + "\n"
+
+
+def main(argv):
+    check = "--check" in argv
+    stale = []
+    for name in NOTEBOOKS:
+        path = os.path.join(HERE, name)
+        text = build(name)
+        old = open(path, encoding="utf-8").read() if os.path.isfile(path) else None
+        if old != text:
+            stale.append(name)
+            if not check:
+                tmp = path + ".tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.replace(tmp, path)
+    if check and stale:
+        print("out of date (run notebooks/build_notebooks.py):", ", ".join(stale))
+        return 1
+    print(("up to date: " if check else "written: ") + ", ".join(stale if not check else NOTEBOOKS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
