@@ -373,3 +373,18 @@ def test_study_parameters_checked_up_front():
         plan_study(["tv_resnet18"], ["maybe"])
     with pytest.raises(ConfigError, match="unknown training parameter"):
         plan_study(["tv_resnet18"], [False], epoch=3)
+
+
+def test_notebook_demo_mode_builds_its_own_image_folder(subset_root, tmp_path):
+    """-p demo_cifar_root: the notebook writes a small imbalanced image folder from CIFAR-10 and runs on it."""
+    import papermill as pm
+
+    params = dict(demo_cifar_root=subset_root, models=["tv_resnet18"], pretrained=[False], epochs=1, batch_size=32,
+                  image_size=32, limit=60, test_limit=20, num_workers=0, run_dir="runs/transfer", progress=False)
+    pm.execute_notebook(os.path.join(REPO, "notebooks", "task_transfer.ipynb"), str(tmp_path / "out.ipynb"),
+                        parameters=params, kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    demo = tmp_path / "data" / "cifar_imbalanced"
+    assert open(demo / "classes.txt").read().split() == ["airplane", "automobile", "bird"]
+    assert len(open(demo / "train.csv").read().split()) == 1 + 500 + 120 + 75
+    res = json.load(open(tmp_path / "runs" / "transfer" / "tv_resnet18-scratch" / "result.json"))
+    assert res["classes"] == ["airplane", "automobile", "bird"] and np.array(res["confusion_matrix"]).sum() == 20
