@@ -18,4 +18,5 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     chromium fonts-noto-cjk poppler-utils >/dev/null 2>&1 || echo "warning: could not install chromium; PDF export tests will be skipped"
 fi
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true
+mkdir -p runs  # papermill writes executed notebooks there and does not create the folder
 echo "setup done: $(.venv/bin/python -c 'import torch, labkit; print("torch", torch.__version__, "labkit", labkit.__version__)')"
