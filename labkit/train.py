@@ -243,6 +243,11 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
             with open(os.path.join(path, "config.json")) as f:
                 old = json.load(f)
             diff = {k: (old.get(k), cfg.to_dict()[k]) for k in RESUME_KEYS if old.get(k) != cfg.to_dict()[k]}
+            now_data = json.loads(json.dumps(data.describe(), default=str))
+            if "data" in old and old["data"] != now_data:
+                diff.update({f"data {k}": (old["data"].get(k), now_data.get(k))
+                             for k in sorted(set(old["data"]) | set(now_data))
+                             if old["data"].get(k) != now_data.get(k)})
             if diff:
                 raise ConfigError(f"cannot resume {path!r} with other settings: "
                                   + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in diff.items())

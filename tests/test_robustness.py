@@ -219,6 +219,9 @@ def test_runs_never_overwrite(subset, tmp_path):
         labkit.fit("simplecnn", small, run_name="mine", **kw)
     with pytest.raises(labkit.ConfigError, match=r"cannot resume .*mine.* lr was 0\.01, now 0\.1"):
         labkit.fit("simplecnn", small, run_name="mine", resume=True, lr=0.1, **kw)
+    other = labkit.load_cifar10(subset.info["source"], limit=300, device="cpu", verbose=False)
+    with pytest.raises(labkit.ConfigError, match=r"cannot resume .*mine.* data train was 180, now 270"):
+        labkit.fit("simplecnn", other, run_name="mine", resume=True, **kw)
     assert (tmp_path / "mine" / "best_model.pth").read_bytes() == before
     # resume=True without a name picks this model's latest run; a finished run is returned untouched
     again = labkit.fit("simplecnn", small, resume=True, **kw)
