@@ -300,6 +300,10 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
 
     resume = as_bool("resume", resume)
     data_common = check_data_params(normalize, norm_ratio, limit, test_limit, val_ratio, seed, data_root)
+    if data is not None:  # a loaded data set: its split settings are the experiment's
+        for k in ("limit", "val_ratio", "seed"):
+            if k in data.info:
+                data_common[k] = data.info[k]
     common.setdefault("seed", data_common["seed"])
     common.setdefault("device", device)
     exp_dir = os.path.join(os.fspath(run_dir), experiment)
@@ -565,4 +569,4 @@ def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=P
 
 def model_configs(models):
     """One configuration per model name (e.g. the exercises' simplecnn, vgg11, vgg16)."""
-    return [Config(m, {"model": m}, (), m) for m in as_list("models", models)]
+    return [Config(m, {"model": m}) for m in as_list("models", models)]

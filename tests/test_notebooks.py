@@ -154,3 +154,22 @@ def test_nbval_lax(subset_root, run_dir, tmp_path):
     cells = sum(len([c for c in nbformat.read(str(tmp_path / n), as_version=4).cells if c.cell_type == "code"])
                 for n in OWN)
     assert passed == cells and "failed" not in p.stdout
+
+
+def test_setup_cell_without_installed_labkit():
+    """The first cell, where `import labkit` fails (a plain Jupyter outside the venv): it finds the
+    checkout around the notebook, imports labkit from it, moves to the repository root and reports
+    the device; `from resnet18 import *` then works."""
+    cell = nbformat.read(os.path.join(NB_DIR, OWN[0]), as_version=4).cells[1].source
+    blocker = ("import builtins\n_real, _seen = builtins.__import__, []\n"
+               "def _imp(name, *a, **k):\n"
+               "    if name == 'labkit' and not _seen:\n"
+               "        _seen.append(1); raise ImportError('simulated: labkit not installed')\n"
+               "    return _real(name, *a, **k)\n"
+               "builtins.__import__ = _imp\n")
+    check = "\nprint('CWD', os.getcwd())\nfrom resnet18 import *\nprint('RESNET', sum(p.numel() for p in ResNet18().parameters()), _seen)\n"
+    p = subprocess.run([sys.executable, "-c", blocker + cell + check], cwd=NB_DIR, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "labkit 0.1.0 | torch" in p.stdout and ("GPU" in p.stdout)
+    assert f"CWD {REPO}\n" in p.stdout and "RESNET 11173962 [1]" in p.stdout
