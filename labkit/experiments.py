@@ -241,17 +241,20 @@ def _check_existing(name, path, cfg, data, resume_keys):
 
 
 def _check_loaded(name, path, data):
-    """After loading: the split sizes of an existing run must match the data now (e.g. test_limit)."""
+    """After loading, before any training: an existing run must have used this very data (as fit
+    checks when it resumes: split sizes, normalization, source folder...)."""
     cfg_file = os.path.join(path, "config.json")
     if not os.path.isfile(cfg_file):
         return
     with open(cfg_file, encoding="utf-8") as f:
-        od = json.load(f).get("data") or {}
-    now = data.describe()
-    diff = [f"{k} {od[k]} images then, {now[k]} now" for k in ("train", "val", "test") if k in od and od[k] != now[k]]
-    if diff:
-        raise ConfigError(f"configuration {name!r}: its run folder {path!r} used other data ({', '.join(diff)}). "
-                          f"Use another experiment name (or run_dir), or the old limit/test_limit.")
+        old = json.load(f).get("data")
+    now = json.loads(json.dumps(data.describe(), default=str))
+    if old is None or old == now:
+        return
+    diff = [f"{k} was {old.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(old) | set(now))
+            if old.get(k) != now.get(k)]
+    raise ConfigError(f"configuration {name!r}: its run folder {path!r} used other data ({'; '.join(diff)}). "
+                      f"Use another experiment name (or run_dir), or the data settings of that run.")
 
 
 def diverged(path):

@@ -87,6 +87,8 @@ def test_changed_settings_fail_before_training(two_configs):
         _run(configs, **{**kw, "epochs": 3})
     with pytest.raises(labkit.ConfigError, match=r"other settings \(limit was 200, now 300\)"):
         _run(configs, **{**kw, "limit": 300})
+    with pytest.raises(labkit.ConfigError, match=r"'base'.*used other data \(test was 60, now 50\)"):
+        _run(configs, **{**kw, "test_limit": 50})
     with pytest.raises(labkit.RunExistsError, match=r"already holds run\(s\) base, lr0\.05\. Pass resume=True"):
         _run(configs, **{**kw, "resume": False})
     assert _files(exp.path) == before
