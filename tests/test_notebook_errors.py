@@ -1,0 +1,41 @@
+"""Mistyped papermill parameters fail fast, in the cell that checks them, with labkit's message."""
+import os
+
+import papermill as pm
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CASES = [
+    ("task1_simplecnn.ipynb", {"lr": -1}, "ConfigError", r"lr must be > 0, got -1"),
+    ("task2_resnet18.ipynb", {"model": "resnet19"}, "ConfigError",
+     r"unknown model 'resnet19'\. Did you mean 'resnet18'\?"),
+    ("task1_simplecnn.ipynb", {"epochs": "ten"}, "ConfigError", r"epochs must be a number, got the text 'ten'"),
+    ("task3_resnet_depth.ipynb", {"scheduler": "cosin"}, "ConfigError", r"Did you mean 'cosine'"),
+    ("task1_simplecnn.ipynb", {"limit": 999999}, "ConfigError", r"limit=999999 is larger than the 5170 images"),
+]
+
+
+@pytest.mark.parametrize("nb,params,ename,message", CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
+def test_bad_papermill_parameter(nb, params, ename, message, subset_root, tmp_path):
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(os.path.join(REPO, "notebooks", nb), str(out), cwd=str(tmp_path), progress_bar=False,
+                            parameters={"data_root": subset_root, "run_dir": str(tmp_path / "runs"),
+                                        "epochs": 1, "limit": 200, **params})
+    assert e.value.ename == ename
+    import re
+
+    assert re.search(message, e.value.evalue), e.value.evalue
+    # nothing trained: no epoch line was printed and no checkpoint written
+    text = out.read_text()
+    assert "Epoch: 1" not in text
+    assert not list((tmp_path / "runs").rglob("*.pth")) if (tmp_path / "runs").exists() else True
+
+
+def test_missing_data_offline_through_papermill(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(os.path.join(REPO, "notebooks", "task1_simplecnn.ipynb"), str(tmp_path / "o.ipynb"),
+                            cwd=str(tmp_path), progress_bar=False,
+                            parameters={"data_root": str(tmp_path / "nodata"), "download": False})
+    assert e.value.ename == "DataMissingError" and "nodata" in e.value.evalue and "download=True" in e.value.evalue
