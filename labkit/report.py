@@ -1,0 +1,500 @@
+"""What the report notebook shows, read from run folders: setup tables, results, curves, figures.
+
+Every table comes from the runs' own files (``config.json``, ``history.json``, ``result.json``),
+so the report states exactly what was trained; nothing is pasted by hand::
+
+    import labkit.report as report
+    t1 = report.latest_run("runs", "simplecnn")               # or report.collect_runs("runs/simplecnn-...")
+    t2 = report.collect_runs("task2_ablations", run_dir="runs")  # every run in an experiment folder
+    report.hyperparameter_table([*t1, t2[0]])                  # every setting, one column per run
+    report.results_table(t2)                                   # accuracy per run + what each one changes
+    report.show_curves(t1); report.show_studies(t2); report.show_confusion(t1[0])
+
+Table functions return pandas DataFrames (a notebook renders the last one of a cell);
+``show_*`` functions display their figure in the notebook (and close it) and, with
+``save=path``, also write it as a PNG.
+"""
+import glob
+import math
+import os
+
+from .errors import LabkitError
+
+CURVES = ("train_acc", "val_acc", "train_loss", "val_loss")
+# Settings that make two runs different experiments (what an ablation changes).
+COMPARED = ("model", "model_kwargs", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
+            "weight_decay", "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment",
+            "freeze_epochs", "seed", "data.normalize", "data.norm_ratio", "data.limit", "data.val_ratio")
+STUDY_NAMES = {"data.normalize": "normalization", "data.norm_ratio": "normalization", "augment": "augmentation",
+               "lr": "learning rate", "scheduler": "lr schedule", "milestones": "lr schedule",
+               "gamma": "lr schedule", "step_size": "lr schedule"}
+
+
+class ReportError(LabkitError, FileNotFoundError):
+    """A run or experiment folder the report needs is not there."""
+
+
+def setup(verbose=True):
+    """First cell of a report notebook: Jupyter starts its kernel in ``reports/``; move to the
+    repository root so ``run_dir="runs"`` means the same as for the lab notebooks and papermill."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.abspath(os.getcwd()) == os.path.join(root, "reports"):
+        os.chdir(root)
+        if verbose:
+            print(f"working directory: {root} (the repository root)")
+    return os.getcwd()
+
+
+# ---- finding and loading runs --------------------------------------------------------------------
+def _is_run(path):
+    return os.path.isfile(os.path.join(path, "config.json"))
+
+
+def _run_folders(folder):
+    """Run folders in ``folder``: itself, its children, else its grandchildren (run_dir/experiment/run)."""
+    from .results import find_runs
+
+    if _is_run(folder):
+        return [folder]
+    runs = find_runs(folder)
+    if not runs:
+        for sub in sorted(os.listdir(folder)):
+            if os.path.isdir(os.path.join(folder, sub)):
+                runs += find_runs(os.path.join(folder, sub))
+    return runs
+
+
+def collect_runs(*specs, run_dir=None):
+    """RunResults (numbers only, no weights) for ``specs``: run folders, folders of runs (an experiment
+    folder, a whole run_dir), glob patterns, or RunResults. A relative path not found as given is
+    looked up in ``run_dir``. ``None`` specs are skipped (a report section left out)."""
+    from .train import RunResult, load_run
+
+    runs = []
+    for spec in specs:
+        if spec is None:
+            continue
+        if isinstance(spec, (list, tuple)):
+            runs += collect_runs(*spec, run_dir=run_dir)
+            continue
+        if isinstance(spec, RunResult):
+            runs.append(spec)
+            continue
+        spec = os.fspath(spec)
+        tried = [spec] + ([os.path.join(os.fspath(run_dir), spec)] if run_dir and not os.path.isabs(spec) else [])
+        found = []
+        for cand in tried:
+            matches = sorted(glob.glob(cand)) if glob.has_magic(cand) else ([cand] if os.path.isdir(cand) else [])
+            for m in matches:
+                if os.path.isdir(m):
+                    found += _run_folders(m)
+            if found:
+                break
+        if not found:
+            raise ReportError(f"no labkit run found at {' or '.join(repr(t) for t in tried)} (a run folder holds "
+                              f"config.json). Run the lab notebook first, or fix the path; in Colab mount Google "
+                              f"Drive first if the runs are there.")
+        runs += [load_run(p, model=False) for p in found]
+    return runs
+
+
+def latest_run(run_dir, model):
+    """[the most recent run of ``model`` directly in ``run_dir``] (a list, like collect_runs)."""
+    from .train import latest_run as _latest, load_run
+
+    path = _latest(os.fspath(run_dir), model)
+    if path is None:
+        raise ReportError(f"no '{model}' run in {os.fspath(run_dir)!r}. Run its lab notebook first (run_dir="
+                          f"{os.fspath(run_dir)!r}), or give the run folder explicitly.")
+    return [load_run(path, model=False)]
+
+
+def label(run):
+    """A run's name in tables and legends: its folder name."""
+    return os.path.basename(os.path.normpath(run.run_dir))
+
+
+def _labels(runs):
+    names = [label(r) for r in runs]
+    out = []
+    for r, n in zip(runs, names):
+        if names.count(n) > 1:  # same folder name in two experiments: add the experiment's
+            n = f"{os.path.basename(os.path.dirname(os.path.normpath(r.run_dir)))}/{n}"
+        out.append(n)
+    return out
+
+
+def _get(config, key):
+    cur = config
+    for part in key.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def status(run):
+    """'finished', 'diverged' (fit logged 'Stopped: ...') or 'not finished'."""
+    if os.path.isfile(os.path.join(run.run_dir, "result.json")):
+        return "finished"
+    log = os.path.join(run.run_dir, "log.txt")
+    if os.path.isfile(log):
+        with open(log, encoding="utf-8") as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+        if lines and lines[-1].startswith("Stopped:"):
+            return "diverged"
+    return "not finished"
+
+
+# ---- setup: models and hyper-parameters ----------------------------------------------------------
+def describe_schedule(config):
+    """The learning-rate schedule in words, with the milestones / step size fit actually used."""
+    import torch
+
+    from .config import TrainConfig
+    from .train import build_scheduler
+
+    fields = {k: config[k] for k in TrainConfig.field_names() if k in config}
+    fields.pop("model", None)
+    try:
+        cfg = TrainConfig(model=config.get("model", "simplecnn"), **fields).validate()
+        sched, _ = build_scheduler(cfg, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr), 1)
+    except Exception:  # an older or foreign config: say what it holds
+        return str(config.get("scheduler"))
+    s, lr, n = cfg.scheduler, cfg.lr, cfg.epochs
+    if s == "none":
+        return f"constant {lr:g}"
+    if s == "step":
+        return f"step: x{cfg.gamma:g} every {sched.step_size} epochs"
+    if s == "multistep":
+        return f"multistep: x{cfg.gamma:g} after epochs {', '.join(str(m) for m in sorted(sched.milestones))}"
+    if s == "cosine":
+        return f"cosine from {lr:g} to 0 over {n} epochs (per batch)"
+    if s == "onecycle":
+        return f"one-cycle, peak {lr:g} (per batch)"
+    if s == "cyclic":
+        return f"cyclic (triangular) between {lr / 10:g} and {lr:g}, two cycles (per batch)"
+    return s
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items()) or "-"
+    return str(v)
+
+
+def _hyperparameters(config):
+    """(setting, value) pairs of one run, in the order a report lists them."""
+    c = config
+    d = c.get("data") or {}
+    sgd = c.get("optimizer") == "sgd"
+    norm = d.get("normalize")
+    if norm == "computed":
+        norm = f"mean/std of {_fmt(d.get('norm_ratio', 1.0) * 100)}% of the training split"
+    elif norm == "fixed":
+        norm = "the usual CIFAR-10 mean/std"
+    rows = [
+        ("model", c.get("model")),
+        ("model options", c.get("model_kwargs") or None),
+        ("parameters", f"{c['params']:,}" if isinstance(c.get("params"), int) else c.get("params")),
+        ("epochs", c.get("epochs")),
+        ("batch size", c.get("batch_size")),
+        ("optimizer", c.get("optimizer")),
+        ("learning rate", c.get("lr")),
+        ("lr schedule", describe_schedule(c)),
+        ("momentum", c.get("momentum") if sgd else None),
+        ("nesterov", c.get("nesterov") if sgd else None),
+        ("weight decay", c.get("weight_decay")),
+        ("label smoothing", c.get("label_smoothing")),
+        ("augmentation", "random crop (pad 4) + horizontal flip" if c.get("augment") else "none"),
+        ("frozen-backbone epochs", c.get("freeze_epochs") or None),
+        ("class weights", c.get("class_weights")),
+        ("sampler", c.get("sampler")),
+        ("normalization", norm),
+        ("mean", d.get("mean") if d.get("normalize") != "off" else None),
+        ("std", d.get("std") if d.get("normalize") != "off" else None),
+        ("train / val / test images", f"{d['train']:,} / {d['val']:,} / {d['test']:,}"
+         if all(k in d for k in ("train", "val", "test")) else None),
+        ("image limit (quick run)", d.get("limit")),
+        ("validation share", d.get("val_ratio")),
+        ("seed", c.get("seed")),
+        ("loss", "cross-entropy"),
+        ("model selection", "best validation accuracy"),
+        ("device", c.get("device")),
+        ("precision", c.get("amp_dtype")),
+        ("torch", c.get("torch")),
+    ]
+    return rows
+
+
+def hyperparameter_table(runs, only_differing=False):
+    """Every setting of each run (rows) side by side (one column per run), from its config.json.
+    Rows empty for every run are left out; ``only_differing=True`` keeps the rows that differ."""
+    import pandas as pd
+
+    runs = collect_runs(runs)
+    if not runs:
+        return pd.DataFrame()
+    cols = {}
+    order = []
+    for name, r in zip(_labels(runs), runs):
+        pairs = _hyperparameters(r.config)
+        cols[name] = {k: v for k, v in pairs}
+        order += [k for k, _ in pairs if k not in order]
+    table = {name: [_fmt(vals.get(k)) for k in order] for name, vals in cols.items()}
+    df = pd.DataFrame(table, index=order)
+    df = df[(df != "-").any(axis=1)]
+    if only_differing and len(runs) > 1:
+        df = df[df.nunique(axis=1) > 1]
+    df.index.name = "setting"
+    return df
+
+
+def model_table(runs, flops=True):
+    """One row per distinct model of ``runs``: parameters (from the run) and, with ``flops``, thop's
+    FLOPs for one image (the model rebuilt from the registry; no weights are loaded)."""
+    import pandas as pd
+
+    from .summary import input_size_for
+
+    runs = collect_runs(runs)
+    rows, seen = [], set()
+    for r in runs:
+        c = r.config
+        key = (c.get("model"), repr(sorted((c.get("model_kwargs") or {}).items())), c.get("num_classes"))
+        if key in seen:
+            continue
+        seen.add(key)
+        row = {"model": c.get("model"), "options": _fmt(c.get("model_kwargs") or None),
+               "classes": c.get("num_classes"), "parameters": c.get("params"),
+               "input": "x".join(str(s) for s in input_size_for(c.get("model", "")))}
+        if flops:
+            row["FLOPs (one image)"] = _flops(c)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _flops(config):
+    import contextlib
+    import io
+
+    from .models import get_model
+    from .summary import profile_flops
+
+    kw = {k: v for k, v in (config.get("model_kwargs") or {}).items() if k != "weights"}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # thop/torchvision chatter
+            model = get_model(config["model"], num_classes=int(config.get("num_classes") or 10), **kw)
+            f, _ = profile_flops(model, verbose=False)
+        return f"{f / 1e6:,.1f} M"
+    except Exception as e:  # a model that thop cannot profile: say so in the cell, do not fail the report
+        return f"n/a ({type(e).__name__})"
+
+
+# ---- results ---------------------------------------------------------------------------------------
+def baseline_of(runs, baseline=None):
+    """The run the others are compared with: the one named ``baseline`` (default 'baseline'),
+    else the first."""
+    names = _labels(runs)
+    want = baseline or "baseline"
+    for n, r in zip(names, runs):
+        if n == want or label(r) == want:
+            return r
+    if baseline:
+        raise ReportError(f"no run named {baseline!r} among {names}")
+    return runs[0]
+
+
+def differences(runs, baseline=None):
+    """{run label: what it changes against the baseline, e.g. 'lr=0.1'} ('baseline' for the baseline)."""
+    if not runs:
+        return {}
+    base = baseline_of(runs, baseline)
+    out = {}
+    for name, r in zip(_labels(runs), runs):
+        if r is base:
+            out[name] = "baseline"
+            continue
+        diff = [f"{k.split('.')[-1]}={_fmt(_get(r.config, k))}" for k in COMPARED
+                if _get(r.config, k) != _get(base.config, k)]
+        out[name] = ", ".join(diff) or "same settings"
+    return out
+
+
+def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None, sort_by=None):
+    """The comparison table (labkit.results.summarize_runs: best validation accuracy, its epoch, test
+    accuracy of that checkpoint, training time) for run folders / an experiment folder / RunResults,
+    with ``change`` (what each run changes against the baseline; default when there are several
+    runs), ``test_err`` and ``status`` columns."""
+    from .results import summarize_runs
+
+    runs = collect_runs(runs, run_dir=run_dir)
+    if not runs:
+        return summarize_runs([])
+    df = summarize_runs(runs, extra_keys=extra_keys)
+    df["run"] = _labels(runs)
+    if changes is None:
+        changes = len(runs) > 1
+    if changes:
+        diff = differences(runs, baseline)
+        df.insert(1, "change", [diff[n] for n in df["run"]])
+    df["test_err"] = (100.0 - df["test_acc"]).round(2)
+    df["status"] = [status(r) for r in runs]
+    if sort_by:
+        df = df.sort_values(sort_by, ascending=False).reset_index(drop=True)
+    return df
+
+
+def per_class_table(runs):
+    """Test accuracy (%) per class (rows) of each finished run (columns), from result.json."""
+    import pandas as pd
+
+    runs = collect_runs(runs)
+    data = {n: r.per_class for n, r in zip(_labels(runs), runs) if r.per_class}
+    df = pd.DataFrame(data)
+    df.index.name = "class"
+    return df
+
+
+def history_table(run, every=1):
+    """The per-epoch numbers of one run (the lines fit printed), every ``every``-th epoch and the last."""
+    import pandas as pd
+
+    run = collect_runs(run)[0]
+    h = run.history
+    keep = [e for i, e in enumerate(h) if i % every == 0 or i == len(h) - 1]
+    cols = [c for c in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+                        "seconds") if any(c in e for e in keep)]
+    df = pd.DataFrame([{c: e.get(c) for c in cols} for e in keep])
+    return df.round({c: 4 for c in ("train_loss", "val_loss", "test_loss")} | {c: 2 for c in ("train_acc", "val_acc",
+                                                                                               "test_acc")})
+
+
+# ---- figures -----------------------------------------------------------------------------------------
+def _display(obj):
+    """Show a figure / table / Markdown in the notebook (figures closed afterwards, so it appears once)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # plain Python: nothing to show into
+        get_ipython = None
+    shell = get_ipython() if get_ipython else None
+    is_fig = hasattr(obj, "savefig")
+    if shell is not None:
+        display(obj)
+    elif not is_fig:
+        print(obj)
+    if is_fig:
+        import matplotlib.pyplot as plt
+
+        plt.close(obj)
+
+
+def show(obj):
+    """Display a DataFrame, Markdown text or matplotlib Figure in the notebook."""
+    if isinstance(obj, str):
+        from IPython.display import Markdown
+
+        obj = Markdown(obj)
+    _display(obj)
+
+
+def _with_errors(history):
+    out = []
+    for e in history:
+        e = dict(e)
+        for split in ("train", "val", "test"):
+            if f"{split}_acc" in e:
+                e[f"{split}_err"] = 100.0 - e[f"{split}_acc"]
+        out.append(e)
+    return out
+
+
+def show_curves(runs, metrics=CURVES, title=None, save=None):
+    """Epoch vs training/validation accuracy and loss (the handouts' four curves), runs overlaid.
+    ``runs``: run(s) or folder(s), or {legend label: run}. ``metrics`` may include ``test_acc``,
+    ``test_err``, ``val_err``, ``lr``."""
+    from .plots import plot_histories
+
+    if isinstance(runs, dict):
+        named = {k: _with_errors(collect_runs(v)[0].history) for k, v in runs.items()}
+    else:
+        rs = collect_runs(runs)
+        named = {n: _with_errors(r.history) for n, r in zip(_labels(rs), rs) if r.history}
+    if not named:
+        return show("*(no finished epoch to plot)*")
+    fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics))
+    _display(fig)
+
+
+def studies(runs, baseline=None):
+    """{study name: [baseline, runs that change only that]} grouping ablation runs by what they change
+    (normalization, augmentation, learning rate, lr schedule, or the setting's own name)."""
+    if not runs:
+        return {}
+    base = baseline_of(runs, baseline)
+    groups = {}
+    for r in runs:
+        if r is base:
+            continue
+        keys = [k for k in COMPARED if _get(r.config, k) != _get(base.config, k)]
+        names = sorted({STUDY_NAMES.get(k, k.split(".")[-1]) for k in keys}) or ["same settings"]
+        groups.setdefault(" + ".join(names), [base]).append(r)
+    return groups
+
+
+def show_studies(runs, baseline=None, metrics=CURVES, save_dir=None):
+    """One overlaid figure per study: the baseline and the runs that change one setting group
+    (Lab2 task 2's normalization / augmentation / learning rate / lr schedule ablations)."""
+    runs = collect_runs(runs)
+    groups = studies(runs, baseline)
+    if not groups:
+        return show_curves(runs, metrics=metrics)
+    for name, group in groups.items():
+        save = os.path.join(save_dir, f"study_{name.replace(' ', '_').replace('+', 'and')}.png") if save_dir else None
+        show(f"**{name}**: " + ", ".join(f"`{n}`" for n in _labels(group)))
+        show_curves(group, metrics=metrics, title=f"{name}: against the baseline", save=save)
+
+
+def show_confusion(run, normalize=True, title=None, save=None):
+    """The test-set confusion matrix of a finished run (rows: true class), from its result.json."""
+    from .plots import plot_confusion_matrix
+
+    run = collect_runs(run)[0]
+    if not run.confusion_matrix:
+        return show(f"*`{label(run)}` has no test result yet ({status(run)}): finish its training first.*")
+    classes = run.config.get("classes") or list(run.per_class) or [str(i) for i in range(len(run.confusion_matrix))]
+    fig = plot_confusion_matrix(run.confusion_matrix, classes, normalize=normalize, save=save,
+                                title=title or f"{label(run)}: test confusion matrix"
+                                + (" (row-normalized)" if normalize else ""))
+    _display(fig)
+
+
+def best_run(runs, key="best_val_acc"):
+    """The run with the highest ``key`` (by default validation accuracy: the honest choice)."""
+    runs = collect_runs(runs)
+    scored = [(r.summary().get(key), r) for r in runs]
+    scored = [(v, r) for v, r in scored if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not scored:
+        raise ReportError("no run with a result to choose from")
+    return max(scored, key=lambda t: t[0])[1]
+
+
+def title_block(student_name, student_id, lab, title=None, date=None):
+    """The report's header (name, id, lab, date) as Markdown."""
+    import datetime
+
+    from IPython.display import Markdown
+
+    date = date or datetime.date.today().isoformat()
+    head = title or f"{str(lab).upper().replace('LAB', 'Lab ')} report"
+    return Markdown(f"# {head}\n\n| | |\n|---|---|\n| Name | {student_name} |\n| Student ID | {student_id} |\n"
+                    f"| Lab | {lab} |\n| Date | {date} |\n")

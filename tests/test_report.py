@@ -1,0 +1,168 @@
+"""Report helpers (labkit.report) and the report template (reports/lab2_report.ipynb), on real runs
+trained here on the shared CIFAR-10 subset (1-2 epochs, 200 images)."""
+import os
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+import labkit
+import labkit.report as report
+from labkit.export import find_browser
+from labkit.results import summarize_runs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATE = os.path.join(REPO, "reports", "lab2_report.ipynb")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, subset_root):
+    """run_dir with a task-1 run and a task-2-like experiment folder (baseline, lr0.1, no_augment)."""
+    run_dir = tmp_path_factory.mktemp("runs")
+    data = labkit.load_cifar10(subset_root, download=False, limit=200, test_limit=100, normalize="fixed",
+                               device="cpu", verbose=False)
+    common = dict(epochs=1, batch_size=64, progress=False, verbose=False, device="cpu", amp="off")
+    labkit.fit("simplecnn", data, run_dir=run_dir, run_name="simplecnn-20250101-000000", **common)
+    exp = run_dir / "task2_ablations"
+    labkit.fit("simplecnn", data, run_dir=exp, run_name="baseline", scheduler="multistep", **{**common, "epochs": 2})
+    labkit.fit("simplecnn", data, run_dir=exp, run_name="lr0.1", scheduler="multistep", lr=0.1,
+               **{**common, "epochs": 2})
+    labkit.fit("simplecnn", data, run_dir=exp, run_name="no_augment", scheduler="multistep", augment=False,
+               **{**common, "epochs": 2})
+    return str(run_dir)
+
+
+def test_collect_runs_from_every_kind_of_path(runs):
+    exp = os.path.join(runs, "task2_ablations")
+    assert [report.label(r) for r in report.collect_runs(exp)] == ["baseline", "lr0.1", "no_augment"]
+    assert [report.label(r) for r in report.collect_runs("task2_ablations", run_dir=runs)] == \
+        ["baseline", "lr0.1", "no_augment"]
+    assert [report.label(r) for r in report.collect_runs(os.path.join(exp, "lr0.1"))] == ["lr0.1"]
+    assert [report.label(r) for r in report.collect_runs(os.path.join(exp, "*aug*"))] == ["no_augment"]
+    assert len(report.collect_runs([exp, None, os.path.join(runs, "simplecnn-20250101-000000")])) == 4
+    (t1,) = report.latest_run(runs, "simplecnn")
+    assert report.label(t1) == "simplecnn-20250101-000000" and t1.history and t1.model is None
+    with pytest.raises(report.ReportError, match="no labkit run found.*Run the lab notebook first"):
+        report.collect_runs("task9", run_dir=runs)
+    with pytest.raises(report.ReportError, match="no 'resnet18' run"):
+        report.latest_run(runs, "resnet18")
+
+
+def test_hyperparameter_table_is_read_from_config(runs):
+    t2 = report.collect_runs("task2_ablations", run_dir=runs)
+    df = report.hyperparameter_table(t2)
+    assert list(df.columns) == ["baseline", "lr0.1", "no_augment"]
+    assert df.loc["learning rate", "baseline"] == "0.01" and df.loc["learning rate", "lr0.1"] == "0.1"
+    assert df.loc["batch size", "baseline"] == "64" and df.loc["epochs", "baseline"] == "2"
+    assert df.loc["optimizer", "baseline"] == "sgd" and df.loc["momentum", "baseline"] == "0.9"
+    assert df.loc["weight decay", "baseline"] == "0.0005"
+    # the schedule with the milestones fit really used (default 50% / 75% of 2 epochs)
+    assert df.loc["lr schedule", "baseline"] == "multistep: x0.1 after epochs 1"
+    assert df.loc["augmentation", "no_augment"] == "none"
+    assert df.loc["train / val / test images", "baseline"] == "180 / 20 / 100"
+    assert df.loc["normalization", "baseline"] == "the usual CIFAR-10 mean/std"
+    assert df.loc["parameters", "baseline"] == "60,554"
+    assert "nesterov" in df.index and "label smoothing" in df.index and "seed" in df.index
+    assert "frozen-backbone epochs" not in df.index  # rows empty for every run are left out
+    diff = report.hyperparameter_table(t2, only_differing=True)
+    assert set(diff.index) == {"learning rate", "augmentation"}
+
+
+def test_describe_schedule_matches_fit():
+    cfg = {"model": "simplecnn", "epochs": 30, "lr": 0.1, "gamma": 0.2}
+    assert report.describe_schedule({**cfg, "scheduler": "multistep"}) == "multistep: x0.2 after epochs 15, 22"
+    assert report.describe_schedule({**cfg, "scheduler": "multistep", "milestones": [10, 20]}) == \
+        "multistep: x0.2 after epochs 10, 20"
+    assert report.describe_schedule({**cfg, "scheduler": "step"}) == "step: x0.2 every 10 epochs"
+    assert report.describe_schedule({**cfg, "scheduler": "none"}) == "constant 0.1"
+    assert "cosine" in report.describe_schedule({**cfg, "scheduler": "cosine"})
+
+
+def test_results_table_reuses_summarize_runs(runs):
+    exp = os.path.join(runs, "task2_ablations")
+    t2 = report.collect_runs(exp)
+    df = report.results_table(exp)
+    base = summarize_runs(t2)
+    for col in base.columns:
+        assert list(df[col]) == list(base[col])
+    assert list(df["change"]) == ["baseline", "lr=0.1", "augment=no"]
+    assert list(df["status"]) == ["finished"] * 3
+    assert list(df["test_err"]) == [round(100 - a, 2) for a in base["test_acc"]]
+    assert "change" not in report.results_table(report.latest_run(runs, "simplecnn")).columns
+    groups = report.studies(t2)
+    assert {k: [report.label(r) for r in v] for k, v in groups.items()} == \
+        {"learning rate": ["baseline", "lr0.1"], "augmentation": ["baseline", "no_augment"]}
+    assert report.label(report.best_run(t2)) == df.loc[df["best_val_acc"].idxmax(), "run"]
+
+
+def test_tables_and_figures(runs, tmp_path):
+    (t1,) = report.latest_run(runs, "simplecnn")
+    pc = report.per_class_table([t1])
+    assert list(pc.index) == list(labkit.CIFAR10_CLASSES) and pc[report.label(t1)].notna().any()
+    h = report.history_table(t1)
+    assert list(h["epoch"]) == [1] and {"train_loss", "val_acc", "lr"} <= set(h.columns)
+    models = report.model_table([t1], flops=True)
+    assert models.loc[0, "parameters"] == 60554 and models.loc[0, "FLOPs (one image)"] == "5.8 M"
+    report.show_curves([t1], save=tmp_path / "curves.png")
+    report.show_confusion(t1, save=tmp_path / "cm.png")
+    report.show_studies(os.path.join(runs, "task2_ablations"), save_dir=tmp_path)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["cm.png", "curves.png", "study_augmentation.png", "study_learning_rate.png"]
+    for n in names:
+        with open(tmp_path / n, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []  # every figure closed after showing (none shown twice)
+
+
+def test_template_is_built_from_its_source():
+    r = subprocess.run([sys.executable, os.path.join(REPO, "reports", "build_report.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    nb = nbformat.read(TEMPLATE, as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert sum("parameters" in t for t in tags) == 1
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for section in ("Introduction", "Experiment setup", "Results", "Discussion", "Difficulties and solutions"):
+        assert section in text
+    assert "遇到的困難與解決方法" in text and all(c.outputs == [] for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.fixture(scope="module")
+def executed_report(runs, tmp_path_factory):
+    import papermill
+
+    out = str(tmp_path_factory.mktemp("report") / "lab2_report.ipynb")
+    papermill.execute_notebook(TEMPLATE, out, parameters={"run_dir": runs, "student_name": "王小明",
+                                                          "student_id": "F74091234", "flops": True},
+                               cwd=REPO, progress_bar=False, kernel_name="python3")
+    return out
+
+
+def test_report_notebook_executes_with_papermill(executed_report, runs):
+    nb = nbformat.read(executed_report, as_version=4)
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outs) >= 5  # curves, confusion x2, two studies
+    html = "\n".join(o.get("data", {}).get("text/html", "") for o in outs)
+    md = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outs)
+    assert "王小明" in md and "F74091234" in md
+    assert os.path.join(runs, "task2_ablations", "lr0.1") in md  # the runs it read are named
+    assert "lr=0.1" in html and "augment=no" in html and "multistep: x0.1 after epochs 1" in html
+
+
+@pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext") is None,
+                    reason="no Chromium or no pdftotext (apt-get install chromium fonts-noto-cjk poppler-utils)")
+def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
+    from labkit.export import export_pdf
+
+    pdf = export_pdf(executed_report, tmp_path / "report.pdf", verbose=False)
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", pdf, "-"], capture_output=True, text=True).stdout
+    flat = "".join(text.split())
+    assert "遇到的困難與解決方法" in flat and "王小明" in flat and "한국어로작성해도됩니다" in flat
+    assert "report.show_curves" not in text  # the template asks for outputs only (metadata labkit.hide_code)
+    assert "How to use this template" not in text  # remove-cell
+    assert "lr=0.1" in text

@@ -1,0 +1,168 @@
+"""The hand-in zip (labkit.submit): built from notebooks executed here, checked by opening the zip."""
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from labkit.export import find_browser
+from labkit.submit import SubmissionError, SubmissionExistsError, check_notebook, make_submission
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SID, LAB = "F74091234", "lab2"
+
+
+def notebook(path, sources, execute=True, allow_errors=False):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# 實驗二 Lab 2")] + [nbformat.v4.new_code_cell(s) for s in sources]
+    if execute:
+        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=allow_errors).execute()
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, subset_root):
+    """A small notebook that really runs labkit on the shared subset: loads 200 images, shows them."""
+    d = tmp_path_factory.mktemp("submit")
+    return notebook(d / "lab.ipynb", [
+        "import labkit\n"
+        f"data = labkit.load_cifar10({subset_root!r}, download=False, limit=200, test_limit=50, "
+        "normalize='fixed', device='cpu')",
+        "labkit.show_images(data.train_x, data.train_y, data.classes, n=8);\n"
+        "print('params:', labkit.count_params(labkit.get_model('simplecnn')))",
+    ])
+
+
+@pytest.fixture(scope="module")
+def a_pdf(tmp_path_factory):
+    p = tmp_path_factory.mktemp("pdf") / "report.pdf"
+    p.write_bytes(b"%PDF-1.4\n% a stand-in report\n%%EOF\n")
+    return str(p)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "labkit.submit", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium/Chrome installed (apt-get install chromium)")
+def test_cli_end_to_end_exports_the_pdf(executed, tmp_path):
+    r = run_cli("--student-id", SID, "--lab", LAB, "--notebook", executed, "--out-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    zpath = tmp_path / f"{SID}_{LAB}.zip"
+    with zipfile.ZipFile(zpath) as z:
+        assert z.testzip() is None
+        assert sorted(z.namelist()) == sorted([f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf", "resnet18.py"])
+        nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
+        pdf = z.read(f"{SID}_{LAB}.pdf")
+        resnet = z.read("resnet18.py")
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outs)  # the image grid, kept
+    assert any("params: 60554" in o.get("text", "") for o in outs)
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 10_000
+    with open(os.path.join(REPO, "resnet18.py"), "rb") as f:
+        assert resnet == f.read()
+    assert sorted(os.listdir(tmp_path)) == [f"{SID}_{LAB}.zip"]  # no temporary files left
+    assert "resnet18.py" in r.stdout and f"{SID}_{LAB}.pdf" in r.stdout
+
+
+def test_given_pdf_extras_and_force(executed, a_pdf, tmp_path):
+    extra = tmp_path / "notes.txt"
+    extra.write_text("extra file")
+    out = tmp_path / "out"
+    z1 = make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=out, extras=[extra], verbose=False)
+    with zipfile.ZipFile(z1) as z:
+        assert sorted(z.namelist()) == sorted([f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf", "notes.txt", "resnet18.py"])
+        assert z.read(f"{SID}_{LAB}.pdf") == open(a_pdf, "rb").read()
+        with open(executed, "rb") as f:
+            assert z.read(f"{SID}_{LAB}.ipynb") == f.read()  # the notebook exactly as executed
+    before = open(z1, "rb").read()
+    # an existing zip is never replaced silently: the function and the CLI refuse, the file is untouched
+    with pytest.raises(SubmissionExistsError, match="--force"):
+        make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=out, verbose=False)
+    r = run_cli("--student-id", SID, "--lab", LAB, "--notebook", executed, "--pdf", a_pdf, "--out-dir", str(out))
+    assert r.returncode == 2 and "already exists" in r.stderr and "--force" in r.stderr
+    assert open(z1, "rb").read() == before
+    # force replaces it (here without the extra file)
+    assert make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=out, force=True, verbose=False) == z1
+    with zipfile.ZipFile(z1) as z:
+        assert "notes.txt" not in z.namelist() and "resnet18.py" in z.namelist()
+    assert sorted(os.listdir(out)) == [f"{SID}_{LAB}.zip"]
+    # another lab has no default extra file; --no-default-extras leaves resnet18.py out
+    z3 = make_submission(SID, "lab3", executed, pdf=a_pdf, out_dir=out, verbose=False)
+    with zipfile.ZipFile(z3) as z:
+        assert sorted(z.namelist()) == [f"{SID}_lab3.ipynb", f"{SID}_lab3.pdf"]
+    z4 = make_submission("B11000000", LAB, executed, pdf=a_pdf, out_dir=out, use_default_extras=False, verbose=False)
+    with zipfile.ZipFile(z4) as z:
+        assert "resnet18.py" not in z.namelist()
+
+
+def test_refuses_unexecuted_notebook(tmp_path, a_pdf):
+    nb = notebook(tmp_path / "fresh.ipynb", ["print('hi')", "x = 1"], execute=False)
+    with pytest.raises(SubmissionError, match="never executed.*papermill"):
+        make_submission(SID, LAB, nb, pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    assert not (tmp_path / f"{SID}_{LAB}.zip").exists()
+
+
+def test_refuses_error_output_naming_the_cell(tmp_path, a_pdf):
+    nb = notebook(tmp_path / "broken.ipynb", ["x = 1", "def train():\n    raise ValueError('loss is nan')\ntrain()",
+                                              "print('after')"], allow_errors=True)
+    with pytest.raises(SubmissionError) as e:
+        make_submission(SID, LAB, nb, pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    msg = str(e.value)
+    assert "cell 3 [2]" in msg and "def train():" in msg and "ValueError: loss is nan" in msg
+    assert not (tmp_path / f"{SID}_{LAB}.zip").exists()
+
+
+@pytest.mark.parametrize("sid", ["", "   ", "F740 91234", "F74/091234", "..\\x", "../F74", ".hidden", "a:b"])
+def test_refuses_bad_student_id(executed, a_pdf, tmp_path, sid):
+    with pytest.raises(SubmissionError, match="student id"):
+        make_submission(sid, LAB, executed, pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_bad_id_and_bad_files(executed, a_pdf, tmp_path):
+    r = run_cli("--student-id", "F74 091234", "--lab", LAB, "--notebook", executed, "--pdf", a_pdf,
+                "--out-dir", str(tmp_path))
+    assert r.returncode == 2 and "student id" in r.stderr and "F74091234" in r.stderr
+    with pytest.raises(SubmissionError, match="lab"):
+        make_submission(SID, "lab 2", executed, pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    with pytest.raises(SubmissionError, match="does not exist"):
+        make_submission(SID, LAB, tmp_path / "nope.ipynb", pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    with pytest.raises(SubmissionError, match="extra file .* does not exist"):
+        make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=tmp_path, extras=[tmp_path / "x.py"], verbose=False)
+    not_pdf = tmp_path / "r.pdf"
+    not_pdf.write_text("hello")
+    with pytest.raises(SubmissionError, match="not a PDF"):
+        make_submission(SID, LAB, executed, pdf=not_pdf, out_dir=tmp_path, verbose=False)
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(json.dumps({"cells": "nope"}))
+    with pytest.raises(SubmissionError, match="not a readable Jupyter notebook"):
+        check_notebook(bad)
+    assert sorted(os.listdir(tmp_path)) == ["bad.ipynb", "r.pdf"]
+
+
+def test_warns_about_cells_that_did_not_run(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(1)"), nbformat.v4.new_code_cell("print(2)")]
+    nb.cells[0].execution_count = 1
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    p = tmp_path / "partial.ipynb"
+    nbformat.write(nb, str(p))
+    _, warns = check_notebook(p)
+    assert len(warns) == 1 and "code cell(s) 2" in warns[0]
+
+
+def test_resnet18_is_the_repositorys(tmp_path):
+    from labkit.submit import default_extras
+
+    (path,) = default_extras("lab2")
+    assert filecmp.cmp(path, os.path.join(REPO, "resnet18.py"), shallow=False)
+    assert default_extras("lab9") == []
