@@ -70,6 +70,7 @@ def plot_histories(runs, title=None, save=None, metrics=("train_acc", "val_acc",
         ax.set_ylabel(names.get(key, key))
         ax.set_title(names.get(key, key))
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs only
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
