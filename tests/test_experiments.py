@@ -125,7 +125,7 @@ def test_data_loaded_once_per_normalization_and_divergence_recorded(subset_root,
     monkeypatch.setattr(labkit.data, "load_cifar10", counting)
     configs = [Config("a"), Config("b", {"lr": 0.02}), Config("off", {"normalize": "off"}),
                Config("huge_lr", {"lr": 1e4, "epochs": 3})]
-    kw = dict(experiment="e", run_dir=tmp_path, data_root=subset_root, model="simplecnn", **TINY)
+    kw = dict(experiment="e", run_dir=tmp_path, data_root=subset_root, model="simplecnn", **dict(TINY, epochs=1))
     exp, out = _run(configs, **kw)
     assert sorted(calls) == [("computed", 1.0), ("off", 1.0)]
     assert exp.runs["off"].config["data"]["normalize"] == "off" and exp.runs["a"].config["data"]["normalize"] == "computed"
