@@ -62,11 +62,11 @@ def in_colab():
 def install_hint():
     """What to install for the PDF export, for this kind of machine."""
     if in_colab():
-        return ("in Colab run:  !pip install -q 'nbconvert[webpdf]' && playwright install --with-deps chromium "
-                "&& apt-get -qq install -y fonts-noto-cjk")
-    return ("install Chromium and the CJK fonts:  apt-get install chromium fonts-noto-cjk  (Debian/Ubuntu, as "
-            "root; Ubuntu's chromium-browser is a snap stub, use Google Chrome or playwright there), or use "
-            "playwright's browser:  pip install 'nbconvert[webpdf]' && playwright install --with-deps chromium")
+        return ("in Colab run:  !pip install -q 'nbconvert[webpdf]' && playwright install --with-deps --only-shell "
+                "chromium && apt-get -qq install -y fonts-noto-cjk")
+    return ("install Chromium and the CJK fonts:  apt-get install chromium fonts-noto-cjk  (Debian, as root; "
+            "Ubuntu's chromium-browser is a snap stub: use Google Chrome or playwright there), or playwright's "
+            "browser:  pip install 'nbconvert[webpdf]' && playwright install --with-deps --only-shell chromium")
 
 
 # ---- finding a browser ------------------------------------------------------------------------------
@@ -114,13 +114,14 @@ def _playwright_locations(env=None):
 def find_browser(browser=None):
     """A Chromium-family executable that starts: ``browser``, ``$LABKIT_CHROMIUM``, one on the PATH
     (chromium, google-chrome...), or playwright's own (``playwright install chromium``). None if none."""
-    candidates = [browser, os.environ.get("LABKIT_CHROMIUM")]
-    candidates += [shutil.which(n) for n in BROWSER_NAMES]
-    if browser or os.environ.get("LABKIT_CHROMIUM"):
-        for c in candidates[:2]:
-            if c and not _runs(c):
-                raise ExportError(f"the browser {c!r} does not start (try it: {c} --version). " + install_hint())
-    for c in candidates:
+    chosen = browser or os.environ.get("LABKIT_CHROMIUM")
+    if chosen:  # asked for: that one or an error, never silently another
+        if not _runs(chosen):
+            raise ExportError(f"the browser {chosen!r} ({'--browser' if browser else '$LABKIT_CHROMIUM'}) does not "
+                              f"start: check the path (try: {chosen} --version), or leave it out to use the one found "
+                              f"on the PATH.")
+        return chosen
+    for c in [shutil.which(n) for n in BROWSER_NAMES]:
         if c and _runs(c):
             return c
     for key in ("chromium", "chromium-headless-shell"):
@@ -311,9 +312,12 @@ def _run(cmd, timeout, env=None, cwd=None):
     return proc.returncode, out, err
 
 
-def _tail(text, n=6):
-    lines = [ln for ln in (text or "").splitlines() if ln.strip() and "dbus" not in ln and "unexpected operator" not in ln]
-    return "\n".join(lines[-n:])
+def _tail(text, n=3):
+    """The gist of a failing command's stderr: its last exception line, else its last lines."""
+    lines = [ln.strip() for ln in (text or "").splitlines()
+             if ln.strip() and "dbus" not in ln and "unexpected operator" not in ln]
+    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
+    return errors[-1] if errors else " | ".join(lines[-n:]) or "no error output"
 
 
 def _webpdf(notebook, workdir, cfg, browser, timeout):
@@ -331,7 +335,7 @@ def _webpdf(notebook, workdir, cfg, browser, timeout):
     rc, out, err = _run(cmd, timeout, env=env, cwd=workdir)
     pdf = os.path.join(workdir, "out.pdf")
     if rc != 0 or not os.path.isfile(pdf):
-        raise ExportError(f"nbconvert --to webpdf failed with {how} (exit {rc}):\n{_tail(err)}")
+        raise ExportError(f"nbconvert --to webpdf with {how} failed (exit {rc}): {_tail(err)}")
     return pdf, f"webpdf via {how}"
 
 
@@ -357,7 +361,7 @@ def _chromium(notebook, workdir, cfg, browser, timeout):
            f"--print-to-pdf={pdf}", "file://" + html_path]
     rc, out, err = _run(cmd, timeout, cwd=workdir)
     if rc != 0 or not os.path.isfile(pdf) or os.path.getsize(pdf) == 0:
-        raise ExportError(f"{exe} --print-to-pdf failed (exit {rc}):\n{_tail(err)}")
+        raise ExportError(f"{exe} --print-to-pdf failed (exit {rc}): {_tail(err)}")
     return pdf, f"HTML + {exe} --print-to-pdf"
 
 
@@ -394,6 +398,8 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
     if hide_code is None:  # a notebook may ask for it: metadata {"labkit": {"hide_code": true}} (the report template)
         hide_code = bool((nb.metadata.get("labkit") or {}).get("hide_code", False))
     routes = {"webpdf": [_webpdf], "chromium": [_chromium], "auto": [_webpdf, _chromium]}[method]
+    if browser:
+        find_browser(browser)  # a browser that was asked for and does not start: say so now, once
     t0 = time.time()
     reasons = []
     with tempfile.TemporaryDirectory(prefix="labkit-export-") as workdir:
@@ -409,10 +415,10 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
                 if method != "auto":
                     raise
                 reasons.append(f"{route.__name__.strip('_')}: {e}")
-                if verbose:
-                    print(f"note: {e}\ntrying the next route...")
+                if verbose and route is not routes[-1]:
+                    print(f"note: {e}; trying the next route")
         if pdf is None:
-            raise ExportError("no way to make the PDF here (" + "; ".join(reasons) + "). " + install_hint())
+            raise ExportError("could not make the PDF:\n  - " + "\n  - ".join(reasons) + "\n" + install_hint())
         with open(pdf, "rb") as f:
             data = f.read()
         if not data.startswith(b"%PDF-"):

@@ -51,11 +51,21 @@ Headless: `papermill reports/lab2_report.ipynb runs/lab2_report.ipynb -p student
 Code cells tagged `hide-input` print only their output in the PDF; write in English, 中文 or 한국어.'''
 
 SETUP = '''\
-import os, sys
+# Setup: makes labkit importable (in Colab: clones it, like the lab notebooks' first cell)
+LABKIT_REPO = "https://github.com/<org>/labkit"  # placeholder: your course's labkit repository URL
+import os, subprocess, sys
 try:
     import labkit
-except ImportError:  # not installed: use the checkout around this notebook
-    sys.path.insert(0, os.path.abspath(".." if os.path.basename(os.getcwd()) == "reports" else "."))
+except ImportError:  # not installed: use the checkout around this notebook, or clone it (Colab)
+    root = next((d for d in (os.getcwd(), os.path.dirname(os.getcwd()), "/content/labkit")
+                 if os.path.isfile(os.path.join(d, "labkit", "__init__.py"))), None)
+    if root is None and "google.colab" in sys.modules:
+        root = "/content/labkit"
+        subprocess.run(["git", "clone", "-q", "--depth", "1", LABKIT_REPO, root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{root}/requirements-colab.txt"], check=True)
+    if root is None:
+        raise ImportError("labkit not found: open this notebook inside the labkit repository, or pip install -e it")
+    sys.path.insert(0, root)
     import labkit
 import labkit.report as report
 report.setup();  # Jupyter starts in reports/: work from the repository root, like the lab notebooks'''

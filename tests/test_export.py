@@ -147,3 +147,26 @@ def test_missing_cjk_font_is_detected(monkeypatch, tmp_path):
     assert missing_cjk_fonts(nb) == ["zh", "ko"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("only English")])
     assert missing_cjk_fonts(nb) == []
+
+
+@needs_browser
+def test_auto_falls_back_to_chromium_print(demo_nb, tmp_path, monkeypatch, capsys):
+    import labkit.export as ex
+
+    def broken(*a, **k):
+        raise ExportError("nbconvert --to webpdf failed (exit 1): RuntimeError: simulated")
+
+    monkeypatch.setattr(ex, "_webpdf", broken)
+    out = export_pdf(demo_nb, tmp_path / "fallback.pdf")
+    assert open(out, "rb").read(5) == b"%PDF-"
+    printed = capsys.readouterr().out
+    assert "simulated; trying the next route" in printed and "--print-to-pdf" in printed
+
+
+def test_a_browser_that_does_not_start_is_named(demo_nb, tmp_path):
+    fake = tmp_path / "chrome"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(ExportError, match="does not start: check the path"):
+        export_pdf(demo_nb, tmp_path / "x.pdf", browser=str(fake), verbose=False)
+    assert not (tmp_path / "x.pdf").exists()
