@@ -254,7 +254,7 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   .jp-OutputArea-output.jp-RenderedHTMLCommon table { font-size: 10px !important; table-layout: auto !important;
     max-width: 100% !important; }
   .jp-OutputArea-output.jp-RenderedHTMLCommon td, .jp-OutputArea-output.jp-RenderedHTMLCommon th {
-    padding: 0.25em 0.45em !important; overflow-wrap: anywhere; }
+    padding: 0.25em 0.45em !important; }
   .jp-RenderedMarkdown table { font-size: 11px; }
   .jp-OutputArea-output img { max-width: 100% !important; height: auto !important; }
   .jp-OutputArea-child, .jp-RenderedImage, .jp-RenderedMarkdown table { break-inside: avoid; }

@@ -329,11 +329,13 @@ def differences(runs, baseline=None):
     return out
 
 
-def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None, sort_by=None):
+def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None, sort_by=None, errors=False):
     """The comparison table (labkit.results.summarize_runs: best validation accuracy, its epoch, test
-    accuracy of that checkpoint, training time) for run folders / an experiment folder / RunResults,
-    with ``change`` (what each run changes against the baseline; default when there are several
-    runs), ``test_err`` and ``status`` columns."""
+    accuracy of that checkpoint, training time) for run folders / an experiment folder / RunResults.
+
+    Added: ``change`` (what each run changes against the baseline; by default when there are several
+    runs), ``status`` when some run is not finished (diverged / interrupted), and with ``errors=True``
+    ``test_err`` (100 - test accuracy)."""
     from .results import summarize_runs
 
     runs = collect_runs(runs, run_dir=run_dir)
@@ -346,8 +348,11 @@ def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None
     if changes:
         diff = differences(runs, baseline)
         df.insert(1, "change", [diff[n] for n in df["run"]])
-    df["test_err"] = (100.0 - df["test_acc"]).round(2)
-    df["status"] = [status(r) for r in runs]
+    if errors:
+        df["test_err"] = (100.0 - df["test_acc"]).round(2)
+    states = [status(r) for r in runs]
+    if any(s != "finished" for s in states):
+        df["status"] = states
     if sort_by:
         df = df.sort_values(sort_by, ascending=False).reset_index(drop=True)
     return df

@@ -88,8 +88,9 @@ def test_results_table_reuses_summarize_runs(runs):
     for col in base.columns:
         assert list(df[col]) == list(base[col])
     assert list(df["change"]) == ["baseline", "lr=0.1", "augment=no"]
-    assert list(df["status"]) == ["finished"] * 3
-    assert list(df["test_err"]) == [round(100 - a, 2) for a in base["test_acc"]]
+    assert "status" not in df.columns and "test_err" not in df.columns  # all finished; errors on request
+    err = report.results_table(t2, errors=True)
+    assert list(err["test_err"]) == [round(100 - a, 2) for a in base["test_acc"]]
     assert "change" not in report.results_table(report.latest_run(runs, "simplecnn")).columns
     groups = report.studies(t2)
     assert {k: [report.label(r) for r in v] for k, v in groups.items()} == \
@@ -166,3 +167,17 @@ def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
     assert "report.show_curves" not in text  # the template asks for outputs only (metadata labkit.hide_code)
     assert "How to use this template" not in text  # remove-cell
     assert "lr=0.1" in text
+
+
+def test_unfinished_and_diverged_runs_are_marked(runs, tmp_path):
+    src = os.path.join(runs, "task2_ablations")
+    for name in ("baseline", "lr0.1", "no_augment"):
+        shutil.copytree(os.path.join(src, name), tmp_path / name)
+    os.remove(tmp_path / "lr0.1" / "result.json")  # interrupted
+    os.remove(tmp_path / "no_augment" / "result.json")
+    with open(tmp_path / "no_augment" / "log.txt", "a", encoding="utf-8") as f:
+        f.write("Stopped: training loss became nan at epoch 2, step 1, learning rate 0.01: ...\n")
+    df = report.results_table(str(tmp_path))
+    assert list(df["status"]) == ["finished", "not finished", "diverged"]
+    assert df["test_acc"].isna().tolist() == [False, True, True]
+    report.show_confusion(str(tmp_path / "lr0.1"))  # no result yet: a note, not an error
