@@ -178,9 +178,13 @@ def playwright_env(browser=None):
 
 
 def _sandbox_off():
-    """Chromium's sandbox fails as root and in most containers (Docker, Colab)."""
-    if os.environ.get("LABKIT_CHROMIUM_SANDBOX", "").lower() in ("1", "true", "yes", "on"):
+    """Chromium's sandbox fails as root and in most containers (Docker, Colab); elsewhere it stays on.
+    ``LABKIT_CHROMIUM_SANDBOX=0`` / ``=1`` forces it off / on."""
+    forced = os.environ.get("LABKIT_CHROMIUM_SANDBOX", "").strip().lower()
+    if forced in ("1", "true", "yes", "on"):
         return False
+    if forced in ("0", "false", "no", "off"):
+        return True
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     return root or in_colab() or os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")
 
@@ -317,7 +321,10 @@ def _tail(text, n=3):
     lines = [ln.strip() for ln in (text or "").splitlines()
              if ln.strip() and "dbus" not in ln and "unexpected operator" not in ln]
     errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
-    return errors[-1] if errors else " | ".join(lines[-n:]) or "no error output"
+    gist = errors[-1] if errors else " | ".join(lines[-n:]) or "no error output"
+    if "sandbox" in (text or "").lower() and not _sandbox_off():
+        gist += " (Chromium's sandbox cannot start here: set LABKIT_CHROMIUM_SANDBOX=0 to run without it)"
+    return gist
 
 
 def _webpdf(notebook, workdir, cfg, browser, timeout):
