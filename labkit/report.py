@@ -396,7 +396,7 @@ def _display(obj):
     if shell is not None:
         display(obj)
     elif not is_fig:
-        print(obj)
+        print(getattr(obj, "data", obj))  # Markdown objects: their text
     if is_fig:
         import matplotlib.pyplot as plt
 
