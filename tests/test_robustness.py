@@ -180,8 +180,8 @@ def test_bad_data_parameters(subset_root):
 
 
 def test_corrupt_and_mismatched_checkpoints(subset, tmp_path):
-    res = labkit.fit("resnet20", labkit.load_cifar10(subset.info["source"], limit=200, device="cpu", verbose=False),
-                     epochs=1, run_dir=tmp_path, run_name="r20", progress=False, verbose=False)
+    small = labkit.load_cifar10(subset.info["source"], limit=200, device="cpu", verbose=False)
+    res = labkit.fit("resnet20", small, epochs=1, run_dir=tmp_path, run_name="r20", progress=False, verbose=False)
     best = os.path.join(res.run_dir, "best_model.pth")
     with pytest.raises(labkit.CheckpointError, match=r"holds a 'resnet20' model, but you are loading it into a "
                                                       r"'simplecnn'.*get_model\('resnet20'\)"):
@@ -207,7 +207,7 @@ def test_corrupt_and_mismatched_checkpoints(subset, tmp_path):
     with open(os.path.join(res.run_dir, "last.pth"), "wb") as f:
         f.write(b"not a checkpoint")
     with pytest.raises(labkit.CheckpointError, match=r"training state .*last\.pth' is corrupt"):
-        labkit.fit("resnet20", subset, epochs=1, run_dir=tmp_path, run_name="r20", resume=True, progress=False)
+        labkit.fit("resnet20", small, epochs=1, run_dir=tmp_path, run_name="r20", resume=True, progress=False)
 
 
 def test_runs_never_overwrite(subset, tmp_path):
