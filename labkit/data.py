@@ -149,13 +149,16 @@ def random_crop_flip(x, generator, pad=4, flip=True):
     b, c, h, w = x.shape
     dev = x.device
     if pad:
-        xp = F.pad(x, (pad, pad, pad, pad))
+        # zero canvas + one gather over the flattened image: ~100x faster on the CPU than F.pad on
+        # uint8 plus 4-tensor advanced indexing (40 ms -> 0.4 ms per 128 images), same result
+        hp, wp = h + 2 * pad, w + 2 * pad
+        xp = x.new_zeros((b, c, hp, wp))
+        xp[:, :, pad:pad + h, pad:pad + w] = x
         dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
         dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
-        rows = (dy[:, None] + torch.arange(h, device=dev)[None])[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(w, device=dev)[None])[:, None, None, :]
-        x = xp[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-               rows, cols]
+        grid = (torch.arange(h, device=dev)[:, None] * wp + torch.arange(w, device=dev)[None]).view(1, 1, h * w)
+        idx = (dy * wp + dx).view(b, 1, 1) + grid
+        x = xp.view(b, c, hp * wp).gather(2, idx.expand(b, c, h * w)).view(b, c, h, w)
     if flip:
         m = (torch.rand(b, generator=generator) < 0.5).to(dev)
         x = torch.where(m[:, None, None, None], x.flip(3), x)

@@ -1,0 +1,112 @@
+"""benchmarks/train_speed.py: the short mode runs end to end and writes the side-by-side table
+(no timing assertions: the CPU is shared)."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "benchmarks", "train_speed.py")
+
+
+def _load_module():
+    spec = importlib.util.spec_from_file_location("train_speed", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def quick(subset_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick"
+    env = {**os.environ, "LABKIT_SHARED_DATA": subset_root}
+    proc = subprocess.run([sys.executable, SCRIPT, "--quick", "--models", "simplecnn,resnet20", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    return proc, out
+
+
+def test_quick_run_prints_both_pipelines(quick):
+    proc, _ = quick
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "| model | pipeline | epochs | seeds | s/epoch | train img/s |" in out
+    assert "Recipe, the same for both pipelines: SGD momentum 0.9" in out
+    for model in ("simplecnn", "resnet20"):
+        assert f"| {model} | handouts: PIL + DataLoader(workers=2), fp32 |" in out
+        assert f"| {model} | labkit: tensor on device" in out
+    assert "speed-up (s/epoch)" in out and "targets met" in out
+    # progress lines for each epoch of both pipelines
+    assert "handouts epoch 1:" in out and "labkit   epoch 1:" in out
+
+
+def test_quick_run_writes_markdown_and_json(quick):
+    proc, out = quick
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = (out.parent / "quick.md").read_text()
+    assert md.startswith("## Training speed: handouts' pipeline vs labkit") and "| resnet20 | labkit" in md
+    rep = json.loads((out.parent / "quick.json").read_text())
+    assert rep["meta"]["data"] == {"train": 270, "val": 30, "test": 100}
+    assert rep["meta"]["seeds"] == {"simplecnn": [0], "resnet20": [0]}
+    assert rep["meta"]["machine"]["device"] == "cpu" and rep["meta"]["machine"]["cores"] >= 1
+    for model in ("simplecnn", "resnet20"):
+        r = rep["models"][model]
+        for name in ("handouts", "labkit"):
+            s = r[name]
+            assert s["s_per_epoch"] > 0 and s["images_per_s"] > 0 and 0 <= s["test_acc"] <= 100
+        assert r["speedup"] == pytest.approx(r["handouts"]["s_per_epoch"] / r["labkit"]["s_per_epoch"])
+        assert r["handouts"]["precision"] == "fp32" and r["handouts"]["channels_last"] is False
+    # the same recipe went to both pipelines
+    assert rep["meta"]["recipe"]["resnet20"]["lr"] == 0.1 and rep["meta"]["recipe"]["simplecnn"]["lr"] == 0.01
+    assert len(rep["runs"]) == 4 and {r["pipeline"] for r in rep["runs"]} == {"handouts", "labkit"}
+
+
+def test_handout_dataset_is_torchvisions_cifar10(subset):
+    from PIL import Image
+    from torchvision.datasets import CIFAR10
+
+    mod = _load_module()
+    ds = mod.handout_dataset(subset.train_x[:10], subset.train_y[:10], transform=None)
+    assert isinstance(ds, CIFAR10) and len(ds) == 10
+    img, target = ds[3]
+    assert isinstance(img, Image.Image) and img.size == (32, 32) and img.mode == "RGB"
+    assert np.array_equal(np.asarray(img), subset.train_x[3].permute(1, 2, 0).numpy())
+    assert target == int(subset.train_y[3])
+    train_tf, _ = mod.handout_transforms(subset.mean, subset.std)
+    x, _ = mod.handout_dataset(subset.train_x[:2], subset.train_y[:2], transform=train_tf)[0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+
+
+def test_repeat_to_and_epoch_spec(subset_root):
+    mod = _load_module()
+    assert mod.parse_epochs("4", ["simplecnn", "resnet18"]) == {"simplecnn": 4, "resnet18": 4}
+    assert mod.parse_epochs("resnet18=1", ["simplecnn", "resnet18"]) == {
+        "simplecnn": mod.DEFAULT_EPOCHS["simplecnn"], "resnet18": 1}
+    with pytest.raises(SystemExit, match="not among --models"):
+        mod.parse_epochs("vgg11=3", ["simplecnn"])
+    seeds = mod.parse_per_model("simplecnn=3", ["simplecnn", "resnet18"], mod.DEFAULT_SEEDS, "--seeds")
+    assert seeds == {"simplecnn": 3, "resnet18": mod.DEFAULT_SEEDS["resnet18"]}
+    with pytest.raises(SystemExit, match="--seeds: simplecnn needs at least 1"):
+        mod.parse_per_model("0", ["simplecnn"], mod.DEFAULT_SEEDS, "--seeds")
+
+    class Args:
+        data, val_ratio, limit, test_limit, repeat_to = subset_root, 0.1, 300, 50, 1000
+
+    data, arrays = mod.load_data(Args, torch.device("cpu"))
+    assert len(data.train_y) == 1000 and arrays["train_x"].shape == (1000, 3, 32, 32)
+    assert torch.equal(data.train_x[270:540], data.train_x[:270])  # the 270-image split, repeated
+    assert len(data.val_y) == 30 and len(data.test_y) == 50 and data.info["repeated_to"] == 1000
+
+
+def test_bad_arguments_fail_fast(subset_root, tmp_path):
+    mod = _load_module()
+    with pytest.raises(SystemExit, match="unknown model 'resnet2O'.*resnet20"):
+        mod.main(["--quick", "--data", subset_root, "--models", "resnet2O"])
+    with pytest.raises(SystemExit, match="CIFAR-10 is not in"):
+        mod.main(["--quick", "--data", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--repeat-to 100 is smaller than the 270 training images"):
+        mod.main(["--quick", "--data", subset_root, "--repeat-to", "100"])
