@@ -1,5 +1,7 @@
 """labkit's exceptions. Each message says what was wrong and how to fix it."""
 import difflib
+import functools
+import sys
 
 
 class LabkitError(Exception):
@@ -36,3 +38,16 @@ def unknown_name(kind, name, valid):
     close = difflib.get_close_matches(str(name), valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(valid)}")
+
+
+def cli_main(main):
+    """Decorate a ``main(argv=None)`` of a ``python -m labkit.<tool>`` command: a LabkitError is
+    printed as one ``error: ...`` line on stderr (no traceback) and the exit code is 2."""
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        try:
+            return main(argv)
+        except LabkitError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return wrapper

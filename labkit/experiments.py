@@ -388,20 +388,10 @@ def _save_table(plan, runs, status, exp_dir, tag, columns):
     return df, save_table(df, os.path.join(exp_dir, tag))
 
 
-def _with_errors(history):
-    out = []
-    for e in history:
-        e = dict(e)
-        for split in ("train", "val", "test"):
-            if f"{split}_acc" in e:
-                e[f"{split}_err"] = 100.0 - e[f"{split}_acc"]
-        out.append(e)
-    return out
-
-
 def _save_figures(plan, runs, exp_dir, tag, metrics, title):
     """One overlaid figure per group (all runs in one figure when no configuration has a group)."""
     from .plots import plot_histories
+    from .results import with_error_rates
 
     groups = {}
     for c, _, _, _ in plan:
@@ -411,7 +401,7 @@ def _save_figures(plan, runs, exp_dir, tag, metrics, title):
         groups = {None: [c.name for c, _, _, _ in plan]}
     figures = {}
     for g, names in groups.items():
-        runs_g = {n: _with_errors(runs[n].history) for n in names if n in runs}
+        runs_g = {n: with_error_rates(runs[n].history) for n in names if n in runs}
         if not runs_g:
             continue
         path = os.path.join(exp_dir, f"{tag}_{g}.png" if g else f"{tag}.png")

@@ -34,7 +34,7 @@ import time
 import warnings
 
 from .checkpoint import atomic_path
-from .errors import LabkitError
+from .errors import LabkitError, cli_main
 
 METHODS = ("auto", "webpdf", "chromium")
 MATHJAX_LOCAL = "/usr/share/javascript/mathjax/MathJax.js"
@@ -452,6 +452,7 @@ def check(browser=None):
             "mathjax": mathjax_url(), "cjk_fonts": cjk}
 
 
+@cli_main
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m labkit.export",
                                 description="Export a Jupyter notebook (with its outputs) to PDF via nbconvert + Chromium.")
@@ -469,22 +470,18 @@ def main(argv=None):
     p.add_argument("--timeout", type=int, default=300, help="seconds before the browser is stopped (default 300)")
     p.add_argument("--check", action="store_true", help="only report which export routes work here")
     a = p.parse_args(argv)
-    try:
-        if a.check:
-            info = check(a.browser)
-            print(f"browser:    {info['browser'] or 'none found - ' + install_hint()}")
-            print(f"webpdf:     {info['webpdf'] or 'unavailable: ' + str(info['webpdf_unavailable'])}")
-            print(f"mathjax:    {info['mathjax'] or 'CDN (needs internet; offline: apt-get install libjs-mathjax)'}")
-            print(f"CJK fonts:  {'yes' if info['cjk_fonts'] else 'unknown (no fc-list)' if info['cjk_fonts'] is None else 'none - apt-get install fonts-noto-cjk'}")
-            return 0 if info["browser"] or info["webpdf"] else 1
-        if not a.notebook:
-            p.error("give the notebook to export (or --check)")
-        export_pdf(a.notebook, a.output, method=a.method, browser=a.browser, hide_code=a.hide_code,
-                   timeout=a.timeout)
-        return 0
-    except LabkitError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if a.check:
+        info = check(a.browser)
+        print(f"browser:    {info['browser'] or 'none found - ' + install_hint()}")
+        print(f"webpdf:     {info['webpdf'] or 'unavailable: ' + str(info['webpdf_unavailable'])}")
+        print(f"mathjax:    {info['mathjax'] or 'CDN (needs internet; offline: apt-get install libjs-mathjax)'}")
+        print(f"CJK fonts:  {'yes' if info['cjk_fonts'] else 'unknown (no fc-list)' if info['cjk_fonts'] is None else 'none - apt-get install fonts-noto-cjk'}")
+        return 0 if info["browser"] or info["webpdf"] else 1
+    if not a.notebook:
+        p.error("give the notebook to export (or --check)")
+    export_pdf(a.notebook, a.output, method=a.method, browser=a.browser, hide_code=a.hide_code,
+               timeout=a.timeout)
+    return 0
 
 
 if __name__ == "__main__":

@@ -192,23 +192,14 @@ class ImageCsvDataset(Dataset):
                     raise DataError(f"line {lines[bad]} of {fname} (image {names[bad]!r}): label {vals[bad]} is "
                                     f"negative; labels must be class indices 0..K-1 or class names.")
                 classes = [str(i) for i in range(int(vals.max()) + 1)]
-            bad = np.flatnonzero((vals < 0) | (vals >= len(classes)))
-            if len(bad):
-                b = bad[0]
-                raise DataError(f"line {lines[b]} of {fname} (image {names[b]!r}): unknown label {raw[b]!r}; "
-                                f"the classes are 0..{len(classes) - 1} ({', '.join(classes)})"
-                                + (f" ({len(bad)} such rows)" if len(bad) > 1 else "") + ".")
+            _refuse_unknown_labels(np.flatnonzero((vals < 0) | (vals >= len(classes))), lines, names, raw, fname,
+                                   f"0..{len(classes) - 1} ({', '.join(classes)})")
             return classes, vals
         if classes is None:
             classes = sorted(set(raw))
         index = {c: i for i, c in enumerate(classes)}
         vals = np.array([index.get(v, -1) for v in raw], dtype=np.int64)
-        bad = np.flatnonzero(vals < 0)
-        if len(bad):
-            b = bad[0]
-            raise DataError(f"line {lines[b]} of {fname} (image {names[b]!r}): unknown label {raw[b]!r}; "
-                            f"the classes are {', '.join(classes)}"
-                            + (f" ({len(bad)} such rows)" if len(bad) > 1 else "") + ".")
+        _refuse_unknown_labels(np.flatnonzero(vals < 0), lines, names, raw, fname, ", ".join(classes))
         return classes, vals
 
     def check_files(self):
@@ -662,3 +653,11 @@ def write_cifar_image_folder(cifar_root, out_dir, train_counts, test_counts, fmt
     names = [raw["classes"][int(c)] for c in keys]
     atomic_write_text(os.path.join(out_dir, "classes.txt"), "\n".join(names) + "\n")
     return out_dir
+
+
+def _refuse_unknown_labels(bad, lines, names, raw, fname, valid):
+    """DataError naming the first CSV row (line, image, label) whose label is not a class."""
+    if len(bad):
+        b = bad[0]
+        raise DataError(f"line {lines[b]} of {fname} (image {names[b]!r}): unknown label {raw[b]!r}; "
+                        f"the classes are {valid}" + (f" ({len(bad)} such rows)" if len(bad) > 1 else "") + ".")

@@ -412,28 +412,18 @@ def show(obj):
     _display(obj)
 
 
-def _with_errors(history):
-    out = []
-    for e in history:
-        e = dict(e)
-        for split in ("train", "val", "test"):
-            if f"{split}_acc" in e:
-                e[f"{split}_err"] = 100.0 - e[f"{split}_acc"]
-        out.append(e)
-    return out
-
-
 def show_curves(runs, metrics=CURVES, title=None, save=None):
     """Epoch vs training/validation accuracy and loss (the handouts' four curves), runs overlaid.
     ``runs``: run(s) or folder(s), or {legend label: run}. ``metrics`` may include ``test_acc``,
     ``test_err``, ``val_err``, ``lr``."""
     from .plots import plot_histories
+    from .results import with_error_rates
 
     if isinstance(runs, dict):
-        named = {k: _with_errors(collect_runs(v)[0].history) for k, v in runs.items()}
+        named = {k: with_error_rates(collect_runs(v)[0].history) for k, v in runs.items()}
     else:
         rs = collect_runs(runs)
-        named = {n: _with_errors(r.history) for n, r in zip(_labels(rs), rs) if r.history}
+        named = {n: with_error_rates(r.history) for n, r in zip(_labels(rs), rs) if r.history}
     if not named:
         return show("*(no finished epoch to plot)*")
     fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics))

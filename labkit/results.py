@@ -49,6 +49,19 @@ def save_table(df, path_stem):
     return csv, md
 
 
+def with_error_rates(history):
+    """A copy of ``history`` where every epoch with ``train/val/test_acc`` also has the matching
+    ``*_err`` (100 - accuracy, in %): the ResNet paper plots test error, the handouts accuracy."""
+    out = []
+    for e in history:
+        e = dict(e)
+        for split in ("train", "val", "test"):
+            if f"{split}_acc" in e:
+                e[f"{split}_err"] = 100.0 - e[f"{split}_acc"]
+        out.append(e)
+    return out
+
+
 def read_json(path, default=None):
     if not os.path.isfile(path):
         return default

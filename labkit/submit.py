@@ -22,7 +22,7 @@ import time
 import zipfile
 
 from .checkpoint import atomic_path
-from .errors import LabkitError
+from .errors import LabkitError, cli_main
 
 # Files every submission of a lab carries besides the notebook and the PDF (module names: the file in
 # the root of the labkit checkout, else where Python imports the module from).
@@ -199,6 +199,7 @@ def make_submission(student_id, lab, notebook, pdf=None, out_dir=".", extras=(),
     return zip_path
 
 
+@cli_main
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m labkit.submit",
@@ -215,13 +216,9 @@ def main(argv=None):
     p.add_argument("--force", action="store_true", help="replace an existing zip of the same name")
     a = p.parse_args(argv)
     extras = [f for group in a.extra for f in group]
-    try:
-        make_submission(a.student_id, a.lab, a.notebook, pdf=a.pdf, out_dir=a.out_dir, extras=extras, force=a.force,
-                        use_default_extras=not a.no_default_extras)
-        return 0
-    except LabkitError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    make_submission(a.student_id, a.lab, a.notebook, pdf=a.pdf, out_dir=a.out_dir, extras=extras, force=a.force,
+                    use_default_extras=not a.no_default_extras)
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ METADATA = {
     "colab": {"provenance": [], "gpuType": "T4"},
 }
 
-SETUP = '''\
-# Setup: run first. In Colab it clones labkit and installs what Colab lacks; elsewhere it only
-# makes sure labkit imports. Then it reports the GPU.
+# Makes labkit importable in any notebook: the checkout around it, or (Colab) a fresh clone with
+# what Colab lacks installed. The lab notebooks and the report template share it.
+BOOTSTRAP = '''\
 LABKIT_REPO = "https://github.com/<org>/labkit"  # placeholder: your course's labkit repository URL
 import os, subprocess, sys
 try:
@@ -38,13 +38,30 @@ except ImportError:  # not installed: use the checkout around this notebook, or 
     if root is None:
         raise ImportError("labkit not found: open this notebook inside the labkit repository, or pip install -e it")
     sys.path.insert(0, root)
-    import labkit
+    import labkit'''
+
+SETUP = '''\
+# Setup: run first. In Colab it clones labkit and installs what Colab lacks; elsewhere it only
+# makes sure labkit imports. Then it reports the GPU.
+''' + BOOTSTRAP + '''
 import labkit.notebook
 labkit.notebook.setup();'''
 
 DATA_PARAMS = '''\
 data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"
 download = True           # False: fail with a clear message instead of downloading'''
+
+# The Lab2 handout's training settings (task 1, task 2's baseline, the VGG exercises)
+HANDOUT_RECIPE = '''\
+epochs = 30
+batch_size = 128
+optimizer = "sgd"         # sgd | adam | adamw
+lr = 0.01
+momentum = 0.9
+weight_decay = 5e-4
+scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
+normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
+norm_ratio = 1.0          # share of the training images the mean/std is computed from'''
 
 COMMON_TAIL = '''\
 val_ratio = 0.1           # share of the training images held out for validation (model selection)
@@ -88,15 +105,7 @@ def task1():
         code(SETUP),
         parameters(DATA_PARAMS + '''
 model = "simplecnn"
-epochs = 30
-batch_size = 128
-optimizer = "sgd"         # sgd | adam | adamw
-lr = 0.01
-momentum = 0.9
-weight_decay = 5e-4
-scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
-normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
-norm_ratio = 1.0          # share of the training images the mean/std is computed from
+''' + HANDOUT_RECIPE + '''
 augment = False           # random crop (4-pixel padding) + horizontal flip; task 2 studies it
 ''' + COMMON_TAIL + '''
 run_name = None           # None: a new folder runs/<model>-<date>-<time>
@@ -140,15 +149,7 @@ def task2():
         code(SETUP),
         parameters(DATA_PARAMS + '''
 model = "resnet18"        # the baseline's settings: every ablation changes one of them
-epochs = 30
-batch_size = 128
-optimizer = "sgd"         # sgd | adam | adamw
-lr = 0.01
-momentum = 0.9
-weight_decay = 5e-4
-scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
-normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
-norm_ratio = 1.0          # share of the training images the mean/std is computed from
+''' + HANDOUT_RECIPE + '''
 augment = True            # random crop (4-pixel padding) + horizontal flip
 ''' + COMMON_TAIL + '''
 experiment = "task2_ablations"  # the runs go to run_dir/experiment/<configuration>
@@ -259,15 +260,7 @@ def exercise():
         code(SETUP),
         parameters(DATA_PARAMS + '''
 models = ["simplecnn", "vgg11", "vgg16"]
-epochs = 30
-batch_size = 128
-optimizer = "sgd"         # sgd | adam | adamw
-lr = 0.01
-momentum = 0.9
-weight_decay = 5e-4
-scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
-normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
-norm_ratio = 1.0
+''' + HANDOUT_RECIPE + '''
 augment = True            # random crop (4-pixel padding) + horizontal flip
 ''' + COMMON_TAIL + '''
 experiment = "exercise_vgg"  # the runs go to run_dir/experiment/<model>

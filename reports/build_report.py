@@ -14,6 +14,8 @@ import sys
 import nbformat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "notebooks"))
+from build_notebooks import BOOTSTRAP  # noqa: E402  (one source for every notebook's setup cell)
 
 METADATA = {
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -52,21 +54,7 @@ Code cells tagged `hide-input` print only their output in the PDF; write in Engl
 
 SETUP = '''\
 # Setup: makes labkit importable (in Colab: clones it, like the lab notebooks' first cell)
-LABKIT_REPO = "https://github.com/<org>/labkit"  # placeholder: your course's labkit repository URL
-import os, subprocess, sys
-try:
-    import labkit
-except ImportError:  # not installed: use the checkout around this notebook, or clone it (Colab)
-    root = next((d for d in (os.getcwd(), os.path.dirname(os.getcwd()), "/content/labkit")
-                 if os.path.isfile(os.path.join(d, "labkit", "__init__.py"))), None)
-    if root is None and "google.colab" in sys.modules:
-        root = "/content/labkit"
-        subprocess.run(["git", "clone", "-q", "--depth", "1", LABKIT_REPO, root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{root}/requirements-colab.txt"], check=True)
-    if root is None:
-        raise ImportError("labkit not found: open this notebook inside the labkit repository, or pip install -e it")
-    sys.path.insert(0, root)
-    import labkit
+''' + BOOTSTRAP + '''
 import labkit.report as report
 report.setup();  # Jupyter starts in reports/: work from the repository root, like the lab notebooks'''
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh machine: a virtual environment in .venv with labkit and everything it needs,
-# plus (when run as root on Debian/Ubuntu) Chromium, CJK fonts and poppler for the PDF export.
+# plus (when run as root on Debian/Ubuntu) Chromium, CJK fonts, poppler and MathJax for the PDF export.
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,11 +11,19 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -r requirements.txt
 .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >.venv/labkit-install.log 2>&1 || { cat .venv/labkit-install.log; exit 1; }
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing chromium, fonts-noto-cjk, poppler-utils (PDF export)..."
-  apt-get update -qq >/dev/null 2>&1 || true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium fonts-noto-cjk poppler-utils >/dev/null 2>&1 || echo "warning: could not install chromium; PDF export tests will be skipped"
+PDF_PKGS="chromium fonts-noto-cjk poppler-utils libjs-mathjax"  # browser, CJK fonts, pdftoppm, offline MathJax
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
+  missing=""
+  for pkg in $PDF_PKGS; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+  done
+  if [ -n "$missing" ]; then
+    echo "installing$missing (PDF export)..."
+    apt-get update -qq >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 \
+      || echo "warning: could not install$missing; the PDF export tests that need them will be skipped"
+  fi
 fi
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true
 mkdir -p runs  # papermill writes executed notebooks there and does not create the folder
