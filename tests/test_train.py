@@ -30,8 +30,9 @@ def run(subset_root, tmp_path_factory, capsys_module=None):
 
 def test_simplecnn_learns_on_real_images(run):
     res, data, out = run
-    # Measured on 2026-11-23 (4 epochs, SGD 0.01, 4,653 training images): 39.2% test accuracy
-    # for seed 0 (39-42% over seeds 0/1, two schedules). Chance is 10%; we ask for 3x chance.
+    # Measured on 2026-11-23 (4 epochs, SGD 0.01, 4,653 training images, bf16 + channels_last on
+    # this CPU): 40.6% test accuracy for seed 0, 41.8% for seed 1 (39.2% in fp32). Chance is 10%;
+    # we ask for 3x chance.
     assert res.test_acc > 30.0, out
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
     assert len(res.history) == 4 and [h["epoch"] for h in res.history] == [1, 2, 3, 4]
