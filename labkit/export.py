@@ -35,6 +35,7 @@ import warnings
 
 from .checkpoint import atomic_path
 from .errors import LabkitError, cli_main
+from .notebook import in_colab
 
 METHODS = ("auto", "webpdf", "chromium")
 MATHJAX_LOCAL = "/usr/share/javascript/mathjax/MathJax.js"
@@ -53,10 +54,6 @@ OFFLINE_ARGS = ["--disable-background-networking", "--disable-component-update",
 
 class ExportError(LabkitError, RuntimeError):
     """The notebook could not be turned into a PDF (no browser, a failing browser, a bad notebook)."""
-
-
-def in_colab():
-    return "google.colab" in sys.modules or bool(os.environ.get("COLAB_RELEASE_TAG"))
 
 
 def install_hint():

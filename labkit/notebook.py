@@ -16,13 +16,26 @@ COLAB_NEEDS = {"torchsummary": "torchsummary", "thop": "ultralytics-thop"}
 
 
 def in_colab():
-    return "google.colab" in sys.modules
+    """True in a Colab kernel, and in the commands (``!python -m labkit.export``) it starts."""
+    return "google.colab" in sys.modules or bool(os.environ.get("COLAB_RELEASE_TAG"))
 
 
 def repo_root():
     """The labkit checkout this package was imported from (holds resnet18.py), or None."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return root if os.path.isfile(os.path.join(root, "resnet18.py")) else None
+
+
+def enter_repo_root(folder, verbose=True):
+    """Jupyter starts a kernel in the notebook's folder: from the repository's ``folder``
+    (``notebooks``, ``reports``) move to the repository root, so ``./data`` and ``runs/`` mean the
+    same as for papermill run from the root. Returns the root (None outside a checkout)."""
+    root = repo_root()
+    if root and os.path.abspath(os.getcwd()) == os.path.join(root, folder):
+        os.chdir(root)
+        if verbose:
+            print(f"working directory: {root} (the repository root)")
+    return root
 
 
 def missing_packages():
@@ -41,11 +54,7 @@ def setup(install=True, chdir=True, verbose=True):
     - Print the device: GPU name and memory, or how to get one.
     Returns a dict (root, cwd, device, gpu).
     """
-    root = repo_root()
-    if chdir and root and os.path.abspath(os.getcwd()) == os.path.join(root, "notebooks"):
-        os.chdir(root)
-        if verbose:
-            print(f"working directory: {root} (the repository root)")
+    root = enter_repo_root("notebooks", verbose) if chdir else repo_root()
     if root and root not in sys.path and importlib.util.find_spec("resnet18") is None:
         sys.path.insert(0, root)
     missing = missing_packages()

@@ -37,11 +37,9 @@ class ReportError(LabkitError, FileNotFoundError):
 def setup(verbose=True):
     """First cell of a report notebook: Jupyter starts its kernel in ``reports/``; move to the
     repository root so ``run_dir="runs"`` means the same as for the lab notebooks and papermill."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.abspath(os.getcwd()) == os.path.join(root, "reports"):
-        os.chdir(root)
-        if verbose:
-            print(f"working directory: {root} (the repository root)")
+    from .notebook import enter_repo_root
+
+    enter_repo_root("reports", verbose)
     return os.getcwd()
 
 

@@ -393,9 +393,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
 
             it = tqdm(train_loader, total=steps, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False, mininterval=1.0)
         for step, (x, y) in enumerate(it, 1):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # channels_last: the loader's
             with autocast_context(device, amp_dtype):
                 out = step_fn(x)
                 loss = crit(out.float(), y)
