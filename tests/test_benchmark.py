@@ -14,8 +14,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "benchmarks", "train_speed.py")
 
 
-def _load_module():
-    spec = importlib.util.spec_from_file_location("train_speed", SCRIPT)
+def _load_module(path=SCRIPT):
+    """A script under benchmarks/ as a module (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -110,3 +111,52 @@ def test_bad_arguments_fail_fast(subset_root, tmp_path):
         mod.main(["--quick", "--data", str(tmp_path)])
     with pytest.raises(SystemExit, match="--repeat-to 100 is smaller than the 270 training images"):
         mod.main(["--quick", "--data", subset_root, "--repeat-to", "100"])
+
+
+# ---- benchmarks/step_breakdown.py ---------------------------------------------------------------------
+STEPS_SCRIPT = os.path.join(REPO, "benchmarks", "step_breakdown.py")
+
+
+def test_onednn_verbose_lines_are_summed_per_pass():
+    sb = _load_module(STEPS_SCRIPT)
+    lines = [
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core_bf16,forward_training,"
+        "src:bf16::blocked:acdb::f0,attr-scratchpad:user,alg:convolution_direct,"
+        "mb128_ic16oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1,1.0",
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,jit_bf16:avx512_core_bf16,backward_weights,"
+        "src:bf16::blocked:acdb::f0,attr-scratchpad:user,alg:convolution_direct,"
+        "mb128_ic16oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1,3.0",
+        "onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,src:f32::blocked:abcd::f0,,,16x16x3x3,0.5",
+        "onednn_verbose,v1,primitive,info,template:operation,engine,primitive,implementation,prop_kind,x,y,z,exec_time",
+        "some other output",
+    ]
+    s = sb.summarize_onednn(lines + lines[:2], steps=2)
+    assert s["by_pass_ms_per_step"] == {"convolution forward_training": 1.0, "convolution backward_weights": 3.0,
+                                        "reorder": 0.25}
+    fwd = next(r for r in s["primitives"] if r["pass"] == "forward_training")
+    # 2 * 128 images * 32*32 positions * 16*16 channels * 9 taps = 0.604 GFLOP in 1 ms
+    assert fwd["gflop_per_s"] == pytest.approx(2 * 128 * 1024 * 256 * 9 / 1e9 * 1000)
+    assert fwd["implementation"] == "brg_conv_fwd:avx512_core_bf16" and fwd["calls_per_step"] == 1
+
+
+def test_step_breakdown_runs_and_writes_table(tmp_path):
+    sb = _load_module(STEPS_SCRIPT)
+    out = tmp_path / "steps"
+    res = sb.main(["--models", "resnet20", "--batch", "4", "--steps", "1", "--repeats", "1", "--device", "cpu",
+                   "--onednn", "--out", str(out)])
+    rows = {r["variant"]: r for r in res["steps"]}
+    assert set(rows) == {"handouts", "labkit", "labkit_no_bn"}
+    assert rows["handouts"]["amp"] == "fp32" and rows["handouts"]["layout"] == "NCHW"
+    assert all(r["step_ms"] > 0 and r["fwd_ms"] > 0 and r["bwd_ms"] > 0 for r in rows.values())
+    md = (tmp_path / "steps.md").read_text()
+    assert "| resnet20 | handouts: fp32, NCHW, SGD |" in md and "BatchNorm removed (bound)" in md
+    assert json.loads((tmp_path / "steps.json").read_text())["meta"]["batch"] == 4
+    passes = res["onednn"]["resnet20"]["by_pass_ms_per_step"]
+    if torch.backends.mkldnn.is_available():  # x86 builds: torch's CPU convolutions are oneDNN's
+        assert any(k.startswith("convolution") for k in passes), passes
+
+
+def test_step_breakdown_refuses_unknown_model():
+    sb = _load_module(STEPS_SCRIPT)
+    with pytest.raises(Exception, match="resnet19"):
+        sb.main(["--models", "resnet19", "--steps", "1", "--repeats", "1"])
