@@ -25,6 +25,7 @@ import argparse
 import collections
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -46,7 +47,7 @@ from labkit.config import TrainConfig  # noqa: E402
 from labkit.data import resolve_device  # noqa: E402
 from labkit.evaluate import autocast_context  # noqa: E402
 from labkit.train import auto_channels_last, build_optimizer, resolve_amp, tune_cpu_allocator  # noqa: E402
-from train_speed import machine_info  # noqa: E402
+from train_speed import handout_optimizer, machine_info  # noqa: E402
 
 VARIANTS = ("handouts", "labkit", "labkit_no_bn")
 LABELS = {"handouts": "handouts: fp32, NCHW, SGD", "labkit": "labkit: {amp}, {layout}, fused SGD",
@@ -73,7 +74,7 @@ def build_step(model_name, variant, batch, device, seed=0):
     y = torch.randint(0, 10, (batch,), device=device)
     if variant == "handouts":
         amp_dtype, channels_last = None, False
-        optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        optimizer = handout_optimizer(cfg, net.parameters())
     else:
         amp_dtype, _ = resolve_amp("auto", device)
         channels_last = auto_channels_last(device)
@@ -104,6 +105,11 @@ def build_step(model_name, variant, batch, device, seed=0):
     return step, info
 
 
+def block_steps(model_name, steps=None):
+    """Steps per timed block: ``--steps`` when given, else 10 (4 for the slow resnet18)."""
+    return steps or (4 if model_name == "resnet18" else 10)
+
+
 def time_variant(model_name, variant, batch, device, steps, repeats):
     step, info = build_step(model_name, variant, batch, device)
     for _ in range(3):
@@ -123,8 +129,6 @@ def time_variant(model_name, variant, batch, device, steps, repeats):
 # ---- oneDNN's own primitive times ---------------------------------------------------------------------
 def conv_gflop(desc):
     """FLOPs (x1e9) of a oneDNN convolution problem string like ``mb128_ic16oc16_ih32oh32kh3..._iw32ow32kw3...``."""
-    import re
-
     v = {k: int(n) for k, n in re.findall(r"(mb|ic|oc|oh|ow|kh|kw)(\d+)", desc)}
     if not {"mb", "ic", "oc", "oh", "kh"} <= v.keys():
         return None
@@ -189,7 +193,8 @@ def onednn_breakdown(model_name, batch, steps):
 def markdown(results, meta):
     out = [f"## One training step, compute only ({meta['date']})", "",
            f"Machine: {meta['machine']}; torch {meta['torch']}; {meta['threads']} threads; batch {meta['batch']}, "
-           f"random 32x32 inputs, median of {meta['repeats']} blocks of {meta['steps']} steps.", "",
+           f"random 32x32 inputs, median of {meta['repeats']} blocks ("
+           + ", ".join(f"{m}: {n} steps" for m, n in meta["steps"].items()) + ").", "",
            "| model | step | forward ms | backward ms | optimizer ms | step ms | vs handouts |",
            "|---|---|---:|---:|---:|---:|---:|"]
     for model in meta["models"]:
@@ -229,7 +234,7 @@ def main(argv=None):
     ap.add_argument("--onednn-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.onednn_child:
-        return onednn_child(args.onednn_child, args.batch, args.steps or 4)
+        return onednn_child(args.onednn_child, args.batch, block_steps(args.onednn_child, args.steps))
     for m in args.models:
         labkit.get_model(m)  # unknown names fail here, before any timing
     if args.batch < 1 or args.repeats < 1 or (args.steps is not None and args.steps < 1):
@@ -241,7 +246,7 @@ def main(argv=None):
         raise SystemExit("--onednn times oneDNN's CPU primitives; run it with --device cpu")
     results = {"steps": [], "onednn": {}}
     for model in args.models:
-        steps = args.steps or (4 if model == "resnet18" else 10)
+        steps = block_steps(model, args.steps)
         for variant in args.variants:
             r = time_variant(model, variant, args.batch, device, steps, args.repeats)
             results["steps"].append(r)
@@ -251,8 +256,8 @@ def main(argv=None):
             results["onednn"][model] = onednn_breakdown(model, args.batch, steps)
     info = machine_info(device)
     meta = {"date": time.strftime("%Y-%m-%d"), "models": args.models, "batch": args.batch,
-            "steps": args.steps or "10 (resnet18: 4)", "repeats": args.repeats, "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "machine_info": info,
+            "steps": {m: block_steps(m, args.steps) for m in args.models}, "repeats": args.repeats,
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "machine_info": info,
             "machine": info.get("gpu") or f"{info['cpu']}, {info['cores']} cores"
             + (f" (AVX-512 BF16 {'yes' if info['avx512_bf16'] else 'no'}, AMX {'yes' if info.get('amx') else 'no'})"
                if "avx512_bf16" in info else "")}

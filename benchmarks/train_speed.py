@@ -114,6 +114,14 @@ def handout_transforms(mean, std):
     return train, test
 
 
+def handout_optimizer(cfg, params):
+    """``optim.SGD`` as the handouts build it: no fused or foreach step chosen for the device."""
+    if cfg.optimizer != "sgd":
+        raise SystemExit("the handouts' pipeline trains with SGD; use an SGD recipe")
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           nesterov=cfg.nesterov)
+
+
 def run_handouts(model_name, data, arrays, cfg, device, workers=HANDOUT_WORKERS, log=print):
     """Train like the handouts; returns per-epoch seconds, images/s and the test accuracy."""
     from torch.utils.data import DataLoader
@@ -132,10 +140,7 @@ def run_handouts(model_name, data, arrays, cfg, device, workers=HANDOUT_WORKERS,
     seed_everything(cfg.seed)
     net = labkit.get_model(model_name).to(device)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    if cfg.optimizer != "sgd":
-        raise SystemExit("the handouts' pipeline trains with SGD; use an SGD recipe")
-    optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                                nesterov=cfg.nesterov)
+    optimizer = handout_optimizer(cfg, net.parameters())
     scheduler, per_batch = build_scheduler(cfg, optimizer, len(trainloader))
 
     def evaluate(loader):
