@@ -104,7 +104,14 @@ class Experiment:
 
 
 # ---- checks ----------------------------------------------------------------------------------------
+NO_VALIDATION = ("val_ratio=0 leaves no validation images, but the best epoch (best_model.pth, the test "
+                 "accuracy) is chosen by validation accuracy: with none, every epoch scores 0 and epoch 1 is "
+                 "kept. Use val_ratio > 0, e.g. 0.1.")
+
+
 def canonical_normalize(normalize):
+    if not isinstance(normalize, (str, bool, type(None))):
+        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
     mode = {True: "computed", False: "off", None: "off", "none": "off"}.get(normalize, normalize)
     if isinstance(mode, str):
         mode = {"none": "off", "false": "off", "true": "computed"}.get(mode.strip().lower(), mode.strip().lower())
@@ -121,10 +128,12 @@ def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_lim
     larger than the data set are caught when it is read.
     """
     if not isinstance(data_root, (str, os.PathLike)):
-        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}")
+        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}; e.g. data_root='./data'")
     mode = canonical_normalize(normalize)
     ratio = as_float("norm_ratio", norm_ratio, 0, hi=1, lo_open=True)
     val_ratio = as_float("val_ratio", val_ratio, 0, hi=1, hi_open=True)
+    if val_ratio == 0:
+        raise ConfigError(NO_VALIDATION)
     return {"normalize": mode, "norm_ratio": ratio if mode == "computed" else 1.0,
             "limit": _check_count("limit", limit, math.inf), "test_limit": _check_count("test_limit", test_limit,
                                                                                           math.inf),
@@ -343,7 +352,7 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
         stopped = diverged(path)
         if stopped is None:
             try:
-                res = fit(model, cache[key], run_dir=exp_dir, run_name=c.name, resume=resume or os.path.isdir(path),
+                res = fit(model, cache[key], run_dir=exp_dir, run_name=c.name, resume=os.path.isdir(path),
                           progress=progress, verbose=verbose, **params)
                 status[c.name] = "finished"
             except NonFiniteLossError as e:

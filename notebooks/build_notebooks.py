@@ -109,22 +109,24 @@ model = "simplecnn"
 augment = False           # random crop (4-pixel padding) + horizontal flip; task 2 studies it
 ''' + COMMON_TAIL + '''
 run_name = None           # None: a new folder runs/<model>-<date>-<time>
-resume = False            # True: continue run_name (or this model's latest run in run_dir)'''),
+resume = False            # True: continue run_name (or this model's latest run in run_dir)
+start_over = False        # with resume: start that run (again) at epoch 1 if it cannot be found or continued'''),
         md("Every value is checked before anything is downloaded or trained."),
         code('''\
 train_params = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
                     weight_decay=weight_decay, scheduler=scheduler, augment=augment, seed=seed, device=device)
 data_params = dict(data_root=data_root, download=download, normalize=normalize, norm_ratio=norm_ratio,
                    limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device)
-labkit.notebook.check_params(model, train_params, data_params, resume=resume, progress=progress);'''),
+labkit.notebook.check_params(model, train_params, data_params, resume=resume, start_over=start_over,
+                             progress=progress);'''),
         md("## The model: layer table, FLOPs and parameters"),
         code("labkit.print_summary(model)\nflops, params = labkit.profile_flops(model)"),
         md("## Data"),
         code("data = labkit.load_cifar10(**data_params)"),
         md("## Training\n\nPer epoch: learning rate, training loss/accuracy, validation loss/accuracy. "
            "The best epoch's weights (by validation accuracy) are reloaded for the test set."),
-        code("run = labkit.fit(model, data, run_dir=run_dir, run_name=run_name, resume=resume, progress=progress,\n"
-             "                 **train_params)\nrun.summary()"),
+        code("run = labkit.fit(model, data, run_dir=run_dir, run_name=run_name, resume=resume, start_over=start_over,\n"
+             "                 progress=progress, **train_params)\nrun.summary()"),
         md("## Curves: epoch vs training/validation accuracy and loss"),
         code('labkit.plot_history(run, title=f"{model}", save=f"{run.run_dir}/curves.png");'),
         md("## Test set: confusion matrix and per-class accuracy (best checkpoint)"),
