@@ -571,6 +571,11 @@ def load_run(path, device="cpu", model=None):
     """A finished (or interrupted) run folder as a RunResult, with its best model loaded.
 
     The history comes from history.json, or where that is missing or unreadable from last.pth."""
+    path = os.fspath(path)
+    if not os.path.isdir(path) or not any(os.path.isfile(os.path.join(path, f))
+                                          for f in ("config.json", "last.pth") + EARNED):
+        raise ConfigError(f"{path!r} is not a run folder (a folder fit wrote, with config.json, history.json, "
+                          f"best_model.pth...). Pass run_dir/run_name of a run, e.g. run.run_dir.")
     cfg = read_json_file(os.path.join(path, "config.json"), "run settings",
                          "The run's settings are lost; its checkpoints and result.json are intact.") or {}
     res = read_json_file(os.path.join(path, "result.json"), "run result",

@@ -426,6 +426,12 @@ def test_run_files_missing_truncated_or_garbage(tiny, tmp_path):
     assert snapshot(run) == before
     with pytest.raises(labkit.CheckpointError, match=r"is a folder, not a checkpoint file.*best_model\.pth"):
         labkit.load_model(run)
+    with pytest.raises(labkit.ConfigError, match=r"weights '.*' is a folder; pass the \.pth state-dict file"):
+        labkit.get_model("tv_resnet18", weights=str(run))
+    for not_a_run in (tmp_path / "typo", run / "log.txt", tmp_path / "earlier"):
+        (tmp_path / "earlier").mkdir(exist_ok=True)
+        with pytest.raises(labkit.ConfigError, match=r"is not a run folder .*Pass run_dir/run_name of a run"):
+            labkit.load_run(str(not_a_run))
 
 
 def test_bad_input_names_the_fix_and_leaves_no_folder(tiny, subset_root, tmp_path, monkeypatch):
