@@ -294,21 +294,11 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
             raise ConfigError(f"class_weights needs one weight per class ({num_classes}), got {tuple(class_weights.shape)}")
 
     # ---- run folder: the one to resume (checked now), or a new one made once every check passed ----
-    path, state = None, None
-    if resume:
-        path = find_resume_path(run_dir, run_name, cfg.model, start_over, latest_run)
-        if path and os.path.isdir(path):
-            state = _resume_state(path, cfg, data, start_over, verbose)
-            if state == "finished":
-                if verbose:
-                    print(f"Run {path} already finished; loading its result (no training).")
-                return load_run(path, device=device)
-        elif verbose:
-            print(f"start_over=True: no run {path or cfg.model!r} to resume in {run_dir!r}; starting a new one.")
-    elif run_name and os.path.exists(os.path.join(run_dir, run_name)):
-        raise RunExistsError(
-            f"run folder {os.path.join(run_dir, run_name)!r} already exists. Pass resume=True to continue "
-            f"(or reload) it, or choose another run_name; labkit never overwrites a run.")
+    path, state = _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose)
+    if state == "finished":
+        if verbose:
+            print(f"Run {path} already finished; loading its result (no training).")
+        return load_run(path, device=device)
 
     # ---- model, data loaders, optimizer, scheduler ----------------------------------------------
     train_loader = data.loader("train", cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
@@ -438,6 +428,24 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         atomic_write_json(os.path.join(path, "history.json"), history)
     log("Finished Training")
     return finish_run(path, data, device, amp_dtype, channels_last, cfg.eval_batch_size, verbose, log)
+
+
+def _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose):
+    """(path, state): the run folder to resume and its training state ("finished", a state dict, or
+    None to start at epoch 1), or (None, None) for a new folder made later. Changes no file unless
+    ``start_over`` sets a run's files aside."""
+    if not resume:
+        if run_name and os.path.exists(os.path.join(run_dir, run_name)):
+            raise RunExistsError(
+                f"run folder {os.path.join(run_dir, run_name)!r} already exists. Pass resume=True to continue "
+                f"(or reload) it, or choose another run_name; labkit never overwrites a run.")
+        return None, None
+    path = find_resume_path(run_dir, run_name, cfg.model, start_over, latest_run)
+    if path and os.path.isdir(path):
+        return path, _resume_state(path, cfg, data, start_over, verbose)
+    if verbose:
+        print(f"start_over=True: no run {path or cfg.model!r} to resume in {run_dir!r}; starting a new one.")
+    return path, None
 
 
 def _resume_state(path, cfg, data, start_over, verbose):
