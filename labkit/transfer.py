@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 
 from .config import TrainConfig, as_bool
-from .errors import ConfigError, DataMissingError, RunExistsError
+from .errors import CheckpointError, ConfigError, DataMissingError, RunExistsError
 from .models import IMAGENET_MODELS, check_model_name, get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .results import save_table, summarize_runs
+from .resume import read_json_file
 from .train import RESUME_KEYS, fit
 
 # describe() keys that must match for a run to be resumed/reused with this data
@@ -138,7 +139,7 @@ MISSING_WEIGHTS = ("stop", "skip")
 
 def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(True, False), weights="imagenet",
                        run_dir="runs/transfer", resume=True, freeze_epochs=0, figures=True, verbose=True,
-                       progress=True, missing_weights="stop", **fit_kwargs):
+                       progress=True, missing_weights="stop", start_over=False, **fit_kwargs):
     """Train (or read back) one run per (model, pretrained) pair and compare them.
 
     - ``weights``: what "pretrained" loads: "imagenet" (torchvision's download/cache), a
@@ -153,10 +154,12 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     into torchvision's cache now, not after hours of training). Where they cannot (offline without
     a cached copy, a missing file), ``missing_weights="stop"`` (default) stops with the fixes before
     training; ``"skip"`` leaves those pretrained runs out, says which and why, and trains the rest.
+    A run that cannot continue (its last.pth or best_model.pth lost) stops the study before training;
+    ``start_over=True`` trains it again (its files kept in ``earlier-1/`` inside its folder).
     Returns a :class:`TransferStudy`.
     """
     plan = plan_study(models, pretrained, weights, freeze_epochs, **fit_kwargs)
-    resume = as_bool("resume", resume)
+    resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
     missing_weights = "stop" if missing_weights is None else str(missing_weights).strip().lower()
     if missing_weights not in MISSING_WEIGHTS:
         raise ConfigError(f"missing_weights must be 'stop' or 'skip', got {missing_weights!r}")
@@ -172,9 +175,14 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     for r in plan:
         path = os.path.join(run_dir, r["folder"])
         cfg_path = os.path.join(path, "config.json")
-        if os.path.isfile(cfg_path):
-            with open(cfg_path, encoding="utf-8") as f:
-                old_cfg = json.load(f)
+        try:
+            old_cfg = read_json_file(cfg_path, "run settings", "Pass start_over=True to train that run again (its "
+                                     "files are kept in earlier-1/ inside it), or use another run_dir.")
+        except CheckpointError:
+            if not start_over:
+                raise
+            old_cfg = None
+        if old_cfg is not None:
             old = _data_signature(old_cfg.get("data") or {})
             diff = [k for k in DATA_KEYS if old.get(k) != sig.get(k)]
             if diff:
@@ -197,6 +205,7 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
             print(f"\n=== {r['label']} (weights={r['train']['model_kwargs']['weights']!r}) ===", flush=True)
         runs[r["label"]] = fit(r["model"], data, run_dir=run_dir, run_name=r["folder"],
                                resume=os.path.isdir(os.path.join(run_dir, r["folder"])),
+                               start_over=start_over and os.path.isdir(os.path.join(run_dir, r["folder"])),
                                progress=progress, verbose=verbose, **r["train"])
 
     # ---- comparison -------------------------------------------------------------------------

@@ -59,7 +59,8 @@ run_dir = "runs/transfer" # on Colab, a Drive folder keeps runs across disconnec
 seed = 0                  # train/validation split, initialization, data order, augmentation
 device = "auto"           # auto | cuda | cpu
 progress = True           # tqdm bar inside each epoch
-resume = True             # True: finished runs are read back, interrupted ones continue'''
+resume = True             # True: finished runs are read back, interrupted ones continue
+start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept'''
 
 CELLS = [
     new_markdown_cell(
@@ -111,7 +112,7 @@ labkit.show_images(images, labels, data.classes, n=8, title="First training imag
     new_code_cell('''\
 study = run_transfer_study(data, models=models, pretrained=pretrained, weights=weights, run_dir=run_dir,
                            resume=resume, freeze_epochs=freeze_epochs, progress=progress,
-                           missing_weights=missing_weights, **train_params)'''),
+                           missing_weights=missing_weights, start_over=start_over, **train_params)'''),
     new_markdown_cell("## Comparison\nBest validation accuracy, test accuracy and per-class test accuracy of "
                       "every run (also in `run_dir/comparison.csv` and `.md`)."),
     new_code_cell("study.table"),

@@ -421,3 +421,20 @@ def test_study_without_weights_stops_or_skips(folder, tmp_path, monkeypatch, cap
     with pytest.raises(ConfigError, match="missing_weights must be 'stop' or 'skip', got 'maybe'"):
         run_transfer_study(data, missing_weights="maybe", **kw)
     assert not (tmp_path / "study").exists()
+
+
+def test_study_run_that_cannot_continue_stops_then_starts_over(folder, tmp_path):
+    data = make_data(folder, limit=48, test_limit=24)
+    kw = dict(models=["tv_resnet18"], pretrained=[False], run_dir=tmp_path / "study", epochs=1, batch_size=16,
+              progress=False, verbose=False, figures=False)
+    run_transfer_study(data, **kw)
+    run = tmp_path / "study" / "tv_resnet18-scratch"
+    (run / "result.json").unlink()
+    (run / "last.pth").unlink()
+    best = (run / "best_model.pth").read_bytes()
+    with pytest.raises(labkit.CheckpointError, match=r"last\.pth is missing.*Nothing was changed.*start_over=True"):
+        run_transfer_study(data, **kw)
+    assert (run / "best_model.pth").read_bytes() == best and not (run / "earlier-1").exists()
+    study = run_transfer_study(data, start_over=True, **kw)
+    assert (run / "earlier-1" / "best_model.pth").read_bytes() == best and (run / "result.json").is_file()
+    assert len(study.runs["tv_resnet18 scratch"].history) == 1
