@@ -207,7 +207,8 @@ def test_corrupt_and_mismatched_checkpoints(subset, tmp_path):
     os.remove(os.path.join(res.run_dir, "result.json"))
     with open(os.path.join(res.run_dir, "last.pth"), "wb") as f:
         f.write(b"not a checkpoint")
-    with pytest.raises(labkit.CheckpointError, match=r"training state .*last\.pth' is corrupt"):
+    with pytest.raises(labkit.CheckpointError, match=r"cannot resume .*r20': its training state last\.pth is "
+                                                      r"corrupt or truncated.*start_over=True"):
         labkit.fit("resnet20", small, epochs=1, run_dir=tmp_path, run_name="r20", resume=True, progress=False)
 
 
