@@ -7,6 +7,7 @@ a crash during a save leaves the previous file whole.
 import contextlib
 import io
 import json
+import math
 import os
 import tempfile
 
@@ -47,7 +48,21 @@ def atomic_write_text(path, text):
 
 
 def atomic_write_json(path, obj):
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    """Strict JSON (what every reader accepts): NaN/inf numbers are written as null."""
+    atomic_write_text(path, json.dumps(_finite(obj), indent=2, ensure_ascii=False, default=_json_default,
+                                       allow_nan=False) + "\n")
+
+
+def _finite(obj):
+    if hasattr(obj, "shape") and hasattr(obj, "tolist"):  # numpy / torch numbers and arrays
+        obj = obj.tolist()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _json_default(o):
@@ -69,6 +84,9 @@ def atomic_torch_save(obj, path):
 def read_checkpoint(path, what="checkpoint"):
     """torch.load with a clear error for a missing, truncated or corrupt file."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{what} {path!r} is a folder, not a checkpoint file; pass the .pth file inside it "
+                              f"(a run's best weights: {os.path.join(path, 'best_model.pth')!r}).")
     if not os.path.isfile(path):
         raise CheckpointError(f"{what} {path!r} does not exist.")
     try:

@@ -42,10 +42,9 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self):
-        from .models import check_model_name
+        from .data import resolve_device
+        from .models import check_model_kwargs, check_model_name
 
-        if not isinstance(self.model, str):
-            raise ConfigError(f"model must be a registered model name (a string), got {self.model!r}")
         check_model_name(self.model)
         self.epochs = as_int("epochs", self.epochs, 1)
         self.batch_size = as_int("batch_size", self.batch_size, 1)
@@ -90,8 +89,8 @@ class TrainConfig:
         self.amp = amp
         if self.channels_last != "auto":
             self.channels_last = as_bool("channels_last", self.channels_last)
-        if not isinstance(self.model_kwargs, dict):
-            raise ConfigError(f"model_kwargs must be a dict, got {self.model_kwargs!r}")
+        check_model_kwargs(self.model, self.model_kwargs)
+        resolve_device(self.device)  # an unknown or absent device fails here, before any folder or data
         return self
 
     def to_dict(self):
@@ -103,6 +102,9 @@ class TrainConfig:
 
 
 def _num(name, value, kind):
+    if value is None:
+        raise ConfigError(f"{name} must be a number, got None (no value; with papermill write e.g. "
+                          f"-p {name} {'0.01' if kind is float else '10'})")
     if isinstance(value, bool):
         raise ConfigError(f"{name} must be a number, got the boolean {value!r}")
     if isinstance(value, str):

@@ -28,13 +28,32 @@ TEST_FILES = ["test_batch"]
 NORMALIZE_MODES = ("off", "fixed", "computed")
 
 
+DEVICE_HINT = "Use device='auto' (the GPU if there is one), 'cuda', 'cuda:0' or 'cpu'."
+
+
 def resolve_device(device="auto"):
-    if device in (None, "auto"):
+    """The torch.device for ``device`` ('auto', 'cpu', 'cuda', 'cuda:1', a torch.device); ConfigError
+    for a name torch does not know (e.g. 'gpu') or a device this machine does not have."""
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is visible. "
-                          "Use device='cpu' or 'auto' (in Colab: Runtime > Change runtime type > GPU).")
+    if not isinstance(device, (str, torch.device)):
+        raise ConfigError(f"device must be text such as 'cpu' or 'cuda', got {device!r}. {DEVICE_HINT}")
+    try:
+        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
+    except RuntimeError:
+        hint = " ('gpu' is called 'cuda' in PyTorch)" if "gpu" in str(device).lower() else ""
+        raise ConfigError(f"unknown device {device!r}{hint}. {DEVICE_HINT}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is visible. "
+                              "Use device='cpu' or 'auto' (in Colab: Runtime > Change runtime type > GPU).")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} "
+                              f"GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1}). {DEVICE_HINT}")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {device!r} asked for, but no Apple GPU (MPS) is available. {DEVICE_HINT}")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device {device!r} is not one labkit trains on. {DEVICE_HINT}")
     return dev
 
 
@@ -259,6 +278,20 @@ class CifarData:
                 "normalize": self.normalize, "mean": self.mean, "std": self.std, **self.info}
 
 
+def check_data_root(data_root):
+    """``data_root`` must be a folder (or not exist yet, for a download); a file is refused with the fix."""
+    if os.path.exists(data_root) and not os.path.isdir(data_root):
+        parent = os.path.dirname(os.path.abspath(data_root))
+        if data_root.endswith((".tar.gz", ".tgz")):
+            fix = (f"point data_root at the folder that holds it ({parent!r}): with download=True torchvision "
+                   f"checks and extracts the archive there instead of downloading")
+        else:
+            fix = (f"point data_root at the folder that holds 'cifar-10-batches-py' (or at that folder itself), "
+                   f"e.g. {parent!r}")
+        raise ConfigError(f"data_root {data_root!r} is a file, not a folder: {fix}.")
+    return data_root
+
+
 def _check_count(name, value, available, allow_none=True):
     if value is None and allow_none:
         return None
@@ -289,17 +322,15 @@ def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, t
     - ``normalize``: "off", "fixed" (the usual CIFAR-10 statistics) or "computed" (from the
       training split; ``norm_ratio`` < 1 samples that fraction of it). True means "computed".
     """
-    normalize = {True: "computed", False: "off", None: "off", "none": "off"}.get(normalize, normalize)
-    if normalize not in NORMALIZE_MODES:
-        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
-    try:
-        val_ratio = float(val_ratio)
-    except (TypeError, ValueError):
-        raise ConfigError(f"val_ratio must be a number in [0, 1), got {val_ratio!r}") from None
-    if not 0 <= val_ratio < 1:
-        raise ConfigError(f"val_ratio must be in [0, 1), got {val_ratio}")
+    from .config import as_bool
+    from .experiments import check_data_params  # the one check of these settings (experiments imports this module)
+
+    checked = check_data_params(normalize, norm_ratio, None, None, val_ratio, seed, data_root)
+    normalize, val_ratio, seed = checked["normalize"], checked["val_ratio"], checked["seed"]
+    norm_ratio = float(norm_ratio)  # checked; recorded as given (describe() is compared on resume)
+    download = as_bool("download", download)
     device = resolve_device(device)
-    data_root = os.fspath(data_root)
+    data_root = check_data_root(checked["data_root"])
     if find_cifar_folder(data_root) is None:
         if not download:
             raise DataMissingError(

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 from .config import SCHEDULER_ALIASES, TrainConfig, as_float, as_int
 from .data import NORMALIZE_MODES, _check_count
-from .errors import ConfigError, NonFiniteLossError, RunExistsError, unknown_name
+from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError, unknown_name
+from .resume import read_json_file
 
 DATA_KEYS = ("normalize", "norm_ratio")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
@@ -104,7 +105,14 @@ class Experiment:
 
 
 # ---- checks ----------------------------------------------------------------------------------------
+NO_VALIDATION = ("val_ratio=0 leaves no validation images, but the best epoch (best_model.pth, the test "
+                 "accuracy) is chosen by validation accuracy: with none, every epoch scores 0 and epoch 1 is "
+                 "kept. Use val_ratio > 0, e.g. 0.1.")
+
+
 def canonical_normalize(normalize):
+    if not isinstance(normalize, (str, bool, type(None))):
+        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
     mode = {True: "computed", False: "off", None: "off", "none": "off"}.get(normalize, normalize)
     if isinstance(mode, str):
         mode = {"none": "off", "false": "off", "true": "computed"}.get(mode.strip().lower(), mode.strip().lower())
@@ -121,10 +129,12 @@ def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_lim
     larger than the data set are caught when it is read.
     """
     if not isinstance(data_root, (str, os.PathLike)):
-        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}")
+        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}; e.g. data_root='./data'")
     mode = canonical_normalize(normalize)
     ratio = as_float("norm_ratio", norm_ratio, 0, hi=1, lo_open=True)
     val_ratio = as_float("val_ratio", val_ratio, 0, hi=1, hi_open=True)
+    if val_ratio == 0:
+        raise ConfigError(NO_VALIDATION)
     return {"normalize": mode, "norm_ratio": ratio if mode == "computed" else 1.0,
             "limit": _check_count("limit", limit, math.inf), "test_limit": _check_count("test_limit", test_limit,
                                                                                           math.inf),
@@ -179,7 +189,7 @@ def _same(a, b):
     return json.loads(json.dumps(a, default=list)) == json.loads(json.dumps(b, default=list))
 
 
-def _plan(configs, base, data_common, exp_dir, resume):
+def _plan(configs, base, data_common, exp_dir, resume, start_over=False):
     """Check every configuration; returns [(config, model, train_params, data_key)] or raises."""
     from .train import RESUME_KEYS
 
@@ -211,7 +221,7 @@ def _plan(configs, base, data_common, exp_dir, resume):
             existing.append(c.name)
             if resume:
                 _check_existing(c.name, path, cfg, {**data_common, "normalize": key[0], "norm_ratio": key[1]},
-                                RESUME_KEYS)
+                                RESUME_KEYS, start_over)
         plan.append((c, model, params, key))
     if existing and not resume:
         raise RunExistsError(f"experiment folder {exp_dir!r} already holds run(s) {', '.join(existing)}. Pass "
@@ -220,14 +230,22 @@ def _plan(configs, base, data_common, exp_dir, resume):
     return plan
 
 
-def _check_existing(name, path, cfg, data, resume_keys):
+def _check_existing(name, path, cfg, data, resume_keys, start_over=False):
     """An existing run folder must come from the same settings (else: fail now, not mid-way)."""
     cfg_file = os.path.join(path, "config.json")
     if not os.path.isfile(cfg_file):
+        if start_over and os.path.isfile(os.path.join(path, "last.pth")):
+            return  # a labkit run that lost its settings: fit sets its files aside and trains it again
         raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); move it away or choose "
                              f"another experiment name.")
-    with open(cfg_file, encoding="utf-8") as f:
-        old = json.load(f)
+    try:
+        old = read_json_file(cfg_file, f"configuration {name!r}: run settings",
+                             "Pass start_over=True to train it again (its files are kept in earlier-1/ inside it), "
+                             "or use another experiment name.")
+    except CheckpointError:
+        if start_over:
+            return
+        raise
     new = cfg.to_dict()
     diff = [f"{k} was {old.get(k)!r}, now {new[k]!r}" for k in resume_keys if not _same(old.get(k), new[k])]
     od = old.get("data") or {}
@@ -246,8 +264,10 @@ def _check_loaded(name, path, data):
     cfg_file = os.path.join(path, "config.json")
     if not os.path.isfile(cfg_file):
         return
-    with open(cfg_file, encoding="utf-8") as f:
-        old = json.load(f).get("data")
+    try:
+        old = read_json_file(cfg_file, "run settings", "").get("data")
+    except CheckpointError:
+        return  # refused (or set aside with start_over) by _check_existing / fit, before any training
     now = json.loads(json.dumps(data.describe(), default=str))
     if old is None or old == now:
         return
@@ -270,8 +290,8 @@ def diverged(path):
 # ---- the runner -----------------------------------------------------------------------------------
 def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=None, data_root="./data",
                     download=True, normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1,
-                    seed=0, device="auto", resume=True, progress=True, verbose=True, metrics=CURVES,
-                    tag="comparison", title=None, columns=None, **common):
+                    seed=0, device="auto", resume=True, start_over=False, progress=True, verbose=True,
+                    metrics=CURVES, tag="comparison", title=None, columns=None, **common):
     """Train ``configs`` one after another in ``run_dir/experiment/<name>`` and compare them.
 
     - ``common``: fit parameters for every configuration (``model``, ``epochs``, ``lr``...);
@@ -282,6 +302,8 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
       configurations whose normalization matches it. ``seed`` is also the default training seed.
     - ``resume=True`` (default): finished configurations are loaded, not trained again, and an
       interrupted one continues. ``resume=False`` refuses an experiment folder that holds runs.
+      A run that cannot continue (its last.pth or best_model.pth lost) stops the call before
+      training; ``start_over=True`` trains it again (its files kept in ``earlier-1/`` inside it).
     - ``metrics``: the history keys of the overlaid figures (``test_err`` = 100 - test_acc,
       needs ``track_test=True``); ``tag`` names the table and figure files; ``columns(config, run)``
       may return extra table columns.
@@ -301,7 +323,7 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
         raise ConfigError(f"tag {tag!r} cannot be part of a file name: use letters, digits and . _ - + =")
     from .config import as_bool
 
-    resume = as_bool("resume", resume)
+    resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
     data_common = check_data_params(normalize, norm_ratio, limit, test_limit, val_ratio, seed, data_root)
     if data is not None:  # a loaded data set: its split settings are the experiment's
         for k in ("limit", "val_ratio", "seed"):
@@ -310,7 +332,7 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
     common.setdefault("seed", data_common["seed"])
     common.setdefault("device", device)
     exp_dir = os.path.join(os.fspath(run_dir), experiment)
-    plan = _plan(configs, common, data_common, exp_dir, resume)
+    plan = _plan(configs, common, data_common, exp_dir, resume, start_over)
 
     # ---- data: each distinct normalization loaded once, all before any training -------------------
     cache = {}
@@ -343,7 +365,8 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
         stopped = diverged(path)
         if stopped is None:
             try:
-                res = fit(model, cache[key], run_dir=exp_dir, run_name=c.name, resume=resume or os.path.isdir(path),
+                res = fit(model, cache[key], run_dir=exp_dir, run_name=c.name, resume=os.path.isdir(path),
+                          start_over=start_over and os.path.isdir(path),
                           progress=progress, verbose=verbose, **params)
                 status[c.name] = "finished"
             except NonFiniteLossError as e:

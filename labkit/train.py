@@ -31,13 +31,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import (STATE_FORMAT, atomic_torch_save, atomic_write_json, load_model, read_checkpoint,
+from .checkpoint import (STATE_FORMAT, atomic_torch_save, atomic_write_json, load_model,
                          save_model, unwrap)
 from .config import TrainConfig, as_bool
 from .data import resolve_device
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError
 from .evaluate import autocast_context, confusion, evaluate, per_class_accuracy
 from .models import get_model
+from .resume import (EARNED, cannot_continue, check_run_location, continue_problem, find_resume_path, read_history,
+                     read_json_file, set_aside)
 
 # Hyper-parameters that must match for a run to be resumed.
 RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
@@ -240,8 +242,8 @@ class _Log:
             f.write(line + "\n")
 
 
-def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=False, progress=True,
-        verbose=True, class_weights=None, sampler_note=None, **params):
+def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=False, start_over=False,
+        progress=True, verbose=True, class_weights=None, sampler_note=None, **params):
     """Train ``model`` (a registry name) on ``data`` and return a :class:`RunResult`.
 
     ``data``: a :class:`labkit.data.CifarData` (``load_cifar10``) or any object with the same
@@ -258,7 +260,12 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
 
     ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, the
     latest run of this model in ``run_dir``) from its last finished epoch; a finished run is
-    returned as it is. Without ``resume`` every call gets a new folder.
+    returned as it is. Without ``resume`` every call gets a new folder. A resume that finds no such
+    run, or a run that cannot continue (its ``last.pth`` or ``best_model.pth`` missing or unreadable),
+    stops with the fix and changes nothing; ``start_over=True`` (with ``resume=True``) then starts
+    it from epoch 1 in the same folder, after moving what the folder held into ``earlier-1/``.
+    An epoch whose loss is NaN/inf (training, validation or tracked test) stops the run before
+    anything of it is saved (:class:`labkit.NonFiniteLossError`).
     """
     unknown = set(params) - set(TrainConfig.field_names())
     if unknown:
@@ -267,7 +274,11 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     cfg = TrainConfig(model=model, **params).validate()
     if data is None or not hasattr(data, "loader"):
         raise ConfigError("fit needs data=labkit.load_cifar10(...) (or another data object with .loader()).")
-    resume = as_bool("resume", resume)
+    resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
+    if start_over and not resume:
+        raise ConfigError("start_over=True restarts a run that resume=True cannot find or continue: pass "
+                          "resume=True with it (or neither, for a new run folder).")
+    run_dir, run_name = check_run_location(run_dir, run_name)
     device = resolve_device(cfg.device)
     amp_dtype, use_scaler = resolve_amp(cfg.amp, device)
     channels_last = auto_channels_last(device) if cfg.channels_last == "auto" else cfg.channels_last
@@ -282,64 +293,41 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         if class_weights.shape != (num_classes,):
             raise ConfigError(f"class_weights needs one weight per class ({num_classes}), got {tuple(class_weights.shape)}")
 
-    # ---- run folder: new, or the one being resumed -------------------------------------------
-    run_dir = os.fspath(run_dir)
-    path, state = None, None
-    if resume:
-        path = os.path.join(run_dir, run_name) if run_name else latest_run(run_dir, cfg.model)
-        if path and os.path.isfile(os.path.join(path, "config.json")):
-            with open(os.path.join(path, "config.json")) as f:
-                old = json.load(f)
-            diff = {k: (old.get(k), cfg.to_dict()[k]) for k in RESUME_KEYS if old.get(k) != cfg.to_dict()[k]}
-            now_data = json.loads(json.dumps(data.describe(), default=str))
-            if "data" in old and old["data"] != now_data:
-                diff.update({f"data {k}": (old["data"].get(k), now_data.get(k))
-                             for k in sorted(set(old["data"]) | set(now_data))
-                             if old["data"].get(k) != now_data.get(k)})
-            if diff:
-                raise ConfigError(f"cannot resume {path!r} with other settings: "
-                                  + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in diff.items())
-                                  + ". Use the run's settings, or resume=False for a new run.")
-            if os.path.isfile(os.path.join(path, "result.json")):
-                if verbose:
-                    print(f"Run {path} already finished; loading its result (no training).")
-                return load_run(path, device=device)
-            if os.path.isfile(os.path.join(path, "last.pth")):
-                state = read_checkpoint(os.path.join(path, "last.pth"), "training state")
-                if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-                    raise CheckpointError(f"{path}/last.pth is not a labkit training state; delete it to restart.")
-        elif path and os.path.isdir(path) and os.listdir(path):
-            raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); choose another run_name.")
-        elif path is None and verbose:
-            print(f"resume=True: no earlier '{cfg.model}' run in {run_dir!r}; starting a new one.")
-    if path is None or not os.path.isdir(path):
-        if run_name and not resume and os.path.exists(os.path.join(run_dir, run_name)):
-            raise RunExistsError(
-                f"run folder {os.path.join(run_dir, run_name)!r} already exists. Pass resume=True to continue "
-                f"(or reload) it, or choose another run_name; labkit never overwrites a run.")
-        path = new_run_dir(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    # ---- run folder: the one to resume (checked now), or a new one made once every check passed ----
+    path, state = _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose)
+    if state == "finished":
+        if verbose:
+            print(f"Run {path} already finished; loading its result (no training).")
+        return load_run(path, device=device)
 
-    # ---- model, optimizer, scheduler -----------------------------------------------------------
-    seed_everything(cfg.seed)
-    net = get_model(cfg.model, num_classes=num_classes, **cfg.model_kwargs)
-    net.labkit_name = cfg.model
-    net = net.to(device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    # ---- model, data loaders, optimizer, scheduler ----------------------------------------------
     train_loader = data.loader("train", cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                                channels_last=channels_last)
     val_loader = data.loader("val", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
     test_loader = (data.loader("test", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
                    if cfg.track_test else None)
-    if cfg.freeze_epochs and not any(hasattr(net, h) for h in HEAD_NAMES):
-        raise ConfigError(f"freeze_epochs needs a model with a classifier head named one of {HEAD_NAMES}.")
     steps = len(train_loader)
     if steps == 0:
         raise ConfigError(f"batch_size={cfg.batch_size} leaves no training batch; use a smaller batch_size.")
-    optimizer = build_optimizer(cfg, net.parameters())
-    scheduler, per_batch = build_scheduler(cfg, optimizer, steps)
+    if len(val_loader) == 0:
+        raise ConfigError("the data has no validation images (val_ratio=0?), but the best epoch (best_model.pth, "
+                          "the test accuracy) is chosen by validation accuracy. Load it with val_ratio > 0, e.g. 0.1.")
+    net, optimizer, scheduler, per_batch = _build(cfg, num_classes, device, channels_last, steps)
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    if state is not None:
+        try:
+            _load_state(state, net, optimizer, scheduler, scaler)
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            problem = (f"its last.pth does not fit this run's model/optimizer ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0][:160] if str(e) else ''})")
+            if not start_over:
+                raise cannot_continue(path, problem) from None
+            _start_over(path, problem, verbose)
+            state = None
+            net, optimizer, scheduler, per_batch = _build(cfg, num_classes, device, channels_last, steps)
     step_fn = torch.compile(net) if cfg.compile else net
+    if path is None or not os.path.isdir(path):
+        path = new_run_dir(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
 
     config = {**cfg.to_dict(), "run_dir": path, "device": str(device), "amp_dtype": str(amp_dtype).replace("torch.", "")
               if amp_dtype else "fp32", "channels_last": channels_last, "grad_scaler": use_scaler,
@@ -352,23 +340,18 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         config["class_weights"] = class_weights.tolist()
     history, best_acc, best_epoch, start = [], -1.0, 0, 1
     if state is not None:
-        try:
-            unwrap(net).load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(state["scheduler"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{path}/last.pth does not match this run's model/optimizer "
-                                  f"({type(e).__name__}: {str(e).splitlines()[0][:160]}); delete it to restart.") from None
         _set_rng_state(state["rng"])
         history, best_acc, best_epoch = state["history"], state["best_val_acc"], state["best_epoch"]
         start = state["epoch"] + 1
+        if state.get("restore_best"):  # best epoch == last finished epoch: its weights are the state's
+            save_model(net, os.path.join(path, "best_model.pth"), cfg.model, cfg.model_kwargs, num_classes=num_classes,
+                       epoch=best_epoch, val_acc=best_acc, classes=list(data.classes))
     atomic_write_json(os.path.join(path, "config.json"), config)
     log = _Log(os.path.join(path, "log.txt"), verbose)
     if state is not None:
         log(f"Resuming {path} after epoch {state['epoch']} of {cfg.epochs}")
+        if state.get("restore_best"):
+            log(f"best_model.pth was missing or unreadable; rewritten from last.pth (epoch {best_epoch}, its best)")
     elif verbose:
         print(f"Run folder: {path} | device {device} | precision {config['amp_dtype']} | "
               f"channels_last {channels_last}")
@@ -428,6 +411,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         if test_loader is not None:
             test = evaluate(step_fn, test_loader, device, amp_dtype)
             rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
+        _check_finite_epoch(rec, epoch, path, best_epoch, log)
         history.append(rec)
         log(f"Train loss: {train_loss:.4f} | Train acc: {train_acc:.2f}% "
             f"Val loss: {val['loss']:.4f} | Val acc: {val['acc']:.2f}%")
@@ -446,6 +430,95 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     return finish_run(path, data, device, amp_dtype, channels_last, cfg.eval_batch_size, verbose, log)
 
 
+def _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose):
+    """(path, state): the run folder to resume and its training state ("finished", a state dict, or
+    None to start at epoch 1), or (None, None) for a new folder made later. Changes no file unless
+    ``start_over`` sets a run's files aside."""
+    if not resume:
+        if run_name and os.path.exists(os.path.join(run_dir, run_name)):
+            raise RunExistsError(
+                f"run folder {os.path.join(run_dir, run_name)!r} already exists. Pass resume=True to continue "
+                f"(or reload) it, or choose another run_name; labkit never overwrites a run.")
+        return None, None
+    path = find_resume_path(run_dir, run_name, cfg.model, start_over, latest_run)
+    if path and os.path.isdir(path):
+        return path, _resume_state(path, cfg, data, start_over, verbose)
+    if verbose:
+        print(f"start_over=True: no run {path or cfg.model!r} to resume in {run_dir!r}; starting a new one.")
+    return path, None
+
+
+def _resume_state(path, cfg, data, start_over, verbose):
+    """For resume=True on the existing folder ``path``: "finished", the training state to continue
+    from, or None (start at epoch 1 there: nothing was earned, or start_over set the files aside)."""
+    labkit_files = [f for f in ("config.json", "last.pth", "log.txt") + EARNED if os.path.isfile(os.path.join(path, f))]
+    if not labkit_files:
+        if os.listdir(path):
+            raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); choose another run_name.")
+        return None
+    try:
+        old = read_json_file(os.path.join(path, "config.json"), "run settings", "")
+        problem = None if old is not None else "its config.json (the run's settings) is missing"
+    except CheckpointError:
+        old, problem = None, "its config.json (the run's settings) is not valid JSON"
+    if old is not None:
+        _check_same_settings(path, old, cfg, data)
+        if os.path.isfile(os.path.join(path, "result.json")):
+            return "finished"
+        state, problem = continue_problem(path)
+        if problem is None:
+            if state is None and verbose:
+                print(f"resume=True: no epoch of {path} had finished; starting it at epoch 1.")
+            return state
+    if not start_over:
+        raise cannot_continue(path, problem)
+    _start_over(path, problem, verbose)
+    return None
+
+
+def _start_over(path, problem, verbose):
+    moved = set_aside(path)
+    if verbose:
+        print(f"start_over=True: {path} could not continue ({problem}); its files are now in {moved}. "
+              f"Training it again from epoch 1.")
+
+
+def _check_same_settings(path, old, cfg, data):
+    """ConfigError listing every setting (and data split value) that differs from the run's."""
+    now = cfg.to_dict()
+    diff = {k: (old.get(k), now[k]) for k in RESUME_KEYS if old.get(k) != now[k]}
+    now_data = json.loads(json.dumps(data.describe(), default=str))
+    if "data" in old and old["data"] != now_data:
+        diff.update({f"data {k}": (old["data"].get(k), now_data.get(k))
+                     for k in sorted(set(old["data"]) | set(now_data)) if old["data"].get(k) != now_data.get(k)})
+    if diff:
+        raise ConfigError(f"cannot resume {path!r} with other settings: "
+                          + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in diff.items())
+                          + ". Use the run's settings, or resume=False for a new run.")
+
+
+def _build(cfg, num_classes, device, channels_last, steps):
+    """A freshly seeded model with its optimizer and scheduler: (net, optimizer, scheduler, per_batch)."""
+    seed_everything(cfg.seed)
+    net = get_model(cfg.model, num_classes=num_classes, **cfg.model_kwargs).to(device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    if cfg.freeze_epochs and not any(hasattr(net, h) for h in HEAD_NAMES):
+        raise ConfigError(f"freeze_epochs needs a model with a classifier head named one of {HEAD_NAMES}.")
+    optimizer = build_optimizer(cfg, net.parameters())
+    scheduler, per_batch = build_scheduler(cfg, optimizer, steps)
+    return net, optimizer, scheduler, per_batch
+
+
+def _load_state(state, net, optimizer, scheduler, scaler):
+    unwrap(net).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+
+
 def _freeze_backbone(net, frozen):
     """Only the classifier head trains while ``frozen``; everything trains otherwise."""
     head = next(getattr(unwrap(net), h) for h in HEAD_NAMES if hasattr(unwrap(net), h))
@@ -460,10 +533,23 @@ def _check_finite(losses, start, epoch, optimizer, path, best_epoch, log):
     if bool(finite.all()):
         return
     bad = start + int((~finite).nonzero()[0]) + 1
+    _stop_diverged(f"training loss became {losses[bad - 1].item()} at epoch {epoch}, step {bad}, learning rate "
+                   f"{_fmt_lr(optimizer.param_groups[0]['lr'])}", path, best_epoch, log)
+
+
+def _check_finite_epoch(rec, epoch, path, best_epoch, log):
+    """A finished epoch whose mean training, validation or test loss is NaN/inf diverged: stop before
+    anything of it is saved (the best checkpoint, last.pth and history.json stay the earlier epoch's)."""
+    for key, what in (("train_loss", "training loss"), ("val_loss", "validation loss"), ("test_loss", "test loss")):
+        if key in rec and not math.isfinite(rec[key]):
+            _stop_diverged(f"{what} became {rec[key]} at epoch {epoch} (training loss {rec['train_loss']:.4g}), "
+                           f"learning rate {_fmt_lr(rec['lr'])}", path, best_epoch, log)
+
+
+def _stop_diverged(what, path, best_epoch, log):
     kept = (f"the best checkpoint so far (epoch {best_epoch}) is kept in {path}/best_model.pth"
-            if best_epoch else "no checkpoint was saved yet (it diverged in the first epoch)")
-    msg = (f"training loss became {losses[bad - 1].item()} at epoch {epoch}, step {bad}, learning rate "
-           f"{_fmt_lr(optimizer.param_groups[0]['lr'])}: the run diverged and was stopped; {kept}. "
+            if best_epoch else "no checkpoint was saved (it diverged in the first epoch)")
+    msg = (f"{what}: the run diverged and was stopped; {kept}. "
            f"Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization.")
     log(f"Stopped: {msg}")
     raise NonFiniteLossError(msg)
@@ -477,8 +563,7 @@ def finish_run(path, data, device, amp_dtype, channels_last, eval_batch_size, ve
     test = evaluate(model, data.loader("test", eval_batch_size, shuffle=False, channels_last=channels_last),
                     device, amp_dtype, return_preds=True)
     cm = confusion(test["targets"], test["preds"], len(data.classes))
-    with open(os.path.join(path, "history.json")) as f:
-        history = json.load(f)
+    history, _ = read_history(path)
     best = max(history, key=lambda h: h["val_acc"])
     result = {"test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
               "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
@@ -491,22 +576,26 @@ def finish_run(path, data, device, amp_dtype, channels_last, eval_batch_size, ve
 
 
 def load_run(path, device="cpu", model=None):
-    """A finished (or interrupted) run folder as a RunResult, with its best model loaded."""
-    def _read(name, default=None):
-        p = os.path.join(path, name)
-        if not os.path.isfile(p):
-            return default
-        with open(p, encoding="utf-8") as f:
-            return json.load(f)
+    """A finished (or interrupted) run folder as a RunResult, with its best model loaded.
 
-    cfg = _read("config.json", {})
-    hist = _read("history.json", [])
-    res = _read("result.json", {})
+    The history comes from history.json, or where that is missing or unreadable from last.pth."""
+    path = os.fspath(path)
+    if not os.path.isdir(path) or not any(os.path.isfile(os.path.join(path, f))
+                                          for f in ("config.json", "last.pth") + EARNED):
+        raise ConfigError(f"{path!r} is not a run folder (a folder fit wrote, with config.json, history.json, "
+                          f"best_model.pth...). Pass run_dir/run_name of a run, e.g. run.run_dir.")
+    cfg = read_json_file(os.path.join(path, "config.json"), "run settings",
+                         "The run's settings are lost; its checkpoints and result.json are intact.") or {}
+    res = read_json_file(os.path.join(path, "result.json"), "run result",
+                         "Delete it and run fit again with resume=True and the run's settings: the test set is "
+                         "measured again from best_model.pth, without training.") or {}
+    hist, _ = read_history(path)
     if model is None and os.path.isfile(os.path.join(path, "best_model.pth")):
         model = load_model(os.path.join(path, "best_model.pth"), device=device)
     elif model is False:  # caller only wants the numbers
         model = None
-    best = max(hist, key=lambda h: h["val_acc"]) if hist else {"val_acc": float("nan"), "epoch": 0}
+    best = (max(hist, key=lambda h: h["val_acc"]) if hist else
+            {"val_acc": res.get("best_val_acc", float("nan")), "epoch": res.get("best_epoch", 0)})
     return RunResult(run_dir=path, history=hist, test_acc=res.get("test_acc", float("nan")),
                      test_loss=res.get("test_loss", float("nan")), best_val_acc=best["val_acc"],
                      best_epoch=best["epoch"], config=cfg, per_class=res.get("per_class", {}),

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 
 from .config import TrainConfig, as_bool
-from .errors import ConfigError, RunExistsError
+from .errors import CheckpointError, ConfigError, DataMissingError, RunExistsError
 from .models import IMAGENET_MODELS, check_model_name, get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .results import save_table, summarize_runs
+from .resume import read_json_file
 from .train import RESUME_KEYS, fit
 
 # describe() keys that must match for a run to be resumed/reused with this data
@@ -37,6 +38,7 @@ class TransferStudy:
     classes: list
     run_dir: str
     files: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)   # label -> why the run was skipped (missing_weights="skip")
 
     def plot_curves(self, metrics=("train_acc", "val_acc", "train_loss", "val_loss"), save=None):
         models = sorted({r.config.get("model", "?") for r in self.runs.values()})
@@ -132,9 +134,12 @@ def plan_study(models=("tv_resnet18", "tv_resnet50"), pretrained=(True, False), 
     return plan
 
 
+MISSING_WEIGHTS = ("stop", "skip")
+
+
 def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(True, False), weights="imagenet",
                        run_dir="runs/transfer", resume=True, freeze_epochs=0, figures=True, verbose=True,
-                       progress=True, **fit_kwargs):
+                       progress=True, missing_weights="stop", start_over=False, **fit_kwargs):
     """Train (or read back) one run per (model, pretrained) pair and compare them.
 
     - ``weights``: what "pretrained" loads: "imagenet" (torchvision's download/cache), a
@@ -146,10 +151,18 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     Checks everything before training: the parameters (:func:`plan_study`), the run folders
     (without ``resume`` none may exist; with it an existing run must have been made with the
     same settings on the same data), and that the pretrained weights can be had (downloaded
-    into torchvision's cache now, not after hours of training). Returns a :class:`TransferStudy`.
+    into torchvision's cache now, not after hours of training). Where they cannot (offline without
+    a cached copy, a missing file), ``missing_weights="stop"`` (default) stops with the fixes before
+    training; ``"skip"`` leaves those pretrained runs out, says which and why, and trains the rest.
+    A run that cannot continue (its last.pth or best_model.pth lost) stops the study before training;
+    ``start_over=True`` trains it again (its files kept in ``earlier-1/`` inside its folder).
+    Returns a :class:`TransferStudy`.
     """
     plan = plan_study(models, pretrained, weights, freeze_epochs, **fit_kwargs)
-    resume = as_bool("resume", resume)
+    resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
+    missing_weights = "stop" if missing_weights is None else str(missing_weights).strip().lower()
+    if missing_weights not in MISSING_WEIGHTS:
+        raise ConfigError(f"missing_weights must be 'stop' or 'skip', got {missing_weights!r}")
     run_dir = os.fspath(run_dir)
     sig = _data_signature(data.describe())
 
@@ -162,9 +175,14 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     for r in plan:
         path = os.path.join(run_dir, r["folder"])
         cfg_path = os.path.join(path, "config.json")
-        if os.path.isfile(cfg_path):
-            with open(cfg_path, encoding="utf-8") as f:
-                old_cfg = json.load(f)
+        try:
+            old_cfg = read_json_file(cfg_path, "run settings", "Pass start_over=True to train that run again (its "
+                                     "files are kept in earlier-1/ inside it), or use another run_dir.")
+        except CheckpointError:
+            if not start_over:
+                raise
+            old_cfg = None
+        if old_cfg is not None:
             old = _data_signature(old_cfg.get("data") or {})
             diff = [k for k in DATA_KEYS if old.get(k) != sig.get(k)]
             if diff:
@@ -178,15 +196,16 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
         if not os.path.isfile(os.path.join(path, "result.json")):
             todo.append(r)
 
-    for m in sorted({r["model"] for r in todo if r["pretrained"]}):
-        get_model(m, num_classes=len(data.classes), weights=_weights_for(weights, m))
+    plan, skipped = _drop_unavailable(plan, todo, weights, len(data.classes), missing_weights)
 
     # ---- the runs ---------------------------------------------------------------------------
     runs = {}
     for r in plan:
         if verbose:
             print(f"\n=== {r['label']} (weights={r['train']['model_kwargs']['weights']!r}) ===", flush=True)
-        runs[r["label"]] = fit(r["model"], data, run_dir=run_dir, run_name=r["folder"], resume=resume,
+        runs[r["label"]] = fit(r["model"], data, run_dir=run_dir, run_name=r["folder"],
+                               resume=os.path.isdir(os.path.join(run_dir, r["folder"])),
+                               start_over=start_over and os.path.isdir(os.path.join(run_dir, r["folder"])),
                                progress=progress, verbose=verbose, **r["train"])
 
     # ---- comparison -------------------------------------------------------------------------
@@ -198,7 +217,8 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     files = {}
     os.makedirs(run_dir, exist_ok=True)
     files["table"] = save_table(table, os.path.join(run_dir, "comparison"))
-    study = TransferStudy(runs=runs, table=table, classes=list(data.classes), run_dir=run_dir, files=files)
+    study = TransferStudy(runs=runs, table=table, classes=list(data.classes), run_dir=run_dir, files=files,
+                          skipped=skipped)
     if figures:
         fig_dir = os.path.join(run_dir, "figures")
         fig = study.plot_curves(save=os.path.join(fig_dir, "curves.png"))
@@ -213,4 +233,34 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     if verbose:
         print(f"\nComparison table: {files['table'][1]}" + (f"; figures in {os.path.join(run_dir, 'figures')}"
                                                            if figures else ""))
+        if skipped:
+            print(f"Not in it (skipped, pretrained weights unavailable): {', '.join(skipped)}")
     return study
+
+
+def _drop_unavailable(plan, todo, weights, num_classes, missing_weights):
+    """Get every pretrained run's weights now (download/cache/file). Where they cannot be had:
+    raise (missing_weights="stop") or leave those runs out with a printed reason ("skip").
+    Returns (the runs to do, {label: reason})."""
+    missing = {}
+    for m in sorted({r["model"] for r in todo if r["pretrained"]}):
+        try:
+            get_model(m, num_classes=num_classes, weights=_weights_for(weights, m))
+        except DataMissingError as e:
+            if missing_weights == "stop":
+                raise
+            missing[m] = str(e)
+    skipped = {r["label"]: missing[r["model"]] for r in plan if r["pretrained"] and r["model"] in missing}
+    if not skipped:
+        return plan, {}
+    rest = [r for r in plan if r["label"] not in skipped]
+    print(f"SKIPPED {len(skipped)} of {len(plan)} runs ({', '.join(skipped)}): their pretrained weights cannot be "
+          f"had here. Why, and how to include them:", flush=True)
+    for why in missing.values():
+        print(f"  - {why}", flush=True)
+    if not rest:
+        raise DataMissingError("no run of the study is left to train: every run needs pretrained weights that "
+                               "cannot be had here. Add pretrained=False runs (from scratch), or get the weights "
+                               "(see above).")
+    print(f"Training the rest: {', '.join(r['label'] for r in rest)}.", flush=True)
+    return rest, skipped

@@ -109,22 +109,24 @@ model = "simplecnn"
 augment = False           # random crop (4-pixel padding) + horizontal flip; task 2 studies it
 ''' + COMMON_TAIL + '''
 run_name = None           # None: a new folder runs/<model>-<date>-<time>
-resume = False            # True: continue run_name (or this model's latest run in run_dir)'''),
+resume = False            # True: continue run_name (or this model's latest run in run_dir)
+start_over = False        # with resume: start that run (again) at epoch 1 if it cannot be found or continued'''),
         md("Every value is checked before anything is downloaded or trained."),
         code('''\
 train_params = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
                     weight_decay=weight_decay, scheduler=scheduler, augment=augment, seed=seed, device=device)
 data_params = dict(data_root=data_root, download=download, normalize=normalize, norm_ratio=norm_ratio,
                    limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device)
-labkit.notebook.check_params(model, train_params, data_params, resume=resume, progress=progress);'''),
+labkit.notebook.check_params(model, train_params, data_params, resume=resume, start_over=start_over,
+                             progress=progress);'''),
         md("## The model: layer table, FLOPs and parameters"),
         code("labkit.print_summary(model)\nflops, params = labkit.profile_flops(model)"),
         md("## Data"),
         code("data = labkit.load_cifar10(**data_params)"),
         md("## Training\n\nPer epoch: learning rate, training loss/accuracy, validation loss/accuracy. "
            "The best epoch's weights (by validation accuracy) are reloaded for the test set."),
-        code("run = labkit.fit(model, data, run_dir=run_dir, run_name=run_name, resume=resume, progress=progress,\n"
-             "                 **train_params)\nrun.summary()"),
+        code("run = labkit.fit(model, data, run_dir=run_dir, run_name=run_name, resume=resume, start_over=start_over,\n"
+             "                 progress=progress, **train_params)\nrun.summary()"),
         md("## Curves: epoch vs training/validation accuracy and loss"),
         code('labkit.plot_history(run, title=f"{model}", save=f"{run.run_dir}/curves.png");'),
         md("## Test set: confusion matrix and per-class accuracy (best checkpoint)"),
@@ -154,6 +156,7 @@ augment = True            # random crop (4-pixel padding) + horizontal flip
 ''' + COMMON_TAIL + '''
 experiment = "task2_ablations"  # the runs go to run_dir/experiment/<configuration>
 resume = True             # reuse finished configurations, continue an interrupted one
+start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept
 # the ablations, each against the baseline
 ablations = ["normalization", "augmentation", "lr", "scheduler"]
 lr_values = [0.1, 0.01, 0.001]
@@ -172,7 +175,8 @@ exp = run_ablations(model, ablations, lr_values=lr_values, schedulers=schedulers
                     data_root=data_root, download=download, normalize=normalize, norm_ratio=norm_ratio,
                     limit=limit, test_limit=test_limit, val_ratio=val_ratio, progress=progress, epochs=epochs,
                     batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
-                    weight_decay=weight_decay, scheduler=scheduler, augment=augment, seed=seed, device=device)'''),
+                    weight_decay=weight_decay, scheduler=scheduler, augment=augment, seed=seed, device=device,
+                    start_over=start_over)'''),
         md("## Comparison\n\nBest validation accuracy, test accuracy (best checkpoint), epochs and training "
            "time of every configuration (also in `comparison.csv` / `comparison.md` in the experiment folder)."),
         code("exp.table"),
@@ -220,7 +224,8 @@ norm_ratio = 1.0
 augment = True            # random crop (4-pixel padding) + horizontal flip
 ''' + COMMON_TAIL + '''
 experiment = "task3_depth"  # the runs go to run_dir/experiment/<model>
-resume = True             # reuse finished runs, continue an interrupted one'''),
+resume = True             # reuse finished runs, continue an interrupted one
+start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept'''),
         md("Every value is checked before anything trains (the bonus's depths too)."),
         code('''\
 from labkit.experiments import as_list, depth_configs, run_depth_study, scale_milestones
@@ -233,7 +238,7 @@ common = dict(epochs=epochs, milestones=milestones, batch_size=batch_size, optim
               momentum=momentum, weight_decay=weight_decay, scheduler=scheduler, gamma=gamma, augment=augment,
               seed=seed, device=device, shortcut=shortcut, experiment=experiment, run_dir=run_dir, resume=resume,
               data_root=data_root, download=download, normalize=normalize, norm_ratio=norm_ratio, limit=limit,
-              test_limit=test_limit, val_ratio=val_ratio, progress=progress)'''),
+              test_limit=test_limit, val_ratio=val_ratio, progress=progress, start_over=start_over)'''),
         md("## Plain nets and ResNets"),
         code("exp = run_depth_study(depths, kinds, **common)"),
         md("## Training loss and test error per epoch, plain vs ResNet, per depth"),
@@ -264,7 +269,8 @@ models = ["simplecnn", "vgg11", "vgg16"]
 augment = True            # random crop (4-pixel padding) + horizontal flip
 ''' + COMMON_TAIL + '''
 experiment = "exercise_vgg"  # the runs go to run_dir/experiment/<model>
-resume = True             # reuse finished runs, continue an interrupted one'''),
+resume = True             # reuse finished runs, continue an interrupted one
+start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept'''),
         md("## Data and the first 8 training images"),
         code("data = labkit.load_cifar10(data_root, download=download, normalize=normalize, norm_ratio=norm_ratio,\n"
              "                          limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device)"),
@@ -283,7 +289,7 @@ labkit.get_model("vgg16").classifier  # three fully connected layers, dropout 0.
              "                      limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device,\n"
              "                      progress=progress, epochs=epochs, batch_size=batch_size, optimizer=optimizer,\n"
              "                      lr=lr, momentum=momentum, weight_decay=weight_decay, scheduler=scheduler,\n"
-             "                      augment=augment)"),
+             "                      augment=augment, start_over=start_over)"),
         md("## Comparison"),
         code("exp.table"),
         code("exp.show_figures()\nexp.show_runs()"),

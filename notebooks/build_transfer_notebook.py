@@ -38,6 +38,8 @@ models = ["tv_resnet18", "tv_resnet50"]
 pretrained = [True, False]
 weights = "imagenet"      # what "pretrained" loads: "imagenet" (torchvision download/cache) or a .pth file path
 freeze_epochs = 0         # pretrained runs: train only the new head for the first k epochs
+missing_weights = None    # pretrained weights that cannot be had (offline, nothing cached): "stop" before training
+                          # with the fixes, or "skip" those runs and train the rest; None: "skip" in the demo, else "stop"
 
 # Training (labkit.fit)
 epochs = 10
@@ -57,7 +59,8 @@ run_dir = "runs/transfer" # on Colab, a Drive folder keeps runs across disconnec
 seed = 0                  # train/validation split, initialization, data order, augmentation
 device = "auto"           # auto | cuda | cpu
 progress = True           # tqdm bar inside each epoch
-resume = True             # True: finished runs are read back, interrupted ones continue'''
+resume = True             # True: finished runs are read back, interrupted ones continue
+start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept'''
 
 CELLS = [
     new_markdown_cell(
@@ -93,6 +96,7 @@ if demo_cifar_root:  # the small imbalanced stand-in: 3 CIFAR-10 classes, the fi
     image_dir, test_image_dir = f"{demo}/train", f"{demo}/test"
     image_col, label_col, suffix = "image", "label", ""
     class_names = open(f"{demo}/classes.txt").read().split()
+    missing_weights = missing_weights or "skip"  # the demo runs offline: what needs ImageNet weights is skipped
 
 data = load_image_folder(train_csv, test_csv, image_dir=image_dir, test_image_dir=test_image_dir,
                          image_col=image_col, label_col=label_col, suffix=suffix, class_names=class_names,
@@ -107,7 +111,8 @@ labkit.show_images(images, labels, data.classes, n=8, title="First training imag
                       "run is read back instead of trained again."),
     new_code_cell('''\
 study = run_transfer_study(data, models=models, pretrained=pretrained, weights=weights, run_dir=run_dir,
-                           resume=resume, freeze_epochs=freeze_epochs, progress=progress, **train_params)'''),
+                           resume=resume, freeze_epochs=freeze_epochs, progress=progress,
+                           missing_weights=missing_weights, start_over=start_over, **train_params)'''),
     new_markdown_cell("## Comparison\nBest validation accuracy, test accuracy and per-class test accuracy of "
                       "every run (also in `run_dir/comparison.csv` and `.md`)."),
     new_code_cell("study.table"),

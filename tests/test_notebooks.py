@@ -26,7 +26,7 @@ MODEL_KNOB = {"task1_simplecnn.ipynb": "model", "task2_resnet18.ipynb": "model",
               "task3_resnet_depth.ipynb": "depths", "exercise_vgg.ipynb": "models"}
 TINY = dict(epochs=1, limit=200, test_limit=60, progress=False)
 PARAMS = {
-    "task1_simplecnn.ipynb": dict(TINY, lr=0.02, run_name="task1", resume=True),
+    "task1_simplecnn.ipynb": dict(TINY, lr=0.02, run_name="task1", resume=True, start_over=True),
     "task2_resnet18.ipynb": dict(TINY, limit=120, ablations=["lr"], lr_values=[0.1]),
     "task3_resnet_depth.ipynb": dict(TINY, epochs=2, depths=[20], preact_depths=[20]),
     "exercise_vgg.ipynb": dict(TINY, limit=120),

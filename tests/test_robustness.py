@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import labkit
+import labkit.notebook
 from labkit.checkpoint import atomic_torch_save, atomic_write_json, read_checkpoint
 
 NUMERIC = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
@@ -169,7 +170,7 @@ def test_papermill_style_strings_are_accepted(subset, tmp_path):
 def test_bad_data_parameters(subset_root):
     with pytest.raises(labkit.ConfigError, match=r"normalize must be one of \('off', 'fixed', 'computed'\)"):
         labkit.load_cifar10(subset_root, normalize="zscore")
-    with pytest.raises(labkit.ConfigError, match=r"norm_ratio must be in \(0, 1\]"):
+    with pytest.raises(labkit.ConfigError, match=r"norm_ratio must be <= 1, got 1\.5"):
         labkit.load_cifar10(subset_root, norm_ratio=1.5, device="cpu", verbose=False)
     with pytest.raises(labkit.ConfigError, match=r"limit must be a positive whole number"):
         labkit.load_cifar10(subset_root, limit=-5, device="cpu")
@@ -206,7 +207,8 @@ def test_corrupt_and_mismatched_checkpoints(subset, tmp_path):
     os.remove(os.path.join(res.run_dir, "result.json"))
     with open(os.path.join(res.run_dir, "last.pth"), "wb") as f:
         f.write(b"not a checkpoint")
-    with pytest.raises(labkit.CheckpointError, match=r"training state .*last\.pth' is corrupt"):
+    with pytest.raises(labkit.CheckpointError, match=r"cannot resume .*r20': its training state last\.pth is "
+                                                      r"corrupt or truncated.*start_over=True"):
         labkit.fit("resnet20", small, epochs=1, run_dir=tmp_path, run_name="r20", resume=True, progress=False)
 
 
@@ -226,3 +228,302 @@ def test_runs_never_overwrite(subset, tmp_path):
     # resume=True without a name picks this model's latest run; a finished run is returned untouched
     again = labkit.fit("simplecnn", small, resume=True, **kw)
     assert again.run_dir.endswith("mine") and (tmp_path / "mine" / "best_model.pth").read_bytes() == before
+
+
+# ---- issue 15: nothing lost, nothing silently wrong -------------------------------------------------
+def snapshot(folder):
+    """Every file under ``folder`` with its bytes (to assert a refused call changed nothing)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def strict_json(path):
+    def no_constant(name):
+        raise ValueError(f"{path} holds {name}: not strict JSON")
+
+    return json.loads(path.read_text(), parse_constant=no_constant)
+
+
+@pytest.fixture(scope="module")
+def tiny(subset_root):
+    return labkit.load_cifar10(subset_root, limit=200, test_limit=100, device="cpu", verbose=False)
+
+
+class StopInEpoch:
+    """``data`` whose training loader raises KeyboardInterrupt at the start of epoch ``stop`` (an
+    interrupted run: last.pth holds epoch stop-1)."""
+
+    def __init__(self, data, stop):
+        self.data, self.stop, self.classes = data, stop, data.classes
+
+    def describe(self):
+        return self.data.describe()
+
+    def loader(self, split, *a, **k):
+        inner = self.data.loader(split, *a, **k)
+        if split != "train":
+            return inner
+        stop = self.stop
+
+        class Loader:
+            def __len__(self):
+                return len(inner)
+
+            def set_epoch(self, e):
+                inner.set_epoch(e)
+
+            def __iter__(self):
+                if inner.epoch == stop:
+                    raise KeyboardInterrupt("disconnected")
+                return iter(inner)
+
+        return Loader()
+
+
+def interrupted_run(data, run_dir, name="r", epochs=3, stop=3):
+    with pytest.raises(KeyboardInterrupt):
+        labkit.fit("simplecnn", StopInEpoch(data, stop), epochs=epochs, run_dir=run_dir, run_name=name,
+                   progress=False, verbose=False)
+    return run_dir / name
+
+
+def test_val_ratio_zero_is_refused_before_training(tiny, subset_root, tmp_path):
+    """Case 1: with no validation images every epoch scored 0 and epoch 1 was reported as best."""
+    with pytest.raises(labkit.ConfigError, match=r"val_ratio=0 leaves no validation images.*Use val_ratio > 0"):
+        labkit.load_cifar10(subset_root, val_ratio=0, limit=200, device="cpu", verbose=False)
+    with pytest.raises(labkit.ConfigError, match=r"val_ratio=0 leaves no validation images"):
+        labkit.notebook.check_params("simplecnn", {"epochs": 1}, {"data_root": subset_root, "val_ratio": 0})
+
+    class NoVal(StopInEpoch):  # any data object whose validation split is empty
+        def loader(self, split, *a, **k):
+            return self.data.loader("val" if split == "val" else split, *a, **k) if split != "val" else []
+
+    with pytest.raises(labkit.ConfigError, match=r"no validation images.*val_ratio > 0"):
+        labkit.fit("simplecnn", NoVal(tiny, 0), epochs=1, run_dir=tmp_path, progress=False, verbose=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_resume_without_training_state_stops_then_start_over_keeps_everything(tiny, tmp_path, capsys):
+    """Case 2: after deleting a corrupt last.pth (as labkit advised), resume restarted at epoch 1 in
+    the same folder and overwrote the earlier best_model.pth."""
+    run = interrupted_run(tiny, tmp_path)
+    (run / "last.pth").write_bytes(b"garbage")
+    before = snapshot(run)
+    kw = dict(epochs=3, run_dir=tmp_path, run_name="r", resume=True, progress=False, verbose=False)
+    with pytest.raises(labkit.CheckpointError, match=r"cannot resume '.*/r': its training state last\.pth is "
+                                                      r"corrupt or truncated.*Nothing was changed.*start_over=True"):
+        labkit.fit("simplecnn", tiny, **kw)
+    (run / "last.pth").unlink()  # labkit's old advice: delete it
+    before = snapshot(run)
+    with pytest.raises(labkit.CheckpointError, match=r"last\.pth is missing \(the folder still holds best_model"
+                                                      r"\.pth, history\.json\).*start_over=True trains this run "
+                                                      r"again.*earlier-1"):
+        labkit.fit("simplecnn", tiny, **kw)
+    assert snapshot(run) == before
+    with pytest.raises(labkit.ConfigError, match=r"start_over=True .* pass resume=True with it"):
+        labkit.fit("simplecnn", tiny, **{**kw, "resume": False, "start_over": True})
+    res = labkit.fit("simplecnn", tiny, **{**kw, "start_over": True, "verbose": True})
+    assert "could not continue (its training state last.pth is missing" in capsys.readouterr().out
+    assert [h["epoch"] for h in res.history] == [1, 2, 3] and (run / "result.json").is_file()
+    # everything the folder held is kept, byte for byte, in earlier-1/
+    assert {k[len("earlier-1/"):]: v for k, v in snapshot(run).items() if k.startswith("earlier-1/")} == before
+
+
+def test_resume_checks_the_best_checkpoint_before_training(tiny, tmp_path):
+    """Case 3: a corrupt best_model.pth was found only after the remaining epochs had trained."""
+    run = interrupted_run(tiny, tmp_path)
+    state = read_checkpoint(run / "last.pth")
+    assert state["epoch"] == 2
+    # the best epoch (1) is not the last finished one: its weights exist only in best_model.pth
+    atomic_torch_save({**state, "best_epoch": 1, "best_val_acc": state["history"][0]["val_acc"]}, run / "last.pth")
+    (run / "best_model.pth").write_bytes(b"\x00" * 100)
+    before = snapshot(run)
+    kw = dict(epochs=3, run_dir=tmp_path, run_name="r", resume=True, progress=False, verbose=False)
+    with pytest.raises(labkit.CheckpointError, match=r"best_model\.pth \(epoch 1\) is unreadable.*nowhere else.*"
+                                                      r"start_over=True"):
+        labkit.fit("simplecnn", tiny, **kw)
+    assert snapshot(run) == before
+    # where the best epoch is the last finished one, last.pth holds its weights: rewritten, the run goes on
+    run2 = interrupted_run(tiny, tmp_path, "r2")
+    state = read_checkpoint(run2 / "last.pth")
+    atomic_torch_save({**state, "best_epoch": 2, "best_val_acc": state["history"][1]["val_acc"]}, run2 / "last.pth")
+    (run2 / "best_model.pth").unlink()
+    res = labkit.fit("simplecnn", tiny, **{**kw, "run_name": "r2"})
+    assert [h["epoch"] for h in res.history] == [1, 2, 3]
+    assert "rewritten from last.pth (epoch 2" in (run2 / "log.txt").read_text()
+    assert read_checkpoint(run2 / "best_model.pth")["epoch"] in (2, 3)
+
+
+def test_resume_of_a_run_that_is_not_there_stops(tiny, tmp_path, capsys):
+    """Case 4: resume=True with a mistyped run_name silently started a fresh run."""
+    kw = dict(epochs=1, run_dir=tmp_path, progress=False, verbose=False)
+    labkit.fit("simplecnn", tiny, run_name="mine", **kw)
+    before = snapshot(tmp_path)
+    with pytest.raises(labkit.ConfigError, match=r"resume=True, but there is no run 'mien' in .* \(runs there: "
+                                                  r"mine\).*resume=False to start a new run"):
+        labkit.fit("simplecnn", tiny, run_name="mien", resume=True, **kw)
+    with pytest.raises(labkit.ConfigError, match=r"no earlier 'resnet20' run in .*runs there: mine"):
+        labkit.fit("resnet20", tiny, resume=True, **kw)
+    with pytest.raises(labkit.ConfigError, match=r"no earlier 'simplecnn' run in .*run_dir does not exist"):
+        labkit.fit("simplecnn", tiny, run_dir=tmp_path / "elsewhere", resume=True, epochs=1, progress=False)
+    assert snapshot(tmp_path) == before
+    res = labkit.fit("simplecnn", tiny, run_name="new", resume=True, start_over=True, **{**kw, "verbose": True})
+    assert "start_over=True: no run" in capsys.readouterr().out and res.run_dir == str(tmp_path / "new")
+    # a folder whose first epoch never finished (config.json, log.txt only) starts at epoch 1: nothing to lose
+    (tmp_path / "killed").mkdir()
+    (tmp_path / "killed" / "config.json").write_text((tmp_path / "mine" / "config.json").read_text())
+    (tmp_path / "killed" / "log.txt").write_text("Epoch: 1\n")
+    res = labkit.fit("simplecnn", tiny, run_name="killed", resume=True, **kw)
+    assert [h["epoch"] for h in res.history] == [1]
+
+
+def test_non_finite_first_epoch_is_divergence(subset_root, tmp_path):
+    """Case 5: epoch 1 ended with a huge training loss and Val loss nan, was kept as best and tested,
+    and history.json held a bare NaN."""
+    data = labkit.load_cifar10(subset_root, limit=300, test_limit=100, device="cpu", verbose=False)
+    with pytest.raises(labkit.NonFiniteLossError, match=r"validation loss became nan at epoch 1 \(training loss "
+                                                         r".*\), learning rate 1e\+08.*no checkpoint was saved.*"
+                                                         r"lower lr"):
+        labkit.fit("simplecnn", data, epochs=2, lr=1e8, run_dir=tmp_path, run_name="div", progress=False,
+                   verbose=False)
+    run = tmp_path / "div"
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "log.txt"]  # no best, no state, no NaN history
+    assert "Stopped: validation loss became nan" in (run / "log.txt").read_text()
+    strict_json(run / "config.json")
+
+
+def test_json_files_are_strict(tmp_path):
+    atomic_write_json(tmp_path / "h.json", [{"val_loss": float("nan"), "test_loss": float("inf"), "acc": 50.0}])
+    assert strict_json(tmp_path / "h.json") == [{"val_loss": None, "test_loss": None, "acc": 50.0}]
+
+
+def test_run_files_missing_truncated_or_garbage(tiny, tmp_path):
+    """Case 6 and its neighbours: every file of a finished run folder missing or broken."""
+    res = labkit.fit("simplecnn", tiny, epochs=2, run_dir=tmp_path, run_name="r", progress=False, verbose=False)
+    run = tmp_path / "r"
+    kw = dict(epochs=2, run_dir=tmp_path, run_name="r", resume=True, progress=False, verbose=False)
+    history = json.loads((run / "history.json").read_text())
+    for broken in (None, b"[{\"epoch\": 1, \"val_a"):  # deleted, then truncated: last.pth still holds it
+        (run / "history.json").unlink(missing_ok=True)
+        if broken:
+            (run / "history.json").write_bytes(broken)
+        again = labkit.load_run(str(run))
+        assert again.history == history and again.best_epoch == res.best_epoch and len(again.history) == 2
+        assert labkit.fit("simplecnn", tiny, **kw).history == history
+    (run / "history.json").write_text(json.dumps(history))
+    good = (run / "result.json").read_bytes()
+    (run / "result.json").write_bytes(good[:40])
+    with pytest.raises(labkit.CheckpointError, match=r"run result .*result\.json' is not valid JSON.*Delete it "
+                                                      r"and run fit again with resume=True"):
+        labkit.load_run(str(run))
+    (run / "result.json").unlink()  # the fix: the test set is measured again, no training
+    again = labkit.fit("simplecnn", tiny, **kw)
+    assert again.test_acc == res.test_acc and again.history == history
+    (run / "config.json").write_text("{garbage")
+    before = snapshot(run)
+    with pytest.raises(labkit.CheckpointError, match=r"run settings .*config\.json' is not valid JSON"):
+        labkit.load_run(str(run))
+    with pytest.raises(labkit.CheckpointError, match=r"its config\.json \(the run's settings\) is not valid JSON"):
+        labkit.fit("simplecnn", tiny, **{**kw, "run_name": "r"})
+    assert snapshot(run) == before
+    with pytest.raises(labkit.CheckpointError, match=r"is a folder, not a checkpoint file.*best_model\.pth"):
+        labkit.load_model(run)
+    with pytest.raises(labkit.ConfigError, match=r"weights '.*' is a folder; pass the \.pth state-dict file"):
+        labkit.get_model("tv_resnet18", weights=str(run))
+    for not_a_run in (tmp_path / "typo", run / "log.txt", tmp_path / "earlier"):
+        (tmp_path / "earlier").mkdir(exist_ok=True)
+        with pytest.raises(labkit.ConfigError, match=r"is not a run folder .*Pass run_dir/run_name of a run"):
+            labkit.load_run(str(not_a_run))
+
+
+def test_bad_input_names_the_fix_and_leaves_no_folder(tiny, subset_root, tmp_path, monkeypatch):
+    """Case 7: torch/Python errors that named no fix; unknown model_kwargs and missing pretrained
+    weights also left an empty run folder behind."""
+    runs = tmp_path / "runs"
+    cases = [
+        (dict(device="gpu"), labkit.ConfigError, r"unknown device 'gpu' \('gpu' is called 'cuda'.*device='auto'"),
+        (dict(device="tpu"), labkit.ConfigError, r"unknown device 'tpu'\. Use device='auto'"),
+        (dict(model=["simplecnn"]), labkit.ConfigError, r"model must be one registered model name \(text\)"),
+        (dict(model_kwargs={"depth": 3}), labkit.ConfigError, r"model 'simplecnn' takes no option\(s\) \['depth'\] "
+                                                               r"in model_kwargs\. Its options: dropout"),
+        (dict(model_kwargs=[1]), labkit.ConfigError, r"model_kwargs must be a dict"),
+        (dict(seed=None), labkit.ConfigError, r"seed must be a number, got None \(no value; with papermill write"),
+        (dict(seed="x"), labkit.ConfigError, r"seed must be a number, got the text 'x'"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((dict(device="cuda:1"), labkit.ConfigError, r"no CUDA GPU is visible"))
+    for kwargs, error, message in cases:
+        kwargs = {"model": "simplecnn", **kwargs}
+        with pytest.raises(error, match=message):
+            labkit.fit(kwargs.pop("model"), tiny, run_dir=runs, epochs=1, progress=False, verbose=False, **kwargs)
+    # the offline pretrained-weights error comes before any folder is made
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(labkit.DataMissingError, match=r"could not get the pretrained ImageNet weights"):
+        labkit.fit("tv_resnet18", tiny, run_dir=runs, epochs=1, progress=False, model_kwargs={"weights": "imagenet"})
+    assert not runs.exists()
+    # run_dir that is a file; data parameters of load_cifar10
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(labkit.ConfigError, match=r"run_dir '.*afile' is a file, not a folder"):
+        labkit.fit("simplecnn", tiny, run_dir=tmp_path / "afile", epochs=1, progress=False)
+    for kwargs, message in [(dict(data_root=None), r"data_root must be a folder path \(text\), got None"),
+                            (dict(seed="abc"), r"seed must be a number, got the text 'abc'"),
+                            (dict(seed=None), r"seed must be a number, got None"),
+                            (dict(norm_ratio="half"), r"norm_ratio must be a number, got the text 'half'"),
+                            (dict(norm_ratio=None), r"norm_ratio must be a number, got None"),
+                            (dict(normalize=["fixed"]), r"normalize must be one of"),
+                            (dict(download="maybe"), r"download must be True or False"),
+                            (dict(device="gpu"), r"unknown device 'gpu'")]:
+        with pytest.raises(labkit.ConfigError, match=message):
+            labkit.load_cifar10(**{"data_root": subset_root, "device": "cpu", "verbose": False, **kwargs})
+    with pytest.raises(labkit.ConfigError, match=r"model must be one registered model name"):
+        labkit.get_model(["resnet20"])
+    with pytest.raises(labkit.ConfigError, match=r"takes no option\(s\) \['weights'\].*option, residual, preact"):
+        labkit.get_model("resnet20", weights="imagenet")
+
+
+def test_data_root_that_is_a_file(subset_root, tmp_path):
+    """Case 8: a file as data_root was answered with 'connect to the internet'."""
+    batch = os.path.join(subset_root, "cifar-10-batches-py", "test_batch")
+    with pytest.raises(labkit.ConfigError, match=r"data_root '.*test_batch' is a file, not a folder: point "
+                                                  r"data_root at the folder that holds 'cifar-10-batches-py'"):
+        labkit.load_cifar10(batch, device="cpu")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"")
+    with pytest.raises(labkit.ConfigError, match=r"is a file, not a folder: point data_root at the folder that "
+                                                  r"holds it .*extracts the archive there"):
+        labkit.load_cifar10(archive, device="cpu")
+
+
+@pytest.mark.parametrize("name", ["..", "../escaped", "/tmp/abs-run", "a/b", ".", "", 3.5])
+def test_run_name_stays_inside_run_dir(name, tiny, tmp_path):
+    """Case 9: run_name with .. or an absolute path wrote outside run_dir."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for resume in (False, True):
+        with pytest.raises(labkit.ConfigError, match=r"run_name must be"):
+            labkit.fit("simplecnn", tiny, run_dir=runs, run_name=name, resume=resume, epochs=1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not any(runs.iterdir())
+    assert not os.path.exists("/tmp/abs-run")
+
+
+def test_experiment_run_that_cannot_continue_stops_then_starts_over(subset_root, tmp_path):
+    from labkit.experiments import Config, run_experiments
+
+    kw = dict(experiment="exp", run_dir=tmp_path, data_root=subset_root, limit=200, test_limit=100, model="simplecnn",
+              epochs=1, device="cpu", progress=False, verbose=False)
+    run_experiments([Config("base")], **kw)
+    run = tmp_path / "exp" / "base"
+    (run / "result.json").unlink()
+    (run / "last.pth").unlink()
+    before = snapshot(run)
+    with pytest.raises(labkit.CheckpointError, match=r"last\.pth is missing.*start_over=True"):
+        run_experiments([Config("base")], **kw)
+    assert snapshot(run) == before
+    (run / "config.json").write_text("{trunc")
+    with pytest.raises(labkit.CheckpointError, match=r"configuration 'base': run settings .* not valid JSON.*"
+                                                      r"start_over=True"):
+        run_experiments([Config("base")], **kw)
+    exp = run_experiments([Config("base")], start_over=True, **kw)
+    assert (run / "result.json").is_file() and (run / "earlier-1" / "best_model.pth").read_bytes() == \
+        before["best_model.pth"]
+    assert len(exp.runs["base"].history) == 1

@@ -375,16 +375,66 @@ def test_study_parameters_checked_up_front():
         plan_study(["tv_resnet18"], [False], epoch=3)
 
 
-def test_notebook_demo_mode_builds_its_own_image_folder(subset_root, tmp_path):
-    """-p demo_cifar_root: the notebook writes a small imbalanced image folder from CIFAR-10 and runs on it."""
+def offline(monkeypatch, tmp_path):
+    """No cached weights and no network, also for a papermill kernel (it inherits the environment)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens there: every download fails at once
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_notebook_demo_mode_builds_its_own_image_folder(subset_root, tmp_path, monkeypatch):
+    """README's offline demo (-p demo_cifar_root ...) with its default models/pretrained, offline and
+    without cached ImageNet weights: the notebook writes a small imbalanced image folder from
+    CIFAR-10, skips the pretrained run saying why, and trains the from-scratch one."""
     import papermill as pm
 
-    params = dict(demo_cifar_root=subset_root, models=["tv_resnet18"], pretrained=[False], epochs=1, batch_size=32,
+    offline(monkeypatch, tmp_path)
+    params = dict(demo_cifar_root=subset_root, models=["tv_resnet18"], epochs=1, batch_size=32,
                   image_size=32, limit=60, test_limit=20, num_workers=0, run_dir="runs/transfer", progress=False)
-    pm.execute_notebook(os.path.join(REPO, "notebooks", "task_transfer.ipynb"), str(tmp_path / "out.ipynb"),
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(os.path.join(REPO, "notebooks", "task_transfer.ipynb"), str(out),
                         parameters=params, kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    text = "".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
+                   for o in c.get("outputs", []))
+    assert "SKIPPED 1 of 2 runs (tv_resnet18 pretrained): their pretrained weights cannot be had here" in text
+    assert "could not get the pretrained ImageNet weights for tv_resnet18" in text and "weights=None" in text
+    assert "Not in it (skipped, pretrained weights unavailable): tv_resnet18 pretrained" in text
     demo = tmp_path / "data" / "cifar_imbalanced"
     assert open(demo / "classes.txt").read().split() == ["airplane", "automobile", "bird"]
     assert len(open(demo / "train.csv").read().split()) == 1 + 500 + 120 + 75
-    res = json.load(open(tmp_path / "runs" / "transfer" / "tv_resnet18-scratch" / "result.json"))
+    runs = tmp_path / "runs" / "transfer"
+    res = json.load(open(runs / "tv_resnet18-scratch" / "result.json"))
     assert res["classes"] == ["airplane", "automobile", "bird"] and np.array(res["confusion_matrix"]).sum() == 20
+    assert not (runs / "tv_resnet18-pretrained").exists()
+
+
+def test_study_without_weights_stops_or_skips(folder, tmp_path, monkeypatch, capsys):
+    offline(monkeypatch, tmp_path)
+    data = make_data(folder, limit=48, test_limit=24)
+    kw = dict(models=["tv_resnet18"], pretrained=[True], run_dir=tmp_path / "study", epochs=1, progress=False)
+    with pytest.raises(DataMissingError, match="could not get the pretrained ImageNet weights.*weights=None"):
+        run_transfer_study(data, **kw)  # default: stop before training
+    with pytest.raises(DataMissingError, match="no run of the study is left to train.*pretrained=False"):
+        run_transfer_study(data, missing_weights="skip", **kw)
+    with pytest.raises(ConfigError, match="missing_weights must be 'stop' or 'skip', got 'maybe'"):
+        run_transfer_study(data, missing_weights="maybe", **kw)
+    assert not (tmp_path / "study").exists()
+
+
+def test_study_run_that_cannot_continue_stops_then_starts_over(folder, tmp_path):
+    data = make_data(folder, limit=48, test_limit=24)
+    kw = dict(models=["tv_resnet18"], pretrained=[False], run_dir=tmp_path / "study", epochs=1, batch_size=16,
+              progress=False, verbose=False, figures=False)
+    run_transfer_study(data, **kw)
+    run = tmp_path / "study" / "tv_resnet18-scratch"
+    (run / "result.json").unlink()
+    (run / "last.pth").unlink()
+    best = (run / "best_model.pth").read_bytes()
+    with pytest.raises(labkit.CheckpointError, match=r"last\.pth is missing.*Nothing was changed.*start_over=True"):
+        run_transfer_study(data, **kw)
+    assert (run / "best_model.pth").read_bytes() == best and not (run / "earlier-1").exists()
+    study = run_transfer_study(data, start_over=True, **kw)
+    assert (run / "earlier-1" / "best_model.pth").read_bytes() == best and (run / "result.json").is_file()
+    assert len(study.runs["tv_resnet18 scratch"].history) == 1

@@ -6,10 +6,11 @@
 """
 import functools
 import importlib.util
+import inspect
 import os
 import sys
 
-from ..errors import unknown_name
+from ..errors import ConfigError, unknown_name
 from .cifar_resnet import CifarResNet
 from .simplecnn import SimpleCNN
 from .torchvision_models import build_torchvision_resnet
@@ -66,14 +67,35 @@ def list_models():
 
 
 def check_model_name(name):
+    if not isinstance(name, str):
+        raise ConfigError(f"model must be one registered model name (text), got {name!r}; "
+                          f"e.g. model='resnet20'. Valid models: {', '.join(list_models())}")
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
     return name
 
 
+def model_options(name):
+    """The keyword arguments (model_kwargs) the model ``name`` takes, besides num_classes."""
+    params = inspect.signature(MODELS[check_model_name(name)]).parameters
+    return [k for k, p in params.items() if k != "num_classes" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def check_model_kwargs(name, kwargs):
+    """ConfigError for model_kwargs the model does not take (before any folder is made)."""
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"model_kwargs must be a dict such as {{'option': 'B'}}, got {kwargs!r}")
+    valid = model_options(name)
+    bad = sorted(str(k) for k in kwargs if k not in valid)
+    if bad:
+        raise ConfigError(f"model '{name}' takes no option(s) {bad} in model_kwargs. "
+                          f"Its options: {', '.join(valid) or 'none'}")
+    return kwargs
+
+
 def get_model(name, num_classes=10, **kwargs):
     """Build a registered model by name; keyword arguments go to its constructor."""
-    check_model_name(name)
+    check_model_kwargs(name, kwargs)
     model = MODELS[name](num_classes=num_classes, **kwargs)
     model.labkit_name = name  # lets load_model tell "a resnet20 checkpoint into a simplecnn" apart
     return model
@@ -84,4 +106,5 @@ def count_params(model, trainable_only=False):
 
 
 __all__ = ["MODELS", "IMAGENET_MODELS", "get_model", "list_models", "count_params", "check_model_name",
+           "check_model_kwargs", "model_options",
            "SimpleCNN", "CifarResNet", "VGG"]

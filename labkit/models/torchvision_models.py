@@ -66,6 +66,9 @@ def build_torchvision_resnet(name, num_classes=10, weights=None):
         model.load_state_dict(state)
     elif isinstance(weights, (str, os.PathLike)):
         path = os.fspath(weights)
+        if os.path.isdir(path):
+            raise ConfigError(f"weights {path!r} is a folder; pass the .pth state-dict file inside it "
+                              f"(or weights='imagenet', or None for training from scratch).")
         if not os.path.isfile(path):
             raise DataMissingError(
                 f"weights file {path!r} not found. Pass weights=None (from scratch), 'imagenet' "
