@@ -243,23 +243,34 @@ def missing_cjk_fonts(nb):
     return missing
 
 
-# The webpdf look (nbconvert's lab template) with print fixes: wide tables in a smaller font and
-# wrapped instead of cut at the page edge, figures scaled to the page, outputs not split over pages.
+# The webpdf look (nbconvert's lab template) with print fixes: code and text outputs wrapped at spaces
+# (never cut at the page edge, never mid-word) in a smaller monospace font, wide tables in a smaller
+# font and wrapped, figures scaled to at most half a page and never split, a heading or a caption kept
+# with what follows it; long text outputs may go on over a page break (no half-empty pages).
 TEMPLATE_NAME = "labkit_pdf"
 TEMPLATE_CONF = {"base_template": "lab", "mimetypes": {"text/html": True, "application/pdf": True}}
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {% block extra_css %}
 <style type="text/css">
 @media print {
-  .jp-OutputArea-output { overflow: visible !important; }
-  .jp-OutputArea-output.jp-RenderedHTMLCommon table { font-size: 10px !important; table-layout: auto !important;
+  .jp-OutputArea-output, .jp-InputArea-editor, .jp-CodeMirrorEditor, .jp-InputArea-editor .highlight {
+    overflow: visible !important; }
+  .jp-OutputArea-output pre, .jp-InputArea-editor pre, .jp-InputArea-editor .highlight pre {
+    white-space: pre-wrap !important; word-break: normal !important; overflow-wrap: break-word !important;
+    font-size: 8.6px !important; line-height: 1.3 !important; }
+  .jp-InputPrompt, .jp-OutputPrompt { flex: 0 0 44px !important; min-width: 44px !important; font-size: 8px !important; }
+  .jp-mod-noInput .jp-OutputPrompt { visibility: hidden; }
+  .jp-OutputArea-output.jp-RenderedHTMLCommon table { font-size: 9.5px !important; table-layout: auto !important;
     max-width: 100% !important; }
   .jp-OutputArea-output.jp-RenderedHTMLCommon td, .jp-OutputArea-output.jp-RenderedHTMLCommon th {
-    padding: 0.25em 0.45em !important; }
-  .jp-RenderedMarkdown table { font-size: 11px; }
-  .jp-OutputArea-output img { max-width: 100% !important; height: auto !important; }
-  .jp-OutputArea-child, .jp-RenderedImage, .jp-RenderedMarkdown table { break-inside: avoid; }
-  h1, h2, h3, h4 { break-after: avoid; }
+    padding: 0.2em 0.45em !important; }
+  .jp-RenderedMarkdown table { font-size: 10.5px; }
+  .jp-OutputArea-output img { width: auto !important; height: auto !important; max-width: 100% !important;
+    max-height: 105mm !important; object-fit: contain; }
+  .jp-RenderedImage, .jp-RenderedHTMLCommon table, .jp-RenderedMarkdown table, tr { break-inside: avoid; }
+  .jp-OutputArea-child { break-inside: auto !important; }  /* JupyterLab avoids it: long prints left half pages */
+  .jp-OutputArea-output pre { orphans: 4; widows: 4; }
+  h1, h2, h3, h4, .jp-MarkdownCell { break-after: avoid; }
 }
 </style>
 {% endblock extra_css %}

@@ -37,8 +37,9 @@ def is_progress_output(output):
     if output.get("output_type") in ("display_data", "update_display_data", "execute_result"):
         return WIDGET_MIME in (output.get("data") or {})
     if output.get("output_type") == "stream" and output.get("name") == "stderr":
-        parts = [p.strip() for p in re.split(r"[\r\n]+", _text(output.get("text"))) if p.strip()]
-        return bool(parts) and all(_BAR.search(p) for p in parts)
+        text = _text(output.get("text"))  # a bar redraws with "\r"; leave=False clears it with blanks
+        parts = [p.strip() for p in re.split(r"[\r\n]+", text) if p.strip()]
+        return ("\r" in text or bool(parts)) and all(_BAR.search(p) for p in parts)
     return False
 
 

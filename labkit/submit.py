@@ -126,7 +126,7 @@ def check_report(nb, path, force=False):
     msg = (f"the report {os.fspath(path)!r} still holds {len(left)} placeholder(s) of the template: "
            + "; ".join(repr(p) for p in left))
     if not force:
-        raise SubmissionError(msg + ". Replace them with your own text (and pass -p student_name ...), run the "
+        raise SubmissionError(msg + ". Replace them with your own text (and set student_name, or pass --student-name), run the "
                                     "report again, or pass --force (force=True) to hand it in as it is.")
     return [msg + " (--force)."]
 

@@ -177,7 +177,7 @@ exp = run_ablations(model, ablations, lr_values=lr_values, schedulers=schedulers
                     weight_decay=weight_decay, scheduler=scheduler, augment=augment, seed=seed, device=device)'''),
         md("## Comparison\n\nBest validation accuracy, test accuracy (best checkpoint), epochs and training "
            "time of every configuration (also in `comparison.csv` / `comparison.md` in the experiment folder)."),
-        code("exp.table"),
+        code("from labkit.report import readable\n\nreadable(exp.table)  # headers with units"),
         md("## Each study against the baseline"),
         code("exp.show_figures()"),
         md("## Each run's curves"),
