@@ -131,3 +131,27 @@ def test_handout_epoch_line():
 
     assert epoch_line(1.42312, 48.7, 1.2791, 54.31) == ("Train loss: 1.423 | Train acc: 0.487 "
                                                         "Val loss: 1.279 | Val acc: 0.543")
+
+
+def test_reloaded_finished_run_prints_its_log(run, capsys):
+    """A notebook re-run (resume=True) reloads a finished run: it trains nothing and shows the prints it
+    showed while training (from log.txt), so the handed-in notebook is the same either way."""
+    res, data, out = run
+    mtimes = {f: os.path.getmtime(os.path.join(res.run_dir, f)) for f in os.listdir(res.run_dir)}
+    again = labkit.fit("simplecnn", data, epochs=4, lr=0.01, seed=0, run_dir=os.path.dirname(res.run_dir),
+                       run_name="simple", resume=True, progress=False)
+    shown = capsys.readouterr().out
+    assert "already finished" in shown and "Run folder:" not in shown
+    assert EPOCH_RE.findall(shown) == EPOCH_RE.findall(out)
+    assert "Finished Training" in shown and f"Test Accuracy: {res.test_acc:.2f}%" in shown
+    assert again.test_acc == res.test_acc
+    assert {f: os.path.getmtime(os.path.join(res.run_dir, f)) for f in os.listdir(res.run_dir)} == mtimes
+
+
+def test_run_files_are_readable_by_others(run):
+    """Atomic writes (mkstemp) must not leave files at 0600: a TA reads the runs as another user."""
+    res, _, _ = run
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for f in ("config.json", "history.json", "best_model.pth", "last.pth", "result.json", "log.txt"):
+        assert os.stat(os.path.join(res.run_dir, f)).st_mode & 0o777 == 0o666 & ~mask, f
