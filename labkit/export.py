@@ -13,7 +13,7 @@ Two routes, tried in this order by ``export_pdf(..., method="auto")``:
 Both run offline: MathJax comes from Debian's ``libjs-mathjax`` when installed (else the CDN),
 Chromium gets its background-networking switches off, and ``--no-sandbox`` is passed where
 Chromium needs it (root, containers, Colab). Cells tagged ``hide-input`` / ``remove-input``
-lose their code in the PDF, ``remove-cell`` cells disappear. The PDF is written atomically;
+lose their code in the PDF, ``remove-cell`` cells disappear, progress bars (tqdm) are left out. The PDF is written atomically;
 the notebook is never changed. With no usable browser the error says what to install.
 
 Command line::
@@ -43,6 +43,8 @@ MATHJAX_CONFIG = "?config=TeX-AMS_CHTML-full,Safe"
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 REMOVE_INPUT_TAGS = ["hide-input", "hide_input", "remove-input", "remove_input"]
 REMOVE_CELL_TAGS = ["remove-cell", "remove_cell"]
+STRIP_PROGRESS = "labkit.handin.StripProgressPreprocessor"  # progress bars stay on the screen, not in the PDF
+LABKIT_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nbconvert's process imports labkit
 # Chromium with no internet: no update checks, sync, metrics, translate... (they only fail and wait)
 OFFLINE_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-default-apps",
                 "--disable-extensions", "--disable-sync", "--disable-domain-reliability",
@@ -295,9 +297,9 @@ def _nbconvert_config(hide_code, mathjax, template_dir):
            # embed_images: pictures a Markdown cell links (![](fig.png) next to the notebook) go into the HTML,
            # which is printed from a temporary folder
            "HTMLExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                            "embed_images": True},
+                            "embed_images": True, "preprocessors": [STRIP_PROGRESS]},
            "WebPDFExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                              "embed_images": True},
+                              "embed_images": True, "preprocessors": [STRIP_PROGRESS]},
            "TemplateExporter": {"exclude_input": bool(hide_code), "exclude_input_prompt": bool(hide_code),
                                  "exclude_output_prompt": bool(hide_code)}}
     url = mathjax_url(mathjax)
@@ -345,6 +347,7 @@ def _webpdf(notebook, workdir, cfg, browser, timeout):
     cfg_file = os.path.join(workdir, "nbconvert_config.json")
     with open(cfg_file, "w", encoding="utf-8") as f:
         json.dump(cfg, f)
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (LABKIT_PARENT, env.get("PYTHONPATH")) if p)}
     cmd = [sys.executable, "-m", "nbconvert", "--to", "webpdf", f"--config={cfg_file}", "--output-dir", workdir,
            "--output", "out", os.path.abspath(notebook)]
     rc, out, err = _run(cmd, timeout, env=env, cwd=workdir)

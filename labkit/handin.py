@@ -13,6 +13,7 @@ import copy
 import re
 
 import nbformat
+from nbconvert.preprocessors import Preprocessor
 
 from .errors import LabkitError
 
@@ -53,6 +54,14 @@ def strip_progress(nb):
         dropped += len(cell.get("outputs", [])) - len(keep)
         cell["outputs"] = keep
     return dropped
+
+
+class StripProgressPreprocessor(Preprocessor):
+    """nbconvert preprocessor: the notebook without its progress bars (labkit.export uses it)."""
+
+    def preprocess(self, nb, resources):
+        strip_progress(nb)
+        return nb, resources
 
 
 def read_executed(path):

@@ -130,3 +130,20 @@ def test_progress_bars_are_dropped_and_nothing_else():
     merged = merge_notebooks([("# Task 1", nb), ("# Task 2", nb)], hide_code_of=(1,))
     assert [c.cell_type for c in merged.cells] == ["markdown", "code", "markdown", "code"]
     assert len({c.id for c in merged.cells}) == 4 and merged.cells[3].metadata["tags"] == ["hide-input"]
+
+
+def test_export_leaves_progress_bars_out(tmp_path):
+    """labkit.export on any notebook (not only the hand-in) prints no bar states."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    from labkit.export import _nbconvert_config, _write_template
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("fit()")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="\rEpoch 1/2:  33%|###3      | 1/3 [00:01<00:02, 1.0it/s]"),
+        nbformat.v4.new_output("stream", name="stdout", text="Finished Training\n")]
+    cfg = Config(_nbconvert_config(False, None, _write_template(str(tmp_path))))
+    html, _ = HTMLExporter(config=cfg).from_notebook_node(nb)
+    assert "Finished Training" in html and "it/s" not in html
