@@ -1,9 +1,12 @@
 """The hand-in notebooks: executed task notebooks merged into one, progress bars left out, the
 report's unreplaced placeholders found.
 
-    from labkit.handin import merge_notebooks, read_executed, report_placeholders
-    nb = merge_notebooks([("Task 1", read_executed("runs/task1_out.ipynb")),
-                          ("Task 2", read_executed("runs/task2_out.ipynb"))], title="F74091234 lab2")
+    from labkit.handin import merge_notebooks, report_placeholders, strip_progress
+    parts = [("# Task 1", nbformat.read("runs/task1_out.ipynb", 4)), ("# Task 2", nbformat.read(...))]
+    for _, nb in parts:
+        strip_progress(nb)
+    merged = merge_notebooks(parts, title="# F74091234 lab2")
+    report_placeholders(nbformat.read("reports/lab2_report.ipynb", 4))  # the template's texts still there
 
 Progress bars (tqdm on stderr, or its Jupyter widget) belong on the screen while a cell runs:
 every state of a bar would otherwise be kept in the notebook and printed in the PDF, so they are
@@ -16,13 +19,12 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 
 from .errors import LabkitError
+from .export import REMOVE_CELL_TAGS, REMOVE_INPUT_TAGS
 
 # tqdm's text bar: "Epoch 1/30:  42%|####2     | 15/36 [00:01<00:02, 9.8it/s]"
 _BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d*|\|\s*\d+/\d+\s*\[\d+:\d+")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-# Cells that are instructions to the student, never part of what is graded.
-DROPPED_CELL_TAGS = {"remove-cell", "remove_cell"}
-HIDE_INPUT_TAG = "hide-input"
+HIDE_INPUT_TAG = REMOVE_INPUT_TAGS[0]  # "hide-input": in the PDF the cell shows only its output
 
 
 class HandinError(LabkitError, ValueError):
@@ -64,18 +66,6 @@ class StripProgressPreprocessor(Preprocessor):
         return nb, resources
 
 
-def read_executed(path):
-    """The notebook at ``path`` (nbformat 4) with its progress bars dropped."""
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except FileNotFoundError:
-        raise HandinError(f"notebook {path!r} does not exist.") from None
-    except Exception as e:
-        raise HandinError(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}).") from None
-    strip_progress(nb)
-    return nb
-
-
 def merge_notebooks(parts, title=None, hide_code_of=()):
     """One notebook of ``parts`` ([(heading, notebook)]): each part's cells in order after a Markdown
     heading cell (none for heading None), outputs kept. Cells tagged remove-cell are dropped; the code
@@ -95,7 +85,7 @@ def merge_notebooks(parts, title=None, hide_code_of=()):
             out.cells.append(nbformat.v4.new_markdown_cell(heading))
         for cell in nb.cells:
             tags = set(cell.get("metadata", {}).get("tags", []))
-            if tags & DROPPED_CELL_TAGS:
+            if tags & set(REMOVE_CELL_TAGS):  # instructions to the student, never graded
                 continue
             cell = copy.deepcopy(cell)
             if k in hide_code_of and cell.cell_type == "code" and HIDE_INPUT_TAG not in tags:
