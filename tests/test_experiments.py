@@ -138,7 +138,7 @@ def test_data_loaded_once_per_normalization_and_divergence_recorded(subset_root,
     # and is not trained again when the call is repeated
     log = (tmp_path / "e" / "huge_lr" / "log.txt").read_text()
     again, out = _run(configs, **kw)
-    assert again.status["huge_lr"] == "diverged" and "Epoch:" not in out
+    assert again.status["huge_lr"] == "diverged" and "Run folder:" not in out and "Resuming" not in out
     assert (tmp_path / "e" / "huge_lr" / "log.txt").read_text() == log
 
 
