@@ -147,7 +147,7 @@ def execute_report(path, out_path, run_dir, student_id, student_name=None, verbo
                                    progress_bar=False, log_output=False)
     except Exception as e:  # papermill's PapermillExecutionError names the cell and the error
         raise SubmissionError(f"the report {os.fspath(path)!r} failed when run against run_dir "
-                              f"{params.get('run_dir')!r}: {str(e).strip().splitlines()[-1][:300]}. Check --run-dir "
+                              f"{params.get('run_dir')!r}: {str(e).strip().splitlines()[-1][:300].rstrip('.')}. Check --run-dir "
                               f"(the folder the lab notebooks wrote their runs to) and the report's parameters."
                               ) from None
     return nbformat.read(out_path, as_version=4)
