@@ -116,6 +116,14 @@ def test_an_unedited_template_is_refused(handin):
     assert not (d / "refused").exists()
 
 
+def test_a_report_run_against_a_wrong_run_dir_is_named(handin):
+    d, _ = handin
+    r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), "--report",
+               str(d / "my_report.ipynb"), "--run-dir", str(d / "no_runs"), "--out-dir", str(d / "refused"))
+    assert r.returncode == 2 and "failed when run against run_dir" in r.stderr and "no 'simplecnn' run" in r.stderr
+    assert not (d / "refused").exists()
+
+
 def test_progress_bars_are_dropped_and_nothing_else():
     bar = nbformat.v4.new_output("stream", name="stderr", text="\rEpoch 1/2:  33%|###3      | 1/3 [00:01<00:02, 1.0it/s]")
     clear = nbformat.v4.new_output("stream", name="stderr", text="\r                         \r")
