@@ -213,18 +213,7 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
         raise SubmissionExistsError(f"{zip_path!r} already exists and is left as it is. Pass --force (force=True) to "
                                     f"replace it (the old zip stays until the new one is complete), or use another "
                                     f"--out-dir.")
-    nbs, warns = [], []
-    for n in notebooks:
-        nb, w = check_notebook(n, force=force)
-        nbs.append(nb)
-        warns += w
-    rep = read_notebook(report) if report is not None else None
-    if rep is not None:
-        warns += check_report(rep, report, force)  # before running it: the text is the student's
-        if _ran(rep):
-            warns += check_notebook(report, force=force)[1]
-    if pdf is not None:
-        warns += _check_pdf(pdf, notebooks)
+    nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
     extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
     for w in warns:
         if verbose:
@@ -252,6 +241,23 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
         for i in infos:
             print(f"  {i.filename:<40} {i.file_size / 1024:>8.1f} KiB")
     return zip_path
+
+
+def _check_inputs(notebooks, report, pdf, force):
+    """(task notebooks, report notebook or None, warnings): every check that needs no writing."""
+    nbs, warns = [], []
+    for n in notebooks:
+        nb, w = check_notebook(n, force=force)
+        nbs.append(nb)
+        warns += w
+    rep = read_notebook(report) if report is not None else None
+    if rep is not None:
+        warns += check_report(rep, report, force)  # before running it: the text is the student's
+        if _ran(rep):
+            warns += check_notebook(report, force=force)[1]
+    if pdf is not None:
+        warns += _check_pdf(pdf, notebooks)
+    return nbs, rep, warns
 
 
 def _ran(nb):
