@@ -7,7 +7,7 @@ from .errors import (CheckpointError, ConfigError, DataError, DataMissingError, 
 from .evaluate import evaluate
 from .models import count_params, get_model, list_models
 from .plots import plot_confusion_matrix, plot_histories, plot_history, show_images
-from .summary import print_summary, profile_flops
+from .summary import print_summary, profile_flops, show_source
 from .train import RunResult, fit, load_run
 
 __version__ = "0.1.0"

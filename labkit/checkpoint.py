@@ -2,7 +2,9 @@
 
 Every file labkit writes (checkpoints, history JSON, tables, zips) goes to a
 temporary file in the same folder and is moved into place with ``os.replace``:
-a crash during a save leaves the previous file whole.
+a crash during a save leaves the previous file whole. The file gets the mode an ordinary
+``open(path, "w")`` would give (0644 under the usual umask 022), so others can read it; the folder
+it goes to is created when missing.
 """
 import contextlib
 import io
@@ -19,6 +21,13 @@ MODEL_FORMAT = "labkit-model-1"
 STATE_FORMAT = "labkit-train-state-1"
 
 
+def _umask():
+    """The process's umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; on success move it onto ``path`` atomically."""
@@ -26,6 +35,7 @@ def atomic_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets an ordinary file's mode (0644)
     os.close(fd)
     try:
         yield tmp

@@ -13,7 +13,7 @@ Two routes, tried in this order by ``export_pdf(..., method="auto")``:
 Both run offline: MathJax comes from Debian's ``libjs-mathjax`` when installed (else the CDN),
 Chromium gets its background-networking switches off, and ``--no-sandbox`` is passed where
 Chromium needs it (root, containers, Colab). Cells tagged ``hide-input`` / ``remove-input``
-lose their code in the PDF, ``remove-cell`` cells disappear. The PDF is written atomically;
+lose their code in the PDF, ``remove-cell`` cells disappear, progress bars (tqdm) are left out. The PDF is written atomically;
 the notebook is never changed. With no usable browser the error says what to install.
 
 Command line::
@@ -43,6 +43,8 @@ MATHJAX_CONFIG = "?config=TeX-AMS_CHTML-full,Safe"
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 REMOVE_INPUT_TAGS = ["hide-input", "hide_input", "remove-input", "remove_input"]
 REMOVE_CELL_TAGS = ["remove-cell", "remove_cell"]
+STRIP_PROGRESS = "labkit.handin.StripProgressPreprocessor"  # progress bars stay on the screen, not in the PDF
+LABKIT_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nbconvert's process imports labkit
 # Chromium with no internet: no update checks, sync, metrics, translate... (they only fail and wait)
 OFFLINE_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-default-apps",
                 "--disable-extensions", "--disable-sync", "--disable-domain-reliability",
@@ -243,23 +245,34 @@ def missing_cjk_fonts(nb):
     return missing
 
 
-# The webpdf look (nbconvert's lab template) with print fixes: wide tables in a smaller font and
-# wrapped instead of cut at the page edge, figures scaled to the page, outputs not split over pages.
+# The webpdf look (nbconvert's lab template) with print fixes: code and text outputs wrapped at spaces
+# (never cut at the page edge, never mid-word) in a smaller monospace font, wide tables in a smaller
+# font and wrapped, figures scaled to at most half a page and never split, a heading or a caption kept
+# with what follows it; long text outputs may go on over a page break (no half-empty pages).
 TEMPLATE_NAME = "labkit_pdf"
 TEMPLATE_CONF = {"base_template": "lab", "mimetypes": {"text/html": True, "application/pdf": True}}
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {% block extra_css %}
 <style type="text/css">
 @media print {
-  .jp-OutputArea-output { overflow: visible !important; }
-  .jp-OutputArea-output.jp-RenderedHTMLCommon table { font-size: 10px !important; table-layout: auto !important;
+  .jp-OutputArea-output, .jp-InputArea-editor, .jp-CodeMirrorEditor, .jp-InputArea-editor .highlight {
+    overflow: visible !important; }
+  .jp-OutputArea-output pre, .jp-InputArea-editor pre, .jp-InputArea-editor .highlight pre {
+    white-space: pre-wrap !important; word-break: normal !important; overflow-wrap: break-word !important;
+    font-size: 8.6px !important; line-height: 1.3 !important; }
+  .jp-InputPrompt, .jp-OutputPrompt { flex: 0 0 44px !important; min-width: 44px !important; font-size: 8px !important; }
+  .jp-mod-noInput .jp-OutputPrompt { visibility: hidden; }
+  .jp-OutputArea-output.jp-RenderedHTMLCommon table { font-size: 9.5px !important; table-layout: auto !important;
     max-width: 100% !important; }
   .jp-OutputArea-output.jp-RenderedHTMLCommon td, .jp-OutputArea-output.jp-RenderedHTMLCommon th {
-    padding: 0.25em 0.45em !important; }
-  .jp-RenderedMarkdown table { font-size: 11px; }
-  .jp-OutputArea-output img { max-width: 100% !important; height: auto !important; }
-  .jp-OutputArea-child, .jp-RenderedImage, .jp-RenderedMarkdown table { break-inside: avoid; }
-  h1, h2, h3, h4 { break-after: avoid; }
+    padding: 0.2em 0.45em !important; }
+  .jp-RenderedMarkdown table { font-size: 10.5px; }
+  .jp-OutputArea-output img { width: auto !important; height: auto !important; max-width: 100% !important;
+    max-height: 105mm !important; object-fit: contain; }
+  .jp-RenderedImage, .jp-RenderedHTMLCommon table, .jp-RenderedMarkdown table, tr { break-inside: avoid; }
+  .jp-OutputArea-child { break-inside: auto !important; }  /* JupyterLab avoids it: long prints left half pages */
+  .jp-OutputArea-output pre { orphans: 4; widows: 4; }
+  h1, h2, h3, h4, .jp-MarkdownCell { break-after: avoid; }
 }
 </style>
 {% endblock extra_css %}
@@ -284,9 +297,9 @@ def _nbconvert_config(hide_code, mathjax, template_dir):
            # embed_images: pictures a Markdown cell links (![](fig.png) next to the notebook) go into the HTML,
            # which is printed from a temporary folder
            "HTMLExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                            "embed_images": True},
+                            "embed_images": True, "preprocessors": [STRIP_PROGRESS]},
            "WebPDFExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                              "embed_images": True},
+                              "embed_images": True, "preprocessors": [STRIP_PROGRESS]},
            "TemplateExporter": {"exclude_input": bool(hide_code), "exclude_input_prompt": bool(hide_code),
                                  "exclude_output_prompt": bool(hide_code)}}
     url = mathjax_url(mathjax)
@@ -334,6 +347,7 @@ def _webpdf(notebook, workdir, cfg, browser, timeout):
     cfg_file = os.path.join(workdir, "nbconvert_config.json")
     with open(cfg_file, "w", encoding="utf-8") as f:
         json.dump(cfg, f)
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (LABKIT_PARENT, env.get("PYTHONPATH")) if p)}
     cmd = [sys.executable, "-m", "nbconvert", "--to", "webpdf", f"--config={cfg_file}", "--output-dir", workdir,
            "--output", "out", os.path.abspath(notebook)]
     rc, out, err = _run(cmd, timeout, env=env, cwd=workdir)

@@ -356,6 +356,24 @@ def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None
     return df
 
 
+# Column headers a reader understands, with units (the tables keep their short names for code).
+READABLE = {"run": "run", "change": "change vs baseline", "model": "model", "epochs": "epochs",
+            "best_val_acc": "best val. acc. (%)", "best_epoch": "best epoch", "test_acc": "test acc. (%)",
+            "test_err": "test error (%)", "final_test_err": "final test error (%)",
+            "train_seconds": "training time (s)", "status": "status", "lr": "learning rate",
+            "train_loss": "train loss", "train_acc": "train acc. (%)", "val_loss": "val. loss",
+            "val_acc": "val. acc. (%)", "test_loss": "test loss", "seconds": "time (s)"}
+
+
+def readable(df, digits=2):
+    """``df`` for reading: headers with units (READABLE), accuracies and times rounded to ``digits``,
+    no row numbers. For display only (the column names of the returned frame are text)."""
+    out = df.rename(columns=READABLE).round(digits)
+    if list(out.index) == list(range(len(out))):
+        out = out.set_index(out.columns[0])
+    return out
+
+
 def per_class_table(runs):
     """Test accuracy (%) per class (rows) of each finished run (columns), from result.json."""
     import pandas as pd

@@ -1,19 +1,27 @@
-"""The hand-in zip: ``<student id>_<lab>.zip`` holding the executed notebook, its PDF and extra files.
+"""The hand-in zip: ``<student id>_<lab>.zip`` holding exactly ``<id>_<lab>.ipynb`` and ``<id>_<lab>.pdf``.
 
-    python -m labkit.submit --student-id F74091234 --lab lab2 --notebook runs/task2_out.ipynb \\
-        [--pdf report.pdf] [--out-dir .] [--extra other.py ...] [--force]
+    python -m labkit.submit --student-id F74091234 --lab lab2 \\
+        --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb \\
+        [--run-dir runs] [--out-dir .] [--pdf X.pdf] [--extra FILE ...] [--force]
 
-writes ``F74091234_lab2.zip`` with ``F74091234_lab2.ipynb`` (the notebook as it is, outputs
-kept), ``F74091234_lab2.pdf`` (``--pdf``, else exported from the notebook with
-:mod:`labkit.export`) and, for lab2, the repository's ``resnet18.py``, plus any ``--extra`` files.
+- ``<id>_<lab>.ipynb``: the executed notebooks (task 1, task 2, ... in the order given), merged into
+  one under a heading per task, their code and outputs in order (progress bars left out);
+- ``<id>_<lab>.pdf``: the report (its text and output, without its code), then every cell of the
+  task notebooks with its output: the per-epoch lines, ``Finished Training``, ``Test Accuracy``,
+  the model's code and layer table, the curves and comparison tables. ``--pdf`` gives one instead.
+
+The report may be handed over unexecuted (e.g. the template after writing its text): it is then
+executed first with papermill against ``--run-dir`` (runs on Google Drive in Colab).
+Nothing else goes into the zip unless asked for with ``--extra``.
 
 Everything is checked before anything is written: the student id and lab name (usable in a file
-name), that the notebook was executed and holds no error output (the cell and the error are
-named), that the files exist, and that the zip is not there already (``--force`` replaces it).
-The zip is written to a temporary file, verified, and moved into place atomically.
+name); that every notebook ran completely, without an error output (the cell and the error are
+named); that the report holds none of the template's placeholders (they are listed); that the
+files exist, and that the zip is not there already. ``--force`` replaces an existing zip and lets a
+partly executed notebook or an unfinished report through (with a warning). The zip is written to
+a temporary file, verified, and moved into place atomically.
 """
 import argparse
-import importlib.util
 import os
 import re
 import sys
@@ -21,12 +29,12 @@ import tempfile
 import time
 import zipfile
 
+import nbformat
+
 from .checkpoint import atomic_path
 from .errors import LabkitError, cli_main
+from .handin import merge_notebooks, report_placeholders, strip_progress
 
-# Files every submission of a lab carries besides the notebook and the PDF (module names: the file in
-# the root of the labkit checkout, else where Python imports the module from).
-LAB_EXTRAS = {"lab2": ["resnet18"]}
 _BAD_NAME = re.compile(r"[\s/\\:*?\"<>|\x00-\x1f]")
 
 
@@ -56,19 +64,35 @@ def _source_line(cell):
     return first[:80] + ("..." if len(first) > 80 else "")
 
 
-def check_notebook(path):
-    """Read ``path`` and check it is an executed notebook without error outputs; returns
-    (notebook, [warnings]). Raises SubmissionError naming what is wrong and the fix."""
-    import nbformat
-
+def read_notebook(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise SubmissionError(f"notebook {path!r} does not exist.")
     try:
-        nb = nbformat.read(path, as_version=4)
+        return nbformat.read(path, as_version=4)
     except Exception as e:
         raise SubmissionError(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
+
+
+def _error_outputs(code):
+    errors = []
+    for i, c in code:
+        for o in c.get("outputs", []) or []:
+            if o.get("output_type") == "error":
+                n = c.get("execution_count")
+                evalue = str(o.get("evalue") or "").splitlines()
+                errors.append(f"cell {i}{f' [{n}]' if n is not None else ''} ({_source_line(c)!r}): "
+                              f"{o.get('ename', 'Error')}: {evalue[0][:200] if evalue else ''}")
+    return errors
+
+
+def check_notebook(path, force=False):
+    """Read ``path`` and check it is a completely executed notebook without error outputs; returns
+    (notebook, [warnings]). Raises SubmissionError naming what is wrong and the fix; ``force`` turns
+    code cells that did not run into a warning."""
+    path = os.fspath(path)
+    nb = read_notebook(path)
     code = [(i, c) for i, c in enumerate(nb.cells, 1) if c.get("cell_type") == "code"]
     ran = [(i, c) for i, c in code if c.get("execution_count") is not None or c.get("outputs")]
     if not ran:
@@ -76,13 +100,7 @@ def check_notebook(path):
             f"notebook {path!r} was never executed: none of its {len(code)} code cells has run or has an output. "
             f"Run all its cells (Jupyter/Colab: Run all; headless: papermill IN.ipynb OUT.ipynb) and save it with "
             f"its outputs, then submit the executed notebook.")
-    errors = []
-    for i, c in code:
-        for o in c.get("outputs", []) or []:
-            if o.get("output_type") == "error":
-                n = c.get("execution_count")
-                errors.append(f"cell {i}{f' [{n}]' if n is not None else ''} ({_source_line(c)!r}): "
-                              f"{o.get('ename', 'Error')}: {str(o.get('evalue', '')).splitlines()[0][:200] if o.get('evalue') else ''}")
+    errors = _error_outputs(code)
     if errors:
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise SubmissionError(f"notebook {path!r} holds {len(errors)} error output(s){more}:\n  "
@@ -91,35 +109,53 @@ def check_notebook(path):
     warns = []
     skipped = [i for i, c in code if _source_line(c) and c.get("execution_count") is None and not c.get("outputs")]
     if skipped:
-        warns.append(f"code cell(s) {', '.join(map(str, skipped[:10]))}{' ...' if len(skipped) > 10 else ''} of "
-                     f"{path!r} did not run; if that is not on purpose, run all cells and save again.")
+        msg = (f"code cell(s) {', '.join(map(str, skipped[:10]))}{' ...' if len(skipped) > 10 else ''} of "
+               f"{path!r} did not run, so their results are missing from the hand-in")
+        if not force:
+            raise SubmissionError(msg + ". Run all cells (Jupyter/Colab: Run all) and save the notebook again, or "
+                                        "pass --force (force=True) to hand it in as it is.")
+        warns.append(msg + " (--force).")
     return nb, warns
 
 
-def default_extras(lab):
-    """The files ``lab`` always carries (e.g. lab2: the repository's resnet18.py)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    files = []
-    for mod in LAB_EXTRAS.get(str(lab).lower(), []):
-        path = os.path.join(root, f"{mod}.py")  # the checkout's root (an editable / source install)
-        if not os.path.isfile(path):  # an installed labkit: the module installed with it
-            spec = importlib.util.find_spec(mod)
-            path = spec.origin if spec is not None and spec.origin else None
-        if not path or not os.path.isfile(path):
-            raise SubmissionError(f"{lab} submissions include {mod}.py, but it cannot be found (it lives in the labkit "
-                                  f"repository's root). Run from the repository, or pass --extra path/to/{mod}.py "
-                                  f"with --no-default-extras.")
-        files.append(path)
-    return files
+def check_report(nb, path, force=False):
+    """Refuse a report that still holds the template's placeholders (listed); ``force``: a warning."""
+    left = report_placeholders(nb)
+    if not left:
+        return []
+    msg = (f"the report {os.fspath(path)!r} still holds {len(left)} placeholder(s) of the template: "
+           + "; ".join(repr(p) for p in left))
+    if not force:
+        raise SubmissionError(msg + ". Replace them with your own text (and set student_name, or pass --student-name), run the "
+                                    "report again, or pass --force (force=True) to hand it in as it is.")
+    return [msg + " (--force)."]
 
 
-def _plan_extras(lab, extras, use_defaults, reserved):
-    """{name in the zip: file}: the lab's default files, then ``extras`` (one of the same name replaces
-    the default). Every file must exist; two different files may not share a name."""
-    plan, origin = {}, {}
-    for f in (default_extras(lab) if use_defaults else []):
-        plan[os.path.basename(f)] = f
-        origin[os.path.basename(f)] = "default"
+def execute_report(path, out_path, run_dir, student_id, student_name=None, verbose=True):
+    """Run the report template with papermill against ``run_dir``; returns the executed notebook."""
+    import papermill
+
+    from .notebook import repo_root
+
+    params = {"student_id": student_id, **({"student_name": student_name} if student_name else {})}
+    if run_dir is not None:
+        params["run_dir"] = os.path.abspath(os.fspath(run_dir))
+    if verbose:
+        print(f"executing the report {os.fspath(path)} (run_dir {params.get('run_dir', 'its default')})")
+    try:
+        papermill.execute_notebook(os.fspath(path), out_path, parameters=params, cwd=repo_root(),
+                                   progress_bar=False, log_output=False)
+    except Exception as e:  # papermill's PapermillExecutionError names the cell and the error
+        raise SubmissionError(f"the report {os.fspath(path)!r} failed when run against run_dir "
+                              f"{params.get('run_dir')!r}: {str(e).strip().splitlines()[-1][:300].rstrip('.')}. Check --run-dir "
+                              f"(the folder the lab notebooks wrote their runs to) and the report's parameters."
+                              ) from None
+    return nbformat.read(out_path, as_version=4)
+
+
+def _plan_extras(extras, reserved):
+    """{name in the zip: file} for ``extras``: each must exist; two different files may not share a name."""
+    plan = {}
     for f in extras or []:
         f = os.fspath(f)
         if not os.path.isfile(f):
@@ -128,25 +164,47 @@ def _plan_extras(lab, extras, use_defaults, reserved):
         if name in reserved:
             raise SubmissionError(f"extra file {f!r} would be stored as {name!r}, the name of the notebook/PDF in the "
                                   f"zip; rename it.")
-        if name in plan and origin[name] == "extra" and os.path.realpath(plan[name]) != os.path.realpath(f):
+        if name in plan and os.path.realpath(plan[name]) != os.path.realpath(f):
             raise SubmissionError(f"two extra files are named {name!r} ({plan[name]!r} and {f!r}); a zip holds one.")
         plan[name] = f
-        origin[name] = "extra"
     return plan
 
 
-def make_submission(student_id, lab, notebook, pdf=None, out_dir=".", extras=(), force=False, use_default_extras=True,
-                    export_options=None, verbose=True):
+def _check_pdf(pdf, notebooks):
+    pdf = os.fspath(pdf)
+    if not os.path.isfile(pdf):
+        raise SubmissionError(f"PDF {pdf!r} does not exist; leave out --pdf to make it from the notebooks.")
+    with open(pdf, "rb") as f:
+        if f.read(5) != b"%PDF-":
+            raise SubmissionError(f"{pdf!r} is not a PDF file (it does not start with %PDF-).")
+    newer = [n for n in notebooks if os.path.getmtime(pdf) < os.path.getmtime(n)]
+    return [f"the PDF {pdf!r} is older than {n!r}; make it again if the notebook changed." for n in newer]
+
+
+def _task_parts(notebooks, nbs):
+    if len(nbs) == 1:
+        return [(f"# The executed notebook\n\n`{os.path.basename(notebooks[0])}`", nbs[0])]
+    return [(f"# Task {k}\n\nThe executed notebook `{os.path.basename(p)}`: its code and outputs, in order.", nb)
+            for k, (p, nb) in enumerate(zip(notebooks, nbs), 1)]
+
+
+def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=None, out_dir=".", extras=(),
+                    force=False, student_name=None, export_options=None, verbose=True):
     """Write ``<out_dir>/<student_id>_<lab>.zip`` (see the module doc); returns its path.
 
-    ``pdf``: an existing PDF (e.g. the exported report) to include; None exports ``notebook`` with
-    :func:`labkit.export.export_pdf` (``export_options``: its keyword arguments). ``extras``: more
-    files, stored by their base name. ``force``: replace an existing zip (atomically, after the new
-    one is complete). ``use_default_extras=False`` leaves out the lab's default files (resnet18.py).
+    ``notebooks``: the executed task notebook(s), in task order (one path or a list). ``report``:
+    the report notebook, executed or not (then run with papermill against ``run_dir``, with
+    ``student_id`` and, if given, ``student_name`` as its parameters). ``pdf``: an
+    existing PDF to use instead of making one. ``extras``: more files, stored by their base name.
+    ``force``: replace an existing zip (atomically, after the new one is complete) and accept a
+    partly executed notebook or a report with placeholders, with a warning.
     """
     sid = check_name("student id", student_id, "F74091234")
     lab = check_name("lab", lab, "lab2")
     stem = f"{sid}_{lab}"
+    notebooks = [os.fspath(n) for n in ([notebooks] if isinstance(notebooks, (str, os.PathLike)) else notebooks)]
+    if not notebooks:
+        raise SubmissionError("give the executed notebook(s) of the lab (--notebook task1_out.ipynb task2_out.ipynb)")
     out_dir = os.fspath(out_dir or ".")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise SubmissionError(f"--out-dir {out_dir!r} is a file, not a folder.")
@@ -155,40 +213,26 @@ def make_submission(student_id, lab, notebook, pdf=None, out_dir=".", extras=(),
         raise SubmissionExistsError(f"{zip_path!r} already exists and is left as it is. Pass --force (force=True) to "
                                     f"replace it (the old zip stays until the new one is complete), or use another "
                                     f"--out-dir.")
-    nb, warns = check_notebook(notebook)
-    if pdf is not None:
-        pdf = os.fspath(pdf)
-        if not os.path.isfile(pdf):
-            raise SubmissionError(f"PDF {pdf!r} does not exist; leave out --pdf to export it from the notebook.")
-        with open(pdf, "rb") as f:
-            if f.read(5) != b"%PDF-":
-                raise SubmissionError(f"{pdf!r} is not a PDF file (it does not start with %PDF-).")
-        if os.path.getmtime(pdf) < os.path.getmtime(notebook):
-            warns.append(f"the PDF {pdf!r} is older than the notebook {notebook!r}; export it again if the notebook "
-                         f"changed (python -m labkit.export).")
-    files = {f"{stem}.ipynb": os.fspath(notebook)}
-    files.update(_plan_extras(lab, extras, use_default_extras, {f"{stem}.ipynb", f"{stem}.pdf"}))
+    nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
+    extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
     for w in warns:
         if verbose:
             print(f"warning: {w}")
 
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="labkit-submit-") as work:
+        parts = _task_parts(notebooks, nbs)
+        for _, nb in parts:
+            strip_progress(nb)
+        merged = merge_notebooks(parts, title=f"# {sid} {lab}: the executed notebooks")
+        merged_path = os.path.join(work, f"{stem}.ipynb")
+        nbformat.write(merged, merged_path)
         if pdf is None:
-            from .export import export_pdf
-
-            pdf = export_pdf(notebook, os.path.join(work, f"{stem}.pdf"), verbose=verbose, **(export_options or {}))
-        members = [(f"{stem}.ipynb", files.pop(f"{stem}.ipynb")), (f"{stem}.pdf", pdf)] + sorted(files.items())
+            pdf = _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options,
+                            verbose)
+        members = [(f"{stem}.ipynb", merged_path), (f"{stem}.pdf", pdf)] + sorted(extra_files.items())
         replaced = os.path.exists(zip_path)
-        with atomic_path(zip_path) as tmp:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                for name, src in members:
-                    z.write(src, arcname=name)
-            with zipfile.ZipFile(tmp) as z:  # verify before it replaces anything
-                bad = z.testzip()
-                if bad is not None or sorted(z.namelist()) != sorted(n for n, _ in members):
-                    raise SubmissionError(f"the new zip failed its check ({bad or 'members differ'}); nothing was "
-                                          f"replaced.")
+        _write_zip(zip_path, members)
     if verbose:
         with zipfile.ZipFile(zip_path) as z:
             infos = z.infolist()
@@ -199,25 +243,82 @@ def make_submission(student_id, lab, notebook, pdf=None, out_dir=".", extras=(),
     return zip_path
 
 
+def _check_inputs(notebooks, report, pdf, force):
+    """(task notebooks, report notebook or None, warnings): every check that needs no writing."""
+    nbs, warns = [], []
+    for n in notebooks:
+        nb, w = check_notebook(n, force=force)
+        nbs.append(nb)
+        warns += w
+    rep = read_notebook(report) if report is not None else None
+    if rep is not None:
+        warns += check_report(rep, report, force)  # before running it: the text is the student's
+        if _ran(rep):
+            warns += check_notebook(report, force=force)[1]
+    if pdf is not None:
+        warns += _check_pdf(pdf, notebooks)
+    return nbs, rep, warns
+
+
+def _ran(nb):
+    return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
+
+
+def _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options, verbose):
+    """The PDF: the report (executed here when it was not), then the task notebooks."""
+    from .export import export_pdf
+
+    if rep is not None:
+        if not _ran(rep):
+            rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose)
+            check_report(rep, report, force)
+        elif run_dir is not None and verbose:
+            print(f"note: the report {os.fspath(report)!r} was executed already; --run-dir is not used for it")
+        strip_progress(rep)
+        parts = [(None, rep)] + parts
+    whole = merge_notebooks(parts, hide_code_of=(0,) if rep is not None else ())
+    path = os.path.join(work, f"{stem}_pdf.ipynb")
+    nbformat.write(whole, path)
+    return export_pdf(path, os.path.join(work, f"{stem}.pdf"), verbose=verbose, **(export_options or {}))
+
+
+def _write_zip(zip_path, members):
+    with atomic_path(zip_path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, src in members:
+                z.write(src, arcname=name)
+        with zipfile.ZipFile(tmp) as z:  # verify before it replaces anything
+            bad = z.testzip()
+            if bad is not None or sorted(z.namelist()) != sorted(n for n, _ in members):
+                raise SubmissionError(f"the new zip failed its check ({bad or 'members differ'}); nothing was "
+                                      f"replaced.")
+
+
 @cli_main
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m labkit.submit",
-        description="Make the hand-in zip <student-id>_<lab>.zip: executed notebook + PDF (+ resnet18.py for lab2).")
+        description="Make the hand-in zip <student-id>_<lab>.zip: the executed notebooks merged into "
+                    "<id>_<lab>.ipynb and the report + every output as <id>_<lab>.pdf.")
     p.add_argument("--student-id", required=True, help="e.g. F74091234")
     p.add_argument("--lab", required=True, help="e.g. lab2")
-    p.add_argument("--notebook", required=True, help="the executed notebook (outputs kept)")
-    p.add_argument("--pdf", help="the PDF to include (default: exported from the notebook with labkit.export)")
+    p.add_argument("--notebook", required=True, nargs="+", action="extend", metavar="IPYNB",
+                   help="the executed task notebooks in task order (outputs kept), e.g. runs/task1_out.ipynb "
+                        "runs/task2_out.ipynb")
+    p.add_argument("--report", help="the report notebook (executed, or the template with your text: it is then "
+                                    "run against --run-dir)")
+    p.add_argument("--student-name", help="your name for the report's header when it is run here")
+    p.add_argument("--run-dir", help="where the lab notebooks wrote their runs, for running the report "
+                                     "(default: the report's run_dir parameter, 'runs')")
+    p.add_argument("--pdf", help="use this PDF instead of making one from the report and the notebooks")
     p.add_argument("--out-dir", default=".", help="where the zip goes (default: here)")
-    p.add_argument("--extra", action="append", default=[], metavar="FILE", nargs="+",
-                   help="more files to include (stored by their base name); may be repeated")
-    p.add_argument("--no-default-extras", action="store_true",
-                   help="leave out the lab's default files (lab2: the repository's resnet18.py)")
-    p.add_argument("--force", action="store_true", help="replace an existing zip of the same name")
+    p.add_argument("--extra", action="extend", default=[], metavar="FILE", nargs="+",
+                   help="more files to include (stored by their base name), only if the lab asks for them")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing zip; accept a partly executed notebook or a report with placeholders")
     a = p.parse_args(argv)
-    extras = [f for group in a.extra for f in group]
-    make_submission(a.student_id, a.lab, a.notebook, pdf=a.pdf, out_dir=a.out_dir, extras=extras, force=a.force,
-                    use_default_extras=not a.no_default_extras)
+    make_submission(a.student_id, a.lab, a.notebook, report=a.report, pdf=a.pdf, run_dir=a.run_dir,
+                    out_dir=a.out_dir, extras=a.extra, force=a.force, student_name=a.student_name)
     return 0
 
 

@@ -1,5 +1,7 @@
-"""Model summaries: the torchsummary table and thop FLOPs/params."""
+"""Model summaries: the model's code, the torchsummary table and thop FLOPs/params."""
 import copy
+import inspect
+import os
 
 import torch
 
@@ -14,6 +16,26 @@ def _as_model(model, num_classes=10):
 
 def input_size_for(name):
     return (3, 224, 224) if name in IMAGENET_MODELS else (3, 32, 32)
+
+
+def model_source(model):
+    """(file name, source) of the module that defines ``model``'s class (a model or registry name):
+    for ``simplecnn`` labkit/models/simplecnn.py, for ``resnet18`` the repository's resnet18.py
+    (ResNet18, ResNet, BasicBlock, make_layer)."""
+    model, _ = _as_model(model)
+    module = inspect.getmodule(type(model))
+    path = inspect.getsourcefile(module) or module.__name__
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shown = os.path.relpath(path, root) if os.path.abspath(path).startswith(root + os.sep) else os.path.basename(path)
+    return shown, inspect.getsource(module)
+
+
+def show_source(model):
+    """Print the code of ``model``'s class (the whole file that defines it), so an executed notebook
+    and its PDF hold the network's code, not only a call that builds it."""
+    name, source = model_source(model)
+    print(f"# ---- {name} ----")
+    print(source.rstrip("\n"))
 
 
 def print_summary(model, input_size=None, device="cpu"):

@@ -4,11 +4,14 @@ Per epoch it prints the handouts' lines::
 
     Epoch: 3
     learning rate: 0.01
-    Train loss: 1.1234 | Train acc: 60.12% Val loss: 1.0456 | Val acc: 63.40%
+    Train loss: 1.123 | Train acc: 0.601 Val loss: 1.046 | Val acc: 0.634
 
-keeps the best checkpoint (by validation accuracy), saves the whole training state
-after every epoch (so an interrupted run resumes with ``resume=True``), and at the
-end reloads the best checkpoint and prints ``Test Accuracy: NN.NN%``.
+(the Lab2 handout's format: losses and accuracies as fractions to 3 decimals, the learning rate
+to 3 significant digits; history.json keeps full precision), keeps the best checkpoint (by
+validation accuracy), saves the whole training state after every epoch (so an interrupted run
+resumes with ``resume=True``), and at the end reloads the best checkpoint and prints
+``Finished Training`` and ``Test Accuracy: NN.NN%``. A finished run that ``resume=True``
+reloads prints these lines again from its ``log.txt``.
 
 A run lives in its own folder ``run_dir/run_name``::
 
@@ -228,7 +231,26 @@ def _set_rng_state(st):
 
 
 def _fmt_lr(lr):
-    return f"{lr:.6g}"
+    """A learning rate as a person writes it: 3 significant digits, no exponent, no trailing zeros
+    (0.03, 0.00611, 0.00001)."""
+    return np.format_float_positional(float(f"{float(lr):.3g}"), trim="-")
+
+
+def epoch_line(train_loss, train_acc, val_loss, val_acc):
+    """The handout's per-epoch line (accuracies in %, printed as fractions)."""
+    return (f"Train loss: {train_loss:.3f} | Train acc: {train_acc / 100:.3f} "
+            f"Val loss: {val_loss:.3f} | Val acc: {val_acc / 100:.3f}")
+
+
+def replay_log(path):
+    """Print a finished run's training lines from its log.txt (what it printed while training), so a
+    notebook that reloads the run shows the same prints as one that trained it."""
+    log = os.path.join(path, "log.txt")
+    if not os.path.isfile(log):
+        return False
+    with open(log, encoding="utf-8") as f:
+        print(f.read().rstrip("\n"), flush=True)
+    return True
 
 
 class _Log:
@@ -297,7 +319,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     path, state = _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose)
     if state == "finished":
         if verbose:
-            print(f"Run {path} already finished; loading its result (no training).")
+            print(f"Run {path} already finished; loading its result (no training). Its log:")
+            replay_log(path)
         return load_run(path, device=device)
 
     # ---- model, data loaders, optimizer, scheduler ----------------------------------------------
@@ -413,8 +436,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
             rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
         _check_finite_epoch(rec, epoch, path, best_epoch, log)
         history.append(rec)
-        log(f"Train loss: {train_loss:.4f} | Train acc: {train_acc:.2f}% "
-            f"Val loss: {val['loss']:.4f} | Val acc: {val['acc']:.2f}%")
+        log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
         if val["acc"] > best_acc:
             best_acc, best_epoch = val["acc"], epoch
             save_model(net, os.path.join(path, "best_model.pth"), cfg.model, cfg.model_kwargs,

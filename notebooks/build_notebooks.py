@@ -119,8 +119,9 @@ data_params = dict(data_root=data_root, download=download, normalize=normalize, 
                    limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device)
 labkit.notebook.check_params(model, train_params, data_params, resume=resume, start_over=start_over,
                              progress=progress);'''),
-        md("## The model: layer table, FLOPs and parameters"),
-        code("labkit.print_summary(model)\nflops, params = labkit.profile_flops(model)"),
+        md("## The model: its code, layer table, FLOPs and parameters"),
+        code("net = labkit.get_model(model)\nlabkit.show_source(net)  # the code of the model's class\n"
+             "labkit.print_summary(net)\nflops, params = labkit.profile_flops(net)"),
         md("## Data"),
         code("data = labkit.load_cifar10(**data_params)"),
         md("## Training\n\nPer epoch: learning rate, training loss/accuracy, validation loss/accuracy. "
@@ -163,7 +164,8 @@ lr_values = [0.1, 0.01, 0.001]
 schedulers = ["none", "step", "cosine", "onecycle", "cyclic"]
 sampled_norm_ratio = 0.3  # the sampled-mean/std variant of the normalization study'''),
         md("## ResNet18 from `resnet18.py`\n\nThe self-contained file of the hand-in; labkit trains the same class."),
-        code('from resnet18 import *\n\nnet = ResNet18()\nprint(f"ResNet18: {sum(p.numel() for p in net.parameters()):,} parameters")'),
+        code('from resnet18 import *\n\nnet = ResNet18()\nlabkit.show_source(net)  # resnet18.py: BasicBlock, make_layer, '
+             'ResNet, ResNet18\nprint(f"ResNet18: {sum(p.numel() for p in net.parameters()):,} parameters")'),
         code("labkit.print_summary(model)\nflops, params = labkit.profile_flops(model)"),
         md("## Baseline and ablations\n\nEvery configuration is checked before the first one trains. "
            "Each run gets its own folder `run_dir/experiment/<name>`."),
@@ -179,7 +181,7 @@ exp = run_ablations(model, ablations, lr_values=lr_values, schedulers=schedulers
                     start_over=start_over)'''),
         md("## Comparison\n\nBest validation accuracy, test accuracy (best checkpoint), epochs and training "
            "time of every configuration (also in `comparison.csv` / `comparison.md` in the experiment folder)."),
-        code("exp.table"),
+        code("from labkit.report import readable\n\nreadable(exp.table)  # headers with units"),
         md("## Each study against the baseline"),
         code("exp.show_figures()"),
         md("## Each run's curves"),

@@ -42,14 +42,14 @@ HOW_TO = '''\
 **How to use this template** (this cell is left out of the PDF)
 
 1. Train first: `notebooks/task1_simplecnn.ipynb` and `notebooks/task2_resnet18.ipynb` write their runs to
-   `run_dir` (default `runs/`; in Colab, a Google Drive folder).
-2. Set the parameters below (or pass them to papermill), replace every *italic placeholder* in the text
-   cells with your own words, and run all cells: every table and figure is read from the run folders.
-3. PDF and hand-in (from the repository root):
-   `python -m labkit.export reports/lab2_report.ipynb` and
-   `python -m labkit.submit --student-id <ID> --lab lab2 --notebook <executed notebook>`.
+   `run_dir` (default `runs/`; in Colab, a Google Drive folder). Keep the executed notebooks.
+2. Replace every *italic placeholder* in the text cells (and the example introduction) with your own words
+   and set `student_name` / `student_id` below; the hand-in command refuses a report whose placeholders are
+   still there. Every table and figure is read from the run folders.
+3. The hand-in zip (`<ID>_lab2.ipynb` with both tasks, `<ID>_lab2.pdf` with this report and every print and
+   figure of both tasks), from the repository root; it runs this report against `--run-dir` if you did not:
+   `python -m labkit.submit --student-id <ID> --lab lab2 --task1 runs/task1_out.ipynb --task2 runs/task2_out.ipynb --report reports/lab2_report.ipynb --run-dir runs`
 
-Headless: `papermill reports/lab2_report.ipynb runs/lab2_report.ipynb -p student_name "..." -p student_id F74091234`.
 Code cells tagged `hide-input` print only their output in the PDF; write in English, 中文 or 한국어.'''
 
 SETUP = '''\
@@ -153,6 +153,22 @@ REFERENCES = '''\
 - L. N. Smith. *Cyclical Learning Rates for Training Neural Networks.* WACV 2017.'''
 
 
+# The template's example texts: a report that still holds one is not finished (labkit.submit refuses it).
+# Stored in the notebook's metadata (labkit.placeholders); each must occur in the cells above.
+PLACEHOLDERS = [
+    "王小明 (Wang Xiao-Ming)",
+    "Write here what the lab is about",
+    "Example of the expected tone",
+    "本實驗以 CIFAR-10 資料集（10 類、32×32 彩色影像）訓練卷積神經網路",  # the example introduction
+    "(이 보고서는 한국어로 작성해도 됩니다.)",
+    "Describe the models in your own words",
+    "Interpret the numbers above; do not restate them.",
+    "The Lab2 handout requires this section: list what went wrong",
+    "e.g. Colab disconnected during the ResNet18 runs",
+    "e.g. loss became NaN at lr 0.1",
+]
+
+
 def cells():
     return [
         md(HOW_TO, tags=["remove-cell"]),
@@ -167,13 +183,13 @@ def cells():
         md(HPARAMS_MD),
         code("report.hyperparameter_table(t1 + ([report.baseline_of(t2)] if t2 else []))"),
         md(T1_MD),
-        code("report.results_table(t1)"),
+        code("report.readable(report.results_table(t1))"),
         md(T1_CURVES_MD),
         code('report.show_curves(t1, title="Task 1: SimpleCNN")'),
         md(T1_CM_MD),
         code("report.show_confusion(t1[-1])\nreport.per_class_table(t1)"),
         md(T2_MD),
-        code('report.results_table(t2) if t2 else report.show("*Task 2 left out (task2_experiment = None).*")'),
+        code('report.readable(report.results_table(t2)) if t2 else report.show("*Task 2 left out (task2_experiment = None).*")'),
         md(T2_STUDIES_MD),
         code("report.show_studies(t2) if t2 else None"),
         md(T2_CM_MD),
@@ -188,6 +204,10 @@ def cells():
 def build():
     nb = nbformat.v4.new_notebook(metadata=METADATA)
     nb.cells = cells()
+    every = "\n".join(c.source for c in nb.cells)
+    missing = [p for p in PLACEHOLDERS if p not in every]
+    assert not missing, f"placeholders not in the template: {missing}"
+    nb.metadata["labkit"] = {**METADATA["labkit"], "placeholders": PLACEHOLDERS}
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"lab2-report-{i:02d}"  # stable ids: rebuilding gives the same file
     nbformat.validate(nb)

@@ -75,7 +75,8 @@ def test_repeat_call_trains_nothing(two_configs):
     before = _files(exp.path)
     again, out = _run(configs, **kw)
     assert _files(exp.path) == before  # no log line added, no checkpoint rewritten
-    assert out.count("already finished") == 2 and "Epoch:" not in out
+    assert out.count("already finished") == 2 and "Run folder:" not in out and "Resuming" not in out
+    assert out.count("Finished Training") == 2 and out.count("Test Accuracy:") == 2  # replayed from log.txt
     assert {k: r.test_acc for k, r in again.runs.items()} == {k: r.test_acc for k, r in exp.runs.items()}
     assert list(again.table["run"]) == ["base", "lr0.05"]
 
@@ -137,7 +138,7 @@ def test_data_loaded_once_per_normalization_and_divergence_recorded(subset_root,
     # and is not trained again when the call is repeated
     log = (tmp_path / "e" / "huge_lr" / "log.txt").read_text()
     again, out = _run(configs, **kw)
-    assert again.status["huge_lr"] == "diverged" and "Epoch:" not in out
+    assert again.status["huge_lr"] == "diverged" and "Run folder:" not in out and "Resuming" not in out
     assert (tmp_path / "e" / "huge_lr" / "log.txt").read_text() == log
 
 

@@ -85,7 +85,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path, subset_roo
     assert result["test_acc"] == pytest.approx(json.loads((clean_dir / "r" / "result.json").read_text())["test_acc"])
     # resuming a finished run trains nothing and returns its result
     p = _run(tmp_path, subset_root, killed_dir, "resume")
-    assert p.returncode == 0 and "already finished" in p.stdout and "Epoch:" not in p.stdout
+    assert p.returncode == 0 and "already finished" in p.stdout and "Run folder:" not in p.stdout
 
 
 def test_same_seed_identical_histories(subset_root, tmp_path):

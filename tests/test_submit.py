@@ -59,30 +59,36 @@ def test_cli_end_to_end_exports_the_pdf(executed, tmp_path):
     zpath = tmp_path / f"{SID}_{LAB}.zip"
     with zipfile.ZipFile(zpath) as z:
         assert z.testzip() is None
-        assert sorted(z.namelist()) == sorted([f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf", "resnet18.py"])
+        assert sorted(z.namelist()) == sorted([f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf"])  # the rule, nothing else
         nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
         pdf = z.read(f"{SID}_{LAB}.pdf")
-        resnet = z.read("resnet18.py")
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any("image/png" in o.get("data", {}) for o in outs)  # the image grid, kept
     assert any("params: 60554" in o.get("text", "") for o in outs)
     assert pdf.startswith(b"%PDF-") and len(pdf) > 10_000
-    with open(os.path.join(REPO, "resnet18.py"), "rb") as f:
-        assert resnet == f.read()
     assert sorted(os.listdir(tmp_path)) == [f"{SID}_{LAB}.zip"]  # no temporary files left
-    assert "resnet18.py" in r.stdout and f"{SID}_{LAB}.pdf" in r.stdout
+    assert f"{SID}_{LAB}.pdf" in r.stdout
+    assert oct(os.stat(zpath).st_mode & 0o777) == oct(0o666 & ~_umask())  # readable by a TA (0644)
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def test_given_pdf_extras_and_force(executed, a_pdf, tmp_path):
     extra = tmp_path / "notes.txt"
     extra.write_text("extra file")
-    out = tmp_path / "out"
+    out = tmp_path / "out"  # created by submit
     z1 = make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=out, extras=[extra], verbose=False)
     with zipfile.ZipFile(z1) as z:
-        assert sorted(z.namelist()) == sorted([f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf", "notes.txt", "resnet18.py"])
+        assert sorted(z.namelist()) == sorted([f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf", "notes.txt"])
         assert z.read(f"{SID}_{LAB}.pdf") == open(a_pdf, "rb").read()
-        with open(executed, "rb") as f:
-            assert z.read(f"{SID}_{LAB}.ipynb") == f.read()  # the notebook exactly as executed
+        nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
+    src = nbformat.read(executed, as_version=4)
+    assert [c.source for c in nb.cells][-len(src.cells):] == [c.source for c in src.cells]  # every cell, in order
+    assert [c.get("outputs") for c in nb.cells][-len(src.cells):] == [c.get("outputs") for c in src.cells]
     before = open(z1, "rb").read()
     # an existing zip is never replaced silently: the function and the CLI refuse, the file is untouched
     with pytest.raises(SubmissionExistsError, match="--force"):
@@ -93,15 +99,8 @@ def test_given_pdf_extras_and_force(executed, a_pdf, tmp_path):
     # force replaces it (here without the extra file)
     assert make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=out, force=True, verbose=False) == z1
     with zipfile.ZipFile(z1) as z:
-        assert "notes.txt" not in z.namelist() and "resnet18.py" in z.namelist()
+        assert sorted(z.namelist()) == sorted([f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf"])
     assert sorted(os.listdir(out)) == [f"{SID}_{LAB}.zip"]
-    # another lab has no default extra file; --no-default-extras leaves resnet18.py out
-    z3 = make_submission(SID, "lab3", executed, pdf=a_pdf, out_dir=out, verbose=False)
-    with zipfile.ZipFile(z3) as z:
-        assert sorted(z.namelist()) == [f"{SID}_lab3.ipynb", f"{SID}_lab3.pdf"]
-    z4 = make_submission("B11000000", LAB, executed, pdf=a_pdf, out_dir=out, use_default_extras=False, verbose=False)
-    with zipfile.ZipFile(z4) as z:
-        assert "resnet18.py" not in z.namelist()
 
 
 def test_refuses_unexecuted_notebook(tmp_path, a_pdf):
@@ -149,20 +148,41 @@ def test_cli_bad_id_and_bad_files(executed, a_pdf, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["bad.ipynb", "r.pdf"]
 
 
-def test_warns_about_cells_that_did_not_run(tmp_path):
+def test_refuses_a_notebook_where_only_some_cells_ran(tmp_path, a_pdf):
+    """Issue 15, case 10: a partly executed notebook is refused (not just warned about); --force hands it in."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print(1)"), nbformat.v4.new_code_cell("print(2)")]
     nb.cells[0].execution_count = 1
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     p = tmp_path / "partial.ipynb"
     nbformat.write(nb, str(p))
-    _, warns = check_notebook(p)
+    with pytest.raises(SubmissionError, match=r"code cell\(s\) 2 .* did not run.*Run all.*--force"):
+        make_submission(SID, LAB, p, pdf=a_pdf, out_dir=tmp_path / "out", verbose=False)
+    assert not (tmp_path / "out").exists()
+    r = run_cli("--student-id", SID, "--lab", LAB, "--notebook", str(p), "--pdf", a_pdf, "--out-dir",
+                str(tmp_path / "out"))
+    assert r.returncode == 2 and "did not run" in r.stderr and "--force" in r.stderr
+    _, warns = check_notebook(p, force=True)
     assert len(warns) == 1 and "code cell(s) 2" in warns[0]
+    assert make_submission(SID, LAB, p, pdf=a_pdf, out_dir=tmp_path / "out", force=True, verbose=False)
 
 
-def test_resnet18_is_the_repositorys(tmp_path):
-    from labkit.submit import default_extras
+def test_refuses_a_report_with_template_placeholders(executed, a_pdf, tmp_path):
+    template = os.path.join(REPO, "reports", "lab2_report.ipynb")
+    with pytest.raises(SubmissionError) as e:
+        make_submission(SID, LAB, executed, report=template, pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    msg = str(e.value)
+    assert "placeholder" in msg and "'Write here what the lab is about'" in msg and "--force" in msg
+    assert "'e.g. loss became NaN at lr 0.1'" in msg  # the sample difficulties rows
+    assert os.listdir(tmp_path) == []
+    # written text: nothing is reported
+    nb = nbformat.read(template, as_version=4)
+    from labkit.handin import report_placeholders
 
-    (path,) = default_extras("lab2")
-    assert filecmp.cmp(path, os.path.join(REPO, "resnet18.py"), shallow=False)
-    assert default_extras("lab9") == []
+    # every placeholder but the example name, which is in the parameters and shows only once it ran
+    assert report_placeholders(nb) == nb.metadata["labkit"]["placeholders"][1:]
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            for ph in nb.metadata["labkit"]["placeholders"]:
+                c.source = c.source.replace(ph, "my own words")
+    assert report_placeholders(nb) == []

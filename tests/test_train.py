@@ -11,7 +11,7 @@ from labkit.evaluate import evaluate
 
 EPOCH_RE = re.compile(
     r"^Epoch: (\d+)\nlearning rate: ([0-9.e+-]+)\n"
-    r"Train loss: (\d+\.\d{4}) \| Train acc: (\d+\.\d{2})% Val loss: (\d+\.\d{4}) \| Val acc: (\d+\.\d{2})%$",
+    r"Train loss: (\d+\.\d{3}) \| Train acc: ([01]\.\d{3}) Val loss: (\d+\.\d{3}) \| Val acc: ([01]\.\d{3})$",
     re.M)
 
 
@@ -43,9 +43,10 @@ def test_exact_epoch_print_format(run):
     blocks = EPOCH_RE.findall(out)
     assert [int(b[0]) for b in blocks] == [1, 2, 3, 4]
     for b, h in zip(blocks, res.history):
-        assert float(b[1]) == pytest.approx(0.01)
-        assert float(b[2]) == pytest.approx(h["train_loss"], abs=1e-4)
-        assert float(b[5]) == pytest.approx(h["val_acc"], abs=0.005)
+        assert b[1] == "0.01"
+        assert float(b[2]) == pytest.approx(h["train_loss"], abs=5e-4)
+        assert float(b[5]) == pytest.approx(h["val_acc"] / 100, abs=5e-4)
+        assert h["train_loss"] != round(h["train_loss"], 3)  # history.json keeps full precision
     assert "Finished Training" in out
     assert re.search(r"^Test Accuracy: (\d+\.\d{2})%$", out, re.M).group(1) == f"{res.test_acc:.2f}"
     assert out.index("Finished Training") < out.index("Test Accuracy:")
@@ -115,3 +116,42 @@ def test_thop_and_torchsummary_figures(capsys):
     assert "Total params: 60,554" in out and "Linear-10" in out
     assert set(model.state_dict()) == before  # profiling left no total_ops/total_params buffers
     labkit.get_model("simplecnn").load_state_dict(model.state_dict())
+
+
+@pytest.mark.parametrize("lr, text", [(0.03, "0.03"), (0.0061123456, "0.00611"), (0.1, "0.1"), (1e-5, "0.00001"),
+                                      (0.012345678, "0.0123"), (2.0, "2")])
+def test_learning_rate_is_written_as_a_person_would(lr, text):
+    from labkit.train import _fmt_lr
+
+    assert _fmt_lr(lr) == text
+
+
+def test_handout_epoch_line():
+    from labkit.train import epoch_line
+
+    assert epoch_line(1.42312, 48.7, 1.2791, 54.31) == ("Train loss: 1.423 | Train acc: 0.487 "
+                                                        "Val loss: 1.279 | Val acc: 0.543")
+
+
+def test_reloaded_finished_run_prints_its_log(run, capsys):
+    """A notebook re-run (resume=True) reloads a finished run: it trains nothing and shows the prints it
+    showed while training (from log.txt), so the handed-in notebook is the same either way."""
+    res, data, out = run
+    mtimes = {f: os.path.getmtime(os.path.join(res.run_dir, f)) for f in os.listdir(res.run_dir)}
+    again = labkit.fit("simplecnn", data, epochs=4, lr=0.01, seed=0, run_dir=os.path.dirname(res.run_dir),
+                       run_name="simple", resume=True, progress=False)
+    shown = capsys.readouterr().out
+    assert "already finished" in shown and "Run folder:" not in shown
+    assert EPOCH_RE.findall(shown) == EPOCH_RE.findall(out)
+    assert "Finished Training" in shown and f"Test Accuracy: {res.test_acc:.2f}%" in shown
+    assert again.test_acc == res.test_acc
+    assert {f: os.path.getmtime(os.path.join(res.run_dir, f)) for f in os.listdir(res.run_dir)} == mtimes
+
+
+def test_run_files_are_readable_by_others(run):
+    """Atomic writes (mkstemp) must not leave files at 0600: a TA reads the runs as another user."""
+    res, _, _ = run
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for f in ("config.json", "history.json", "best_model.pth", "last.pth", "result.json", "log.txt"):
+        assert os.stat(os.path.join(res.run_dir, f)).st_mode & 0o777 == 0o666 & ~mask, f

@@ -1,0 +1,113 @@
+"""The hand-in notebooks: executed task notebooks merged into one, progress bars left out, the
+report's unreplaced placeholders found.
+
+    from labkit.handin import merge_notebooks, report_placeholders, strip_progress
+    parts = [("# Task 1", nbformat.read("runs/task1_out.ipynb", 4)), ("# Task 2", nbformat.read(...))]
+    for _, nb in parts:
+        strip_progress(nb)
+    merged = merge_notebooks(parts, title="# F74091234 lab2")
+    report_placeholders(nbformat.read("reports/lab2_report.ipynb", 4))  # the template's texts still there
+
+Progress bars (tqdm on stderr, or its Jupyter widget) belong on the screen while a cell runs:
+every state of a bar would otherwise be kept in the notebook and printed in the PDF, so they are
+dropped from what is handed in; every other output stays as it is, in order.
+"""
+import copy
+import re
+
+import nbformat
+from nbconvert.preprocessors import Preprocessor
+
+from .errors import LabkitError
+from .export import REMOVE_CELL_TAGS, REMOVE_INPUT_TAGS
+
+# tqdm's text bar: "Epoch 1/30:  42%|####2     | 15/36 [00:01<00:02, 9.8it/s]"
+_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d*|\|\s*\d+/\d+\s*\[\d+:\d+")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+HIDE_INPUT_TAG = REMOVE_INPUT_TAGS[0]  # "hide-input": in the PDF the cell shows only its output
+
+
+class HandinError(LabkitError, ValueError):
+    """A notebook cannot go into the hand-in as it is (not executed, unreadable...)."""
+
+
+def _text(value):
+    return "".join(value) if isinstance(value, list) else (value or "")
+
+
+def is_progress_output(output):
+    """True for a progress bar's output: a tqdm widget, or a stderr stream that holds only bar states."""
+    if output.get("output_type") in ("display_data", "update_display_data", "execute_result"):
+        return WIDGET_MIME in (output.get("data") or {})
+    if output.get("output_type") == "stream" and output.get("name") == "stderr":
+        text = _text(output.get("text"))  # a bar redraws with "\r"; leave=False clears it with blanks
+        parts = [p.strip() for p in re.split(r"[\r\n]+", text) if p.strip()]
+        return ("\r" in text or bool(parts)) and all(_BAR.search(p) for p in parts)
+    return False
+
+
+def strip_progress(nb):
+    """Drop progress-bar outputs from every code cell of ``nb`` (in place); returns how many."""
+    dropped = 0
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        keep = [o for o in cell.get("outputs", []) if not is_progress_output(o)]
+        dropped += len(cell.get("outputs", [])) - len(keep)
+        cell["outputs"] = keep
+    return dropped
+
+
+class StripProgressPreprocessor(Preprocessor):
+    """nbconvert preprocessor: the notebook without its progress bars (labkit.export uses it)."""
+
+    def preprocess(self, nb, resources):
+        strip_progress(nb)
+        return nb, resources
+
+
+def merge_notebooks(parts, title=None, hide_code_of=()):
+    """One notebook of ``parts`` ([(heading, notebook)]): each part's cells in order after a Markdown
+    heading cell (none for heading None), outputs kept. Cells tagged remove-cell are dropped; the code
+    cells of the parts whose index is in ``hide_code_of`` get the hide-input tag (in the PDF they show
+    only their output).
+    Kernel metadata come from the first part; cell ids are made unique."""
+    if not parts:
+        raise HandinError("nothing to merge: give at least one notebook")
+    first = parts[0][1]
+    meta = {k: copy.deepcopy(first.metadata[k]) for k in ("kernelspec", "language_info") if k in first.metadata}
+    meta["labkit"] = {"merged": [h.splitlines()[0].lstrip("# ") for h, _ in parts if h]}
+    out = nbformat.v4.new_notebook(metadata=meta)
+    if title:
+        out.cells.append(nbformat.v4.new_markdown_cell(title))
+    for k, (heading, nb) in enumerate(parts):
+        if heading:
+            out.cells.append(nbformat.v4.new_markdown_cell(heading))
+        for cell in nb.cells:
+            tags = set(cell.get("metadata", {}).get("tags", []))
+            if tags & set(REMOVE_CELL_TAGS):  # instructions to the student, never graded
+                continue
+            cell = copy.deepcopy(cell)
+            if k in hide_code_of and cell.cell_type == "code" and HIDE_INPUT_TAG not in tags:
+                cell.metadata["tags"] = list(cell.metadata.get("tags", [])) + [HIDE_INPUT_TAG]
+            out.cells.append(cell)
+    for i, cell in enumerate(out.cells):
+        cell["id"] = f"handin-{i:03d}"
+    nbformat.validate(out)
+    return out
+
+
+def report_placeholders(nb):
+    """The template placeholders still in a report notebook: the texts listed in its metadata
+    ``labkit.placeholders`` (written by reports/build_report.py) found in its Markdown cells or in an
+    output (e.g. the example student name in the title). Empty for a notebook without that list."""
+    wanted = (nb.metadata.get("labkit") or {}).get("placeholders") or []
+    texts = []
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown":
+            texts.append(_text(cell.get("source")))
+        for o in cell.get("outputs", []) or []:
+            texts.append(_text(o.get("text")))
+            texts += [_text(v) for k, v in (o.get("data") or {}).items() if k.startswith("text/")]
+    whole = "\n".join(texts)
+    return [p for p in wanted if p in whole]

@@ -1,0 +1,157 @@
+"""The Lab2 hand-in as a student makes it: task 1 and task 2 executed tiny with papermill, the report
+written, then one `python -m labkit.submit` command; the zip, its notebook and its PDF's text checked."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import nbformat
+import pytest
+
+from labkit.export import check as export_check
+from labkit.handin import is_progress_output, merge_notebooks, strip_progress
+
+papermill = pytest.importorskip("papermill")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SID, LAB = "F74091234", "lab2"
+TEMPLATE = os.path.join(REPO, "reports", "lab2_report.ipynb")
+# The handout's per-epoch line
+HANDOUT_LINE = re.compile(r"Train loss: \d+\.\d{3} \| Train acc: [01]\.\d{3} Val loss: \d+\.\d{3} \| Val acc: [01]\.\d{3}")
+TINY = dict(epochs=1, test_limit=60)
+
+
+def submit(*args):
+    return subprocess.run([sys.executable, "-m", "labkit.submit", *args], capture_output=True, text=True,
+                          timeout=600, cwd=REPO)
+
+
+def can_make_pdf():
+    info = export_check()
+    return bool(info["browser"] or info["webpdf"]) and shutil.which("pdftotext") is not None
+
+
+def written_report(path):
+    """The report template with the student's own text in place of every placeholder."""
+    nb = nbformat.read(TEMPLATE, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for ph in nb.metadata["labkit"]["placeholders"]:
+                cell.source = cell.source.replace(ph, "What I found")
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def handin(tmp_path_factory, subset_root):
+    d = tmp_path_factory.mktemp("handin")
+    runs = d / "runs"  # not there yet: fit creates it
+    common = dict(data_root=subset_root, run_dir=str(runs), **TINY)
+    jobs = [("task1_simplecnn.ipynb", "task1_out.ipynb", dict(common, limit=200, progress=True)),
+            ("task2_resnet18.ipynb", "task2_out.ipynb",
+             dict(common, limit=120, progress=False, ablations=["lr"], lr_values=[0.1]))]
+    for src, out, params in jobs:
+        papermill.execute_notebook(os.path.join(REPO, "notebooks", src), str(d / out), parameters=params, cwd=REPO,
+                                   progress_bar=False, kernel_name="python3")
+    report = written_report(d / "my_report.ipynb")
+    pdf = can_make_pdf()
+    args = ["--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), str(d / "task2_out.ipynb"),
+            "--report", report, "--run-dir", str(runs), "--student-name", "Wang", "--out-dir", str(d / "out")]
+    if not pdf:  # no browser here: the zip is still made, with a stand-in PDF
+        (d / "standin.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+        args += ["--pdf", str(d / "standin.pdf")]
+    r = submit(*args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d, pdf
+
+
+def test_the_zip_holds_exactly_the_notebook_and_the_pdf(handin):
+    d, _ = handin
+    assert os.listdir(d / "out") == [f"{SID}_{LAB}.zip"]
+    with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:
+        assert sorted(z.namelist()) == [f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf"]
+        z.extractall(d / "unzipped")
+
+
+def test_the_notebook_holds_both_tasks_code_and_outputs(handin):
+    d, _ = handin
+    with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:
+        nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
+    nbformat.validate(nb)
+    heads = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")]
+    assert heads.index("# Task 1") < heads.index("# Lab 2, task 1: SimpleCNN on CIFAR-10") < heads.index("# Task 2")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert code.index("labkit.fit(") < code.index("run_ablations(")  # task 1 then task 2, code kept
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    text = "\n".join(o.get("text", "") for o in outs)
+    for needle in ("class SimpleCNN(nn.Module)", "def make_layer(", "class BasicBlock(", "Total params: 60,554",
+                   "FLOPs: 5840896.0", "Total params: 11,173,962", "Finished Training"):
+        assert needle in text, needle
+    assert text.count("Test Accuracy:") == 3 and len(HANDOUT_LINE.findall(text)) == 3  # 1 + 2 runs
+    assert sum("image/png" in o.get("data", {}) for o in outs) >= 4  # curves, confusion, study, runs
+    assert not [o for o in outs if is_progress_output(o)]  # task 1 ran with its bars on
+
+
+def test_the_pdf_holds_the_report_and_every_print(handin):
+    d, pdf = handin
+    if not pdf:
+        pytest.skip("no browser/pdftotext here (CI installs chromium with scripts/setup.sh)")
+    path = d / "unzipped" / f"{SID}_{LAB}.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True).stdout
+    for needle in ("Lab 2 report", "Epoch: 1", "learning rate: 0.01", "Finished Training", "Test Accuracy:",
+                   "Total params: 60,554", "FLOPs: 5840896.0", "Difficulties and solutions", "class SimpleCNN",
+                   "def make_layer", "test acc."):
+        assert needle in text, needle
+    assert HANDOUT_LINE.search(text)
+    assert "it/s]" not in text and "What I found" in text
+
+
+def test_an_unedited_template_is_refused(handin):
+    d, _ = handin
+    r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), "--report", TEMPLATE,
+               "--out-dir", str(d / "refused"))
+    assert r.returncode == 2 and "placeholder" in r.stderr and "Write here what the lab is about" in r.stderr
+    assert not (d / "refused").exists()
+
+
+def test_a_report_run_against_a_wrong_run_dir_is_named(handin):
+    d, _ = handin
+    r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), "--report",
+               str(d / "my_report.ipynb"), "--run-dir", str(d / "no_runs"), "--out-dir", str(d / "refused"))
+    assert r.returncode == 2 and "failed when run against run_dir" in r.stderr and "no 'simplecnn' run" in r.stderr
+    assert not (d / "refused").exists()
+
+
+def test_progress_bars_are_dropped_and_nothing_else():
+    bar = nbformat.v4.new_output("stream", name="stderr", text="\rEpoch 1/2:  33%|###3      | 1/3 [00:01<00:02, 1.0it/s]")
+    clear = nbformat.v4.new_output("stream", name="stderr", text="\r                         \r")
+    widget = nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {
+        "model_id": "x", "version_major": 2, "version_minor": 0}, "text/plain": "  0%|          | 0/3"})
+    warning = nbformat.v4.new_output("stream", name="stderr", text="UserWarning: something real\n")
+    line = nbformat.v4.new_output("stream", name="stdout", text="Epoch: 1\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("fit()")]
+    nb.cells[0].outputs = [line, bar, clear, widget, warning]
+    assert strip_progress(nb) == 3 and nb.cells[0].outputs == [line, warning]
+    merged = merge_notebooks([("# Task 1", nb), ("# Task 2", nb)], hide_code_of=(1,))
+    assert [c.cell_type for c in merged.cells] == ["markdown", "code", "markdown", "code"]
+    assert len({c.id for c in merged.cells}) == 4 and merged.cells[3].metadata["tags"] == ["hide-input"]
+
+
+def test_export_leaves_progress_bars_out(tmp_path):
+    """labkit.export on any notebook (not only the hand-in) prints no bar states."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    from labkit.export import _nbconvert_config, _write_template
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("fit()")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="\rEpoch 1/2:  33%|###3      | 1/3 [00:01<00:02, 1.0it/s]"),
+        nbformat.v4.new_output("stream", name="stdout", text="Finished Training\n")]
+    cfg = Config(_nbconvert_config(False, None, _write_template(str(tmp_path))))
+    html, _ = HTMLExporter(config=cfg).from_notebook_node(nb)
+    assert "Finished Training" in html and "it/s" not in html
