@@ -29,6 +29,8 @@ def mount_drive(verbose=True):
     """Mount Google Drive once (Colab asks for permission the first time); returns My Drive's path."""
     my_drive = os.path.join(drive_dir(), "MyDrive")
     if not os.path.isdir(my_drive):
+        if "google.colab" not in sys.modules:  # a command or papermill kernel Colab started: it cannot ask
+            raise SetupError(f"Google Drive is not mounted at {drive_dir()}: run a notebook's setup cell first")
         from google.colab import drive
         if verbose:
             print("Mounting Google Drive (labkit may be there; runs are kept there): allow access when asked.")

@@ -55,7 +55,7 @@ def setup_cell(then, repo=None):
 LABKIT_REPO = {json.dumps(repo)}  # @param {{type:"string"}}
 runs_on_drive = True  # @param {{type:"boolean"}}
 # LABKIT_REPO: the course's labkit git URL (set by the TA; empty: labkit.zip or a labkit folder on Drive).
-# runs_on_drive: in Colab, runs/ is a folder on Google Drive, so a disconnect loses no run.
+# runs_on_drive: in Colab, look for labkit on Google Drive and keep runs/ there (a disconnect loses no run).
 # Below: labkit/bootstrap.py (finds labkit), then labkit's own setup (packages, Drive, GPU, precision).
 {bootstrap_source()}
 
