@@ -78,7 +78,12 @@ def install_missing(root, install, verbose=True):
         cmd = [sys.executable, "-m", "pip", "install", "-q"] + (["-r", req] if req and os.path.isfile(req) else missing)
         if verbose:
             print(f"installing {', '.join(missing)} ...")
-        run_captured(cmd, "pip install")
+        try:
+            run_captured(cmd, "pip install")
+        except SetupError as e:
+            print(e)
+            raise SetupError(f"pip could not install {', '.join(missing)} (its output is above): check that this "
+                             f"session is online, then run this cell again.") from None
         importlib.invalidate_caches()
         missing = missing_packages()
     if missing and verbose:

@@ -338,3 +338,14 @@ def test_precision_by_compute_capability(fake_gpu):
     assert info["device"] == "cuda" and info["gpu_memory_gib"] == 15.0 and info["precision"] == rec["precision"]
     line = device_report(info)
     assert f"GPU: {name} (15.0 GiB, compute capability {rec['gpu_capability']}) | precision: {rec['precision']}" in line
+
+
+def test_pip_failure_shows_its_output_and_the_fix(monkeypatch, capsys):
+    from labkit import notebook
+
+    monkeypatch.setitem(notebook.COLAB_NEEDS, "labkit_no_such_module", "labkit-no-such-package")
+    monkeypatch.setattr(notebook, "run_captured", lambda cmd, what: bootstrap.run_captured(
+        [sys.executable, "-c", "import sys; print('ERROR: No matching distribution'); sys.exit(1)"], what))
+    with pytest.raises(bootstrap.SetupError, match=r"^pip could not install labkit-no-such-package .*online"):
+        notebook.install_missing(None, install=True)
+    assert "ERROR: No matching distribution" in capsys.readouterr().out
