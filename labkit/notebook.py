@@ -15,8 +15,6 @@ from .bootstrap import SetupError, in_colab, mount_drive, run_captured
 # module name -> pip requirement, for what Colab does not ship (pinned in requirements-colab.txt)
 COLAB_NEEDS = {"torchsummary": "torchsummary", "thop": "ultralytics-thop"}
 DRIVE_RUNS = "labkit_runs"  # the folder in My Drive that ./runs links to in Colab
-__all__ = ["SetupError", "in_colab", "setup", "keep_runs_on_drive", "device_info", "device_report", "check_params",
-           "show_png"]
 
 
 def repo_root():
