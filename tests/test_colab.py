@@ -261,6 +261,12 @@ def test_keep_runs_on_drive_never_moves_existing_runs(fake_drive, capsys):
     assert fake_drive.mounts() == [str(fake_drive.content / "drive")]
 
 
+def test_drive_mount_point_from_env(fake_drive, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DRIVE", str(tmp_path / "gd"))
+    target = os.path.realpath(keep_runs_on_drive(verbose=False))
+    assert fake_drive.mounts() == [str(tmp_path / "gd")] and target == str(fake_drive.store / "MyDrive" / "labkit_runs")
+
+
 def test_keep_runs_on_drive_when_mount_fails(fake_drive, monkeypatch, capsys):
     def refuse(mountpoint, **kw):
         raise ValueError("mount failed")
