@@ -118,7 +118,7 @@ def _github_zip(bundle, dest):
             out.writestr("labkit-main/" + info.filename.split("/", 1)[1], src.read(info))
 
 
-def _route(kind, colab, bundle, git_url):
+def _route(kind, colab, bundle, request):
     """Put labkit where a student would for route ``kind``; returns (LABKIT_REPO, expected labkit root)."""
     if kind == "zip in /content":
         shutil.copy(bundle, colab.content / "labkit.zip")
@@ -130,7 +130,7 @@ def _route(kind, colab, bundle, git_url):
     if kind == "folder on Drive":
         zipfile.ZipFile(bundle).extractall(colab.store / "MyDrive" / "courses" / "dl")
         return "", colab.content / "drive" / "MyDrive" / "courses" / "dl" / "labkit"
-    return git_url, colab.content / "labkit"  # git clone
+    return request.getfixturevalue("git_url"), colab.content / "labkit"  # git clone
 
 
 def _distinct_setup_cells():
@@ -144,8 +144,8 @@ def _distinct_setup_cells():
 
 @pytest.mark.parametrize("kind", ["zip in /content", "GitHub zip on Drive", "folder on Drive", "git clone"])
 @pytest.mark.parametrize("nb", _distinct_setup_cells())
-def test_setup_cell_routes(nb, kind, colab, bundle, git_url):
-    repo, root = _route(kind, colab, bundle, git_url)
+def test_setup_cell_routes(nb, kind, colab, bundle, request):
+    repo, root = _route(kind, colab, bundle, request)
     p = colab.run_cell(setup_source(nb, repo))
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert f"LABKIT_FILE {root / 'labkit' / '__init__.py'}\n" in p.stdout
@@ -357,3 +357,20 @@ def test_pip_failure_shows_its_output_and_the_fix(monkeypatch, capsys):
     with pytest.raises(bootstrap.SetupError, match=r"^pip could not install labkit-no-such-package .*online"):
         notebook.install_missing(None, install=True)
     assert "ERROR: No matching distribution" in capsys.readouterr().out
+
+
+def test_build_repo_option_sets_every_notebook(tmp_path):
+    """`build_notebooks.py --repo URL` (in a copy of the repository): every notebook's setup cell gets
+    the URL, stored in one file, and the builders' --check then passes."""
+    copy = tmp_path / "repo"
+    for d in ("labkit", "notebooks", "reports"):
+        shutil.copytree(os.path.join(REPO, d), copy / d, ignore=shutil.ignore_patterns("__pycache__", "*.tmp"))
+    url = "https://github.com/course/labkit"
+    p = subprocess.run([sys.executable, "notebooks/build_notebooks.py", "--repo", url], cwd=copy,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (copy / "notebooks" / "labkit_repo.txt").read_text().strip() == url
+    for nb in NOTEBOOKS:
+        assert f'LABKIT_REPO = "{url}"  # @param' in nbformat.read(str(copy / nb), as_version=4).cells[1].source, nb
+    for script in ("notebooks/build_notebooks.py", "notebooks/build_transfer_notebook.py", "reports/build_report.py"):
+        assert subprocess.run([sys.executable, script, "--check"], cwd=copy, capture_output=True).returncode == 0
