@@ -1,23 +1,20 @@
-"""Helpers for the notebooks' first cells: Colab setup, GPU report, early parameter checks,
-showing saved figures.
+"""Helpers for the notebooks' first cells: Colab setup, runs on Google Drive, GPU and precision
+report, early parameter checks, showing saved figures.
 
-The first cell of every notebook makes ``labkit`` importable (in Colab it clones the
-repository and installs ``requirements-colab.txt``; see the cell itself) and then calls
-:func:`setup`, which does the rest and is harmless outside Colab.
+The first cell of every notebook makes ``labkit`` importable (:mod:`labkit.bootstrap`, copied
+into the cell: a checkout, a labkit zip or folder in /content or on Google Drive, or a clone) and
+then calls :func:`setup`, which does the rest and is harmless outside Colab.
 """
 import importlib.util
 import os
-import subprocess
 import sys
 import warnings
 
-# module name -> pip requirement, for what Colab does not ship
+from .bootstrap import SetupError, in_colab, mount_drive, run_captured
+
+# module name -> pip requirement, for what Colab does not ship (pinned in requirements-colab.txt)
 COLAB_NEEDS = {"torchsummary": "torchsummary", "thop": "ultralytics-thop"}
-
-
-def in_colab():
-    """True in a Colab kernel, and in the commands (``!python -m labkit.export``) it starts."""
-    return "google.colab" in sys.modules or bool(os.environ.get("COLAB_RELEASE_TAG"))
+DRIVE_RUNS = "labkit_runs"  # the folder in My Drive that ./runs links to in Colab
 
 
 def repo_root():
@@ -42,47 +39,98 @@ def missing_packages():
     return [pip for mod, pip in COLAB_NEEDS.items() if importlib.util.find_spec(mod) is None]
 
 
-def setup(install=True, chdir=True, verbose=True):
+def setup(install=True, chdir=True, verbose=True, runs_on_drive=True, folder="notebooks"):
     """Prepare a notebook session; safe to call anywhere, any number of times.
 
-    - If the working directory is the repository's ``notebooks/`` folder (Jupyter starts
-      kernels there), move to the repository root, so ``./data`` and ``runs/`` mean the same
+    - If the working directory is the repository's ``folder`` (``notebooks``, ``reports``: Jupyter
+      starts kernels there), move to the repository root, so ``./data`` and ``runs/`` mean the same
       as for ``papermill`` run from the root (both are git-ignored there).
     - Put the repository root on ``sys.path`` so ``from resnet18 import *`` works.
-    - In Colab, pip-install the packages Colab lacks (``requirements-colab.txt``); elsewhere,
+    - In Colab, pip-install the packages Colab lacks (``requirements-colab.txt``: thop); elsewhere,
       only name them.
-    - Print the device: GPU name and memory, or how to get one.
-    Returns a dict (root, cwd, device, gpu).
+    - In Colab with ``runs_on_drive``, link ``./runs`` to Google Drive (:func:`keep_runs_on_drive`).
+    - Print the device and the precision ``amp="auto"`` trains in: GPU name, memory, compute
+      capability, or how to get a GPU.
+    Returns a dict (root, cwd, runs, device, gpu, precision...).
     """
-    root = enter_repo_root("notebooks", verbose) if chdir else repo_root()
+    root = enter_repo_root(folder, verbose) if chdir else repo_root()
     if root and root not in sys.path and importlib.util.find_spec("resnet18") is None:
         sys.path.insert(0, root)
+    install_missing(root, install and in_colab(), verbose)
+    if importlib.util.find_spec("ipywidgets") is None:
+        # tqdm falls back to its text bar; its 'IProgress not found' warning is only noise here
+        warnings.filterwarnings("ignore", message="IProgress not found")
+    runs = keep_runs_on_drive(verbose=verbose) if in_colab() and runs_on_drive else None
+    info = device_info()
+    if verbose:
+        print(device_report(info))
+    return {"root": root, "cwd": os.getcwd(), "runs": runs, **info}
+
+
+def install_missing(root, install, verbose=True):
+    """pip-install (``install``) or name the packages of COLAB_NEEDS that are missing; pip's output
+    is shown only when it fails."""
     missing = missing_packages()
-    if missing and install and in_colab():
+    if missing and install:
         req = os.path.join(root, "requirements-colab.txt") if root else None
         cmd = [sys.executable, "-m", "pip", "install", "-q"] + (["-r", req] if req and os.path.isfile(req) else missing)
-        subprocess.run(cmd, check=True)
+        if verbose:
+            print(f"installing {', '.join(missing)} ...")
+        try:
+            run_captured(cmd, "pip install")
+        except SetupError as e:
+            print(e)
+            raise SetupError(f"pip could not install {', '.join(missing)} (its output is above): check that this "
+                             f"session is online, then run this cell again.") from None
         importlib.invalidate_caches()
         missing = missing_packages()
     if missing and verbose:
         print(f"missing packages: {', '.join(missing)} (pip install -r requirements.txt)")
-    if importlib.util.find_spec("ipywidgets") is None:
-        # tqdm falls back to its text bar; its 'IProgress not found' warning is only noise here
-        warnings.filterwarnings("ignore", message="IProgress not found")
-    info = device_info()
+    return missing
+
+
+def keep_runs_on_drive(runs="runs", verbose=True):
+    """Colab: make ``./runs`` (the notebooks' ``run_dir``) a link to ``My Drive/labkit_runs``, so runs
+    survive a disconnect and a report notebook in another session finds them. Mounts Drive once.
+    A ``./runs`` folder that already holds files is left as it is (nothing is moved or lost).
+    Returns the folder runs go to."""
+    here = os.path.abspath(runs)
+    try:
+        target = os.path.join(mount_drive(verbose), DRIVE_RUNS)
+    except Exception as e:  # noqa: BLE001  (refused or failed mount: runs stay on the VM, said loudly)
+        print(f"WARNING: Google Drive is not mounted ({type(e).__name__}: {e}); runs go to {here} on this VM and are "
+              f"lost when it disconnects. Run this cell again to mount Drive.")
+        return here
+    os.makedirs(target, exist_ok=True)
+    if os.path.islink(here) and os.path.realpath(here) != os.path.realpath(target):
+        os.remove(here)  # a link to another place: only the link goes
+    elif os.path.isdir(here) and not os.path.islink(here):
+        if os.listdir(here):
+            print(f"WARNING: {here} on this VM already holds runs, so it stays there (lost on a disconnect). "
+                  f"To keep them: !mv {here}/* '{target}/' && rmdir {here}, then run this cell again.")
+            return here
+        os.rmdir(here)
+    if not os.path.islink(here):
+        os.symlink(target, here)
     if verbose:
-        print(device_report(info))
-    return {"root": root, "cwd": os.getcwd(), **info}
+        print(f"runs: {runs}/ -> {target} (Google Drive: kept across disconnects; after one, run all again with "
+              f"resume = True. runs_on_drive = False keeps runs on the VM)")
+    return target
 
 
 def device_info():
+    """The device ``device="auto"`` trains on, its GPU (name, memory, compute capability) and the
+    precision ``amp="auto"`` picks there (labkit.train.resolve_amp)."""
     import torch
 
-    info = {"torch": torch.__version__, "device": "cpu", "gpu": None}
-    if torch.cuda.is_available():
-        p = torch.cuda.get_device_properties(0)
-        info.update(device="cuda", gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1),
-                    bf16=bool(torch.cuda.is_bf16_supported()))
+    from .data import resolve_device
+    from .train import device_record, resolve_amp
+
+    device = resolve_device("auto")
+    info = {"torch": torch.__version__, "device": device.type,
+            **device_record(device, *resolve_amp("auto", device))}
+    if device.type == "cuda":
+        info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
     return info
 
 
@@ -92,11 +140,11 @@ def device_report(info=None):
     info = info or device_info()
     head = f"labkit {labkit.__version__} | torch {info['torch']} | "
     if info["gpu"]:
-        return head + (f"GPU: {info['gpu']} ({info['gpu_memory_gib']} GiB"
-                       f"{', bf16' if info.get('bf16') else ''})")
+        return head + (f"GPU: {info['gpu']} ({info['gpu_memory_gib']} GiB, compute capability "
+                       f"{info['gpu_capability']}) | precision: {info['precision']}")
     hint = ("Runtime > Change runtime type > T4 GPU, then run all cells again" if in_colab()
             else "training runs on the CPU: fine for quick runs (limit=...), slow for full ones")
-    return head + f"no GPU: {hint}"
+    return head + f"no GPU: {hint} | precision: {info['precision']}"
 
 
 def check_params(model, train, data=None, **flags):

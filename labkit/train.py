@@ -27,6 +27,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,19 +78,45 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
+def cuda_native_bf16(device):
+    """True where the GPU computes bf16 natively: compute capability >= 8.0 (A100, L4, H100...).
+    Not torch.cuda.is_bf16_supported(): it is also True on a T4 (7.5), where bf16 is emulated and
+    cuDNN has no bf16 convolutions (slow fallback kernels or failures)."""
+    return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
+
+
 def resolve_amp(amp, device):
-    """The autocast dtype (None for fp32) and whether a GradScaler is needed."""
+    """The autocast dtype (None for fp32) and whether a GradScaler is needed. ``auto`` on a GPU:
+    bf16 at compute capability >= 8.0, else fp16 with a GradScaler (T4, V100, P100)."""
     if amp == "off":
         return None, False
     if device.type == "cuda":
-        if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
+        if amp == "fp16" or (amp == "auto" and not cuda_native_bf16(device)):
             return torch.float16, True
+        if amp == "bf16" and not cuda_native_bf16(device):
+            warnings.warn(f"amp='bf16' on {torch.cuda.get_device_name(device)} (compute capability < 8.0): bf16 is "
+                          f"emulated there and slow; amp='auto' picks fp16 with a grad scaler.", stacklevel=3)
         return torch.bfloat16, False
     if amp == "fp16":
         raise ConfigError("amp='fp16' is for CUDA GPUs; on the CPU use amp='bf16' or 'off'.")
     if amp == "bf16" or (amp == "auto" and cpu_has_fast_bf16()):
         return torch.bfloat16, False
     return None, False
+
+
+def precision_label(amp_dtype, use_scaler):
+    """'bf16', 'fp16 + GradScaler' or 'fp32': what a run trains in (printed and in config.json)."""
+    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(amp_dtype, "fp32")
+    return name + (" + GradScaler" if use_scaler else "")
+
+
+def device_record(device, amp_dtype, use_scaler):
+    """GPU name and compute capability (None on the CPU) and the precision, for config.json and setup."""
+    rec = {"gpu": None, "gpu_capability": None, "precision": precision_label(amp_dtype, use_scaler)}
+    if device.type == "cuda":
+        rec.update(gpu=torch.cuda.get_device_name(device),
+                   gpu_capability="{}.{}".format(*torch.cuda.get_device_capability(device)))
+    return rec
 
 
 def auto_channels_last(device):
@@ -356,7 +383,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
               if amp_dtype else "fp32", "channels_last": channels_last, "grad_scaler": use_scaler,
               "num_classes": num_classes, "classes": list(data.classes), "data": data.describe(),
               "torch": torch.__version__, "params": sum(p.numel() for p in net.parameters()),
-              "fused_optimizer": bool(optimizer.defaults.get("fused")), "cpu_malloc_tuned": malloc_tuned}
+              "fused_optimizer": bool(optimizer.defaults.get("fused")), "cpu_malloc_tuned": malloc_tuned,
+              **device_record(device, amp_dtype, use_scaler)}
     if sampler_note:
         config["sampler"] = sampler_note
     if class_weights is not None:
@@ -376,7 +404,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         if state.get("restore_best"):
             log(f"best_model.pth was missing or unreadable; rewritten from last.pth (epoch {best_epoch}, its best)")
     elif verbose:
-        print(f"Run folder: {path} | device {device} | precision {config['amp_dtype']} | "
+        print(f"Run folder: {path} | device {config['gpu'] or device} | precision {config['precision']} | "
               f"channels_last {channels_last}")
 
     crit = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing)

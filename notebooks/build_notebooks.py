@@ -2,12 +2,19 @@
 
     .venv/bin/python notebooks/build_notebooks.py          # rewrite the .ipynb files
     .venv/bin/python notebooks/build_notebooks.py --check  # exit 1 if a notebook differs
+    .venv/bin/python notebooks/build_notebooks.py --repo https://github.com/COURSE/labkit
+        # TA, once: the git URL every notebook's setup cell clones in Colab (stored in
+        # notebooks/labkit_repo.txt; also rebuilds task_transfer.ipynb and reports/lab2_report.ipynb)
 
 Each notebook: a Colab setup cell, a cell tagged ``parameters`` (papermill injects its
 ``-p name value`` after it), then thin cells of a few labkit calls. task_transfer.ipynb is
 not built here.
 """
+import argparse
+import json
 import os
+import runpy
+import subprocess
 import sys
 
 import nbformat
@@ -21,31 +28,45 @@ METADATA = {
     "colab": {"provenance": [], "gpuType": "T4"},
 }
 
-# Makes labkit importable in any notebook: the checkout around it, or (Colab) a fresh clone with
-# what Colab lacks installed. The lab notebooks and the report template share it.
-BOOTSTRAP = '''\
-LABKIT_REPO = "https://github.com/<org>/labkit"  # placeholder: your course's labkit repository URL
-import os, subprocess, sys
-try:
-    import labkit
-except ImportError:  # not installed: use the checkout around this notebook, or clone it (Colab)
-    root = next((d for d in (os.getcwd(), os.path.dirname(os.getcwd()), "/content/labkit")
-                 if os.path.isfile(os.path.join(d, "labkit", "__init__.py"))), None)
-    if root is None and "google.colab" in sys.modules:
-        root = "/content/labkit"
-        subprocess.run(["git", "clone", "-q", "--depth", "1", LABKIT_REPO, root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", f"{root}/requirements-colab.txt"], check=True)
-    if root is None:
-        raise ImportError("labkit not found: open this notebook inside the labkit repository, or pip install -e it")
-    sys.path.insert(0, root)
-    import labkit'''
+ROOT = os.path.dirname(HERE)
+REPO_FILE = os.path.join(HERE, "labkit_repo.txt")  # the course's labkit git URL: the one place it is set
 
-SETUP = '''\
-# Setup: run first. In Colab it clones labkit and installs what Colab lacks; elsewhere it only
-# makes sure labkit imports. Then it reports the GPU.
-''' + BOOTSTRAP + '''
-import labkit.notebook
-labkit.notebook.setup();'''
+
+def labkit_repo():
+    """The git URL the setup cells clone in Colab ("" until a TA sets it with --repo URL)."""
+    if not os.path.isfile(REPO_FILE):
+        return ""
+    with open(REPO_FILE, encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def bootstrap_source():
+    """labkit/bootstrap.py, copied verbatim into every setup cell (it runs before labkit imports)."""
+    with open(os.path.join(ROOT, "labkit", "bootstrap.py"), encoding="utf-8") as f:
+        return f.read().rstrip("\n")
+
+
+def setup_cell(then, repo=None):
+    """The first cell of every notebook (lab notebooks and the report): a Colab form with the two
+    settings a student may change, labkit/bootstrap.py, then ``then`` (labkit.notebook.setup...)."""
+    repo = labkit_repo() if repo is None else repo
+    return f'''\
+# @title Setup: get labkit, keep runs on Google Drive, check the GPU {{ display-mode: "form" }}
+LABKIT_REPO = {json.dumps(repo)}  # @param {{type:"string"}}
+runs_on_drive = True  # @param {{type:"boolean"}}
+# LABKIT_REPO: the course's labkit git URL (set by the TA; empty: labkit.zip or a labkit folder on Drive).
+# runs_on_drive: in Colab, look for labkit on Google Drive and keep runs/ there (a disconnect loses no run).
+# Below: labkit/bootstrap.py (finds labkit), then labkit's own setup (packages, Drive, GPU, precision).
+{bootstrap_source()}
+
+
+find_labkit(LABKIT_REPO, drive=runs_on_drive)
+{then}'''
+
+
+# Makes labkit importable (a checkout, a zip or folder in /content or on Drive, a clone), installs what
+# Colab lacks, links runs/ to Drive, reports GPU and precision. The report template has its own `then`.
+SETUP = setup_cell("import labkit.notebook\nlabkit.notebook.setup(runs_on_drive=runs_on_drive);")
 
 DATA_PARAMS = '''\
 data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"
@@ -67,7 +88,7 @@ COMMON_TAIL = '''\
 val_ratio = 0.1           # share of the training images held out for validation (model selection)
 seed = 0                  # train/validation split, initialization, data order, augmentation
 device = "auto"           # auto | cuda | cpu
-run_dir = "runs"          # in Colab, a Google Drive folder keeps runs across disconnects
+run_dir = "runs"          # in Colab runs/ links to Google Drive (the setup cell's runs_on_drive)
 limit = None              # use only this many training images for quick runs; None: all
 test_limit = None         # use only this many test images; None: all
 progress = True           # tqdm bar inside each epoch'''
@@ -90,7 +111,7 @@ def parameters(text):
 
 
 HOW_TO_RUN = '''\
-**Run it:** in Colab, *Runtime > Run all* (the first cell clones labkit and checks the GPU).
+**Run it:** in Colab, *Runtime > Run all* (the first cell finds labkit, keeps runs on Google Drive and checks the GPU).
 Headless: `papermill notebooks/{nb} runs/{out} -p data_root ../shared/data/cifar10-subset`
 (any parameter below can be given with `-p name value`; lists with `-y "name: [a, b]"`).'''
 
@@ -312,8 +333,29 @@ def build(name):
     return nbformat.writes(nb) + "\n"
 
 
+def set_repo(url):
+    """Store the course's git URL (refusing a placeholder) and rebuild every notebook with it."""
+    url = url.strip()
+    if url and runpy.run_path(os.path.join(ROOT, "labkit", "bootstrap.py"))["is_placeholder"](url):
+        print(f"--repo {url!r} is a placeholder, not a repository URL: pass the course's labkit URL, "
+              f"e.g. --repo https://github.com/COURSE/labkit")
+        return 2
+    with open(REPO_FILE, "w", encoding="utf-8") as f:
+        f.write(url + "\n")
+    print(f"LABKIT_REPO = {url!r} (in {os.path.relpath(REPO_FILE, ROOT)}); rebuilding the notebooks")
+    for script in ("notebooks/build_notebooks.py", "notebooks/build_transfer_notebook.py", "reports/build_report.py"):
+        subprocess.run([sys.executable, os.path.join(ROOT, script)], check=True)
+    return 0
+
+
 def main(argv):
-    check = "--check" in argv
+    ap = argparse.ArgumentParser(description="Write the lab notebooks from notebooks/build_notebooks.py.")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a notebook differs from its build")
+    ap.add_argument("--repo", help="set the labkit git URL the setup cells clone in Colab, then rebuild all")
+    args = ap.parse_args(argv)
+    if args.repo is not None:
+        return set_repo(args.repo)
+    check = args.check
     stale = []
     for name in NOTEBOOKS:
         path = os.path.join(HERE, name)

@@ -55,7 +55,7 @@ limit = None              # quick runs: use only this many rows of train_csv (st
 test_limit = None         # ... and of test_csv
 val_ratio = 0.1
 num_workers = 2
-run_dir = "runs/transfer" # on Colab, a Drive folder keeps runs across disconnects
+run_dir = "runs/transfer" # in Colab runs/ links to Google Drive (the setup cell's runs_on_drive)
 seed = 0                  # train/validation split, initialization, data order, augmentation
 device = "auto"           # auto | cuda | cpu
 progress = True           # tqdm bar inside each epoch
@@ -71,7 +71,7 @@ CELLS = [
         "`labkit.fit` loop as the CIFAR labs, compared by accuracy, per-class accuracy and confusion "
         "matrices. The class imbalance is handled by one of: a class-weighted loss, a weighted sampler, "
         "or augmenting only the minority classes.\n\n"
-        "**Run it:** in Colab, *Runtime > Run all* (the first cell clones labkit and checks the GPU). "
+        "**Run it:** in Colab, *Runtime > Run all* (the first cell finds labkit, keeps runs on Google Drive and checks the GPU). "
         "Headless: `papermill notebooks/task_transfer.ipynb runs/task_transfer_out.ipynb -p train_csv ... "
         "-p image_dir ...`, or offline on a small imbalanced stand-in written from CIFAR-10: "
         "`-p demo_cifar_root ../shared/data/cifar10-subset` (any parameter below can be given with "

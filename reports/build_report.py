@@ -15,7 +15,7 @@ import nbformat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "notebooks"))
-from build_notebooks import BOOTSTRAP  # noqa: E402  (one source for every notebook's setup cell)
+from build_notebooks import setup_cell  # noqa: E402  (one source for every notebook's setup cell)
 
 METADATA = {
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -42,28 +42,28 @@ HOW_TO = '''\
 **How to use this template** (this cell is left out of the PDF)
 
 1. Train first: `notebooks/task1_simplecnn.ipynb` and `notebooks/task2_resnet18.ipynb` write their runs to
-   `run_dir` (default `runs/`; in Colab, a Google Drive folder). Keep the executed notebooks.
+   `run_dir` (default `runs/`; in Colab, `runs/` links to `My Drive/labkit_runs`, where this report finds them).
+   Keep the executed notebooks.
 2. Replace every *italic placeholder* in the text cells (and the example introduction) with your own words
    and set `student_name` / `student_id` below; the hand-in command refuses a report whose placeholders are
    still there. Every table and figure is read from the run folders.
 3. The hand-in zip (`<ID>_lab2.ipynb` with both tasks, `<ID>_lab2.pdf` with this report and every print and
    figure of both tasks), from the repository root; it runs this report against `--run-dir` if you did not:
-   `python -m labkit.submit --student-id <ID> --lab lab2 --task1 runs/task1_out.ipynb --task2 runs/task2_out.ipynb --report reports/lab2_report.ipynb --run-dir runs`
+   `python -m labkit.submit --student-id <ID> --lab lab2 --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb --run-dir runs`
 
 Code cells tagged `hide-input` print only their output in the PDF; write in English, 中文 or 한국어.'''
 
-SETUP = '''\
-# Setup: makes labkit importable (in Colab: clones it, like the lab notebooks' first cell)
-''' + BOOTSTRAP + '''
+# the lab notebooks' setup cell; Jupyter starts in reports/: work from the repository root like them
+SETUP = setup_cell('''import labkit.notebook
 import labkit.report as report
-report.setup();  # Jupyter starts in reports/: work from the repository root, like the lab notebooks'''
+labkit.notebook.setup(runs_on_drive=runs_on_drive, folder="reports");''')
 
 PARAMETERS = '''\
 # Parameters (papermill: -p name value)
 student_name = "王小明 (Wang Xiao-Ming)"
 student_id = "F74091234"
 lab = "lab2"
-run_dir = "runs"                       # where the lab notebooks wrote their runs (Colab: your Drive folder)
+run_dir = "runs"                       # where the lab notebooks wrote their runs (Colab: runs/ is on Drive)
 task1_run = None                       # task 1's run folder; None: the latest simplecnn run in run_dir
 task2_experiment = "task2_ablations"   # task 2's experiment folder in run_dir; None leaves task 2 out
 flops = True                           # count FLOPs per image with thop (seconds per model on a CPU)'''
@@ -172,7 +172,7 @@ PLACEHOLDERS = [
 def cells():
     return [
         md(HOW_TO, tags=["remove-cell"]),
-        code(SETUP),
+        code(SETUP, tags=("remove-cell",)),  # setup output is not part of the PDF
         code(PARAMETERS, tags=["parameters", "hide-input"]),
         code('report.title_block(student_name, student_id, lab,\n'
              '                    title="Lab 2 report: CNN image classification on CIFAR-10 (實驗二報告)")'),

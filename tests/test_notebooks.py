@@ -76,7 +76,7 @@ def test_notebooks_built_clean_and_parameterized():
         assert nb.metadata.kernelspec.name == "python3"  # papermill needs no -k
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), f"{name} is committed with outputs"
-        assert "LABKIT_REPO" in code[0].source and "labkit.notebook.setup()" in code[0].source
+        assert "LABKIT_REPO" in code[0].source and "labkit.notebook.setup(runs_on_drive=runs_on_drive)" in code[0].source
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1 and tagged[0] is code[1]
         knobs = set(re.findall(r"^(\w+) = ", tagged[0].source, re.M))
@@ -160,19 +160,17 @@ def test_nbval_lax(subset_root, run_dir, tmp_path):
 
 
 def test_setup_cell_without_installed_labkit():
-    """The first cell, where `import labkit` fails (a plain Jupyter outside the venv): it finds the
+    """The first cell where labkit is not importable (a plain Jupyter outside the venv): it finds the
     checkout around the notebook, imports labkit from it, moves to the repository root and reports
     the device; `from resnet18 import *` then works."""
     cell = nbformat.read(os.path.join(NB_DIR, OWN[0]), as_version=4).cells[1].source
-    blocker = ("import builtins\n_real, _seen = builtins.__import__, []\n"
-               "def _imp(name, *a, **k):\n"
-               "    if name == 'labkit' and not _seen:\n"
-               "        _seen.append(1); raise ImportError('simulated: labkit not installed')\n"
-               "    return _real(name, *a, **k)\n"
-               "builtins.__import__ = _imp\n")
-    check = "\nprint('CWD', os.getcwd())\nfrom resnet18 import *\nprint('RESNET', sum(p.numel() for p in ResNet18().parameters()), _seen)\n"
-    p = subprocess.run([sys.executable, "-c", blocker + cell + check], cwd=NB_DIR, capture_output=True, text=True,
-                       timeout=120)
+    no_labkit = ("import importlib.util, sys\n"
+                 "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]\n"
+                 "assert importlib.util.find_spec('labkit') is None\n")
+    check = "\nprint('CWD', os.getcwd())\nfrom resnet18 import *\nprint('RESNET', sum(p.numel() for p in ResNet18().parameters()))\n"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COLAB_RELEASE_TAG")}
+    p = subprocess.run([sys.executable, "-c", no_labkit + cell + check], cwd=NB_DIR, capture_output=True, text=True,
+                       timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "labkit 0.1.0 | torch" in p.stdout and ("GPU" in p.stdout)
-    assert f"CWD {REPO}\n" in p.stdout and "RESNET 11173962 [1]" in p.stdout
+    assert f"labkit: {REPO}\n" in p.stdout and f"CWD {REPO}\n" in p.stdout and "RESNET 11173962" in p.stdout

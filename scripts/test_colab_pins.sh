@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run a subset of the tests against Colab's library versions (not part of CI: the install takes
+# minutes and ~5 GB). Colab's published backend-info (August 2026): Python 3.13, torch 2.11.0,
+# torchvision 0.26.0, numpy 2.1.3, pandas 2.2.3, matplotlib 3.10.0, scikit-learn 1.6.1,
+# nbconvert 7.17.1, tqdm 4.67.3. This uses the machine's own Python (PYTHON=python3.13 to match
+# Colab's where one is installed); every pin installs on Python 3.11 from PyPI (torch 2.11.0 comes as
+# +cu130 there, Colab has +cu128: the same release). Run on 2026-11-23 (Python 3.11.7, 2 CPU cores):
+# 75 passed (pytest: 7 min), after an install of a few minutes.
+#
+#   bash scripts/test_colab_pins.sh               # venv in .venv-colab (reused), then the tests
+#   bash scripts/test_colab_pins.sh -k resnet     # extra pytest arguments
+#
+# The subset: models, data, the training loop (fit), the notebooks (papermill + nbval) and the
+# Colab setup (bootstrap routes, precision). Data: ../shared/data/cifar10-subset or LABKIT_SHARED_DATA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv-colab}
+COLAB_PINS="torch==2.11.0 torchvision==0.26.0 numpy==2.1.3 pandas==2.2.3 matplotlib==3.10.0 scikit-learn==1.6.1
+  nbconvert==7.17.1 tqdm==4.67.3"
+# what Colab lacks and labkit's notebooks or the tests need (requirements-colab.txt + test tools)
+EXTRA="torchsummary==1.5.1 ultralytics-thop==2.2.3 tabulate nbformat papermill ipykernel pytest nbval"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+# shellcheck disable=SC2086
+"$VENV/bin/python" -m pip install -q $COLAB_PINS $EXTRA
+"$VENV/bin/python" -c 'import torch, torchvision, numpy, pandas, matplotlib, sklearn, sys
+print("python", sys.version.split()[0], "| torch", torch.__version__, "| torchvision", torchvision.__version__,
+      "| numpy", numpy.__version__, "| pandas", pandas.__version__, "| matplotlib", matplotlib.__version__,
+      "| scikit-learn", sklearn.__version__)'
+# labkit from this checkout (not installed into the venv); papermill's kernels inherit PYTHONPATH
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_data.py \
+  tests/test_train.py tests/test_notebooks.py tests/test_colab.py "$@"
