@@ -30,7 +30,7 @@ class TrainConfig:
     gamma: float = 0.1
     step_size: int = None
     label_smoothing: float = 0.0
-    augment: bool = True
+    augment: object = True     # True: crop (pad 4) + flip | "flip": horizontal flip only | False: none
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
@@ -56,7 +56,7 @@ class TrainConfig:
         self.gamma = as_float("gamma", self.gamma, 0, lo_open=True, hi=1)
         self.label_smoothing = as_float("label_smoothing", self.label_smoothing, 0, hi=1, hi_open=True)
         self.nesterov = as_bool("nesterov", self.nesterov)
-        self.augment = as_bool("augment", self.augment)
+        self.augment = as_augment(self.augment)
         self.compile = as_bool("compile", self.compile)
         self.track_test = as_bool("track_test", self.track_test)
         self.freeze_epochs = as_int("freeze_epochs", self.freeze_epochs, 0)
@@ -139,6 +139,21 @@ def as_float(name, value, lo=None, hi=None, lo_open=False, hi_open=False):
     if hi is not None and (v > hi or (hi_open and v == hi)):
         raise ConfigError(f"{name} must be {'<' if hi_open else '<='} {hi:g}, got {v:g}")
     return v
+
+
+AUGMENT_MODES = (True, "flip", False)
+
+
+def as_augment(value):
+    """True (random crop with 4-pixel padding + horizontal flip), "flip" (horizontal flip only) or False."""
+    if isinstance(value, str) and value.strip().lower() in ("flip", "hflip", "flip_only", "flip-only"):
+        return "flip"
+    if isinstance(value, str) and value.strip().lower() in ("crop+flip", "crop_flip", "crop-flip"):
+        return True
+    try:
+        return as_bool("augment", value)
+    except ConfigError:
+        raise ConfigError(f"augment must be True (crop + flip), 'flip' (flip only) or False, got {value!r}") from None
 
 
 def as_bool(name, value):

@@ -219,8 +219,8 @@ class BatchLoader:
             sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
             idx = order[sl] if order is not None else sl
             xb, yb = self.x[idx], self.y[idx]
-            if self.augment:
-                xb = random_crop_flip(xb, aug_gen)
+            if self.augment:  # True: crop + flip; "flip": flip only
+                xb = random_crop_flip(xb, aug_gen, pad=0 if self.augment == "flip" else 4)
             xb = xb.float()
             if self.mean is not None:
                 xb = (xb - self.mean) / self.std
@@ -265,7 +265,8 @@ class CifarData:
         x, y = self.split(split)
         shuffle = (split == "train") if shuffle is None else shuffle
         return BatchLoader(x, y, batch_size, self.mean, self.std, shuffle=shuffle,
-                           augment=augment and split == "train", seed=seed, epoch=epoch, channels_last=channels_last)
+                           augment=augment if split == "train" else False, seed=seed, epoch=epoch,
+                           channels_last=channels_last)
 
     def to(self, device):
         device = resolve_device(device)

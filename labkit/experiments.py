@@ -31,7 +31,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .config import SCHEDULER_ALIASES, TrainConfig, as_float, as_int
+from .config import SCHEDULER_ALIASES, TrainConfig, as_augment, as_float, as_int
 from .data import NORMALIZE_MODES, _check_count
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError, unknown_name
 from .resume import read_json_file
@@ -459,7 +459,7 @@ def ablation_configs(studies=ABLATIONS, *, normalize="computed", norm_ratio=1.0,
     sampled = as_float("sampled_norm_ratio", sampled_norm_ratio, 0, hi=1, lo_open=True, hi_open=True)
     from .config import as_bool
 
-    augment, lr, scheduler = as_bool("augment", augment), as_float("lr", lr, 0, lo_open=True), _sched(scheduler)
+    augment, lr, scheduler = as_augment(augment), as_float("lr", lr, 0, lo_open=True), _sched(scheduler)
     configs = [Config("baseline", {}, tuple(studies), "baseline")]
     for study in studies:
         if study == "normalization":

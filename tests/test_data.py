@@ -122,3 +122,16 @@ def test_truncated_batch_file(subset_root, tmp_path):
 def test_limit_larger_than_data(subset_root):
     with pytest.raises(labkit.ConfigError, match=r"limit=6000 is larger than the 5170 images"):
         labkit.load_cifar10(subset_root, limit=6000, device="cpu")
+
+
+def test_flip_only_augmentation_mirrors_without_shifting(subset):
+    """augment="flip": every training image is itself or its mirror image, never shifted; both occur."""
+    plain = next(iter(subset.loader("train", 256, augment=False, seed=0, epoch=1)))[0]
+    flip = next(iter(subset.loader("train", 256, augment="flip", seed=0, epoch=1)))[0]
+    same = [torch.equal(a, b) for a, b in zip(flip, plain)]
+    mirrored = [torch.equal(a, b.flip(2)) for a, b in zip(flip, plain)]
+    assert all(s or m for s, m in zip(same, mirrored))
+    assert 0.3 < sum(mirrored) / len(mirrored) < 0.7
+    assert labkit.TrainConfig(augment="flip").validate().augment == "flip"
+    with pytest.raises(labkit.ConfigError, match="'flip' \\(flip only\\)"):
+        labkit.TrainConfig(augment="rotate").validate()

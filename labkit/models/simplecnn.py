@@ -1,27 +1,34 @@
-"""The Lab2 task-1 network: two conv-BN-ReLU-pool stages, dropout, one FC layer."""
+"""The Lab2 task-1 network: two conv-BN-ReLU stages (3->32, 32->64), pooling, dropout, one FC layer.
+
+``SimpleCNN()`` is the handout's exact net: 3x3 convolutions, a 2x2 max-pool after each stage,
+FC(4096->10); 60,554 parameters, thop counts 5,840,896 FLOPs for a 32x32 image.
+
+The same rule (the two conv-BN-ReLU blocks 3->32 and 32->64, pooling, dropout, one final FC layer,
+no further layers) leaves the kernel size and where the pooling goes open; ``kernel_size`` and
+``pool_between`` choose them (the registry's ``simplecnn_k5``: 5x5 kernels, the task-1 default).
+"""
 import torch.nn as nn
 
 
 class SimpleCNN(nn.Module):
-    """conv(3->32,k3,p1)-BN-ReLU-pool, conv(32->64,k3,p1)-BN-ReLU-pool, dropout, FC(4096->10).
+    """conv(3->32)-BN-ReLU-[pool]-conv(32->64)-BN-ReLU-pool, dropout, FC(->num_classes)."""
 
-    60,554 parameters for 10 classes; thop counts 5,840,896 FLOPs for a 32x32 image.
-    """
-
-    def __init__(self, num_classes=10, dropout=0.5):
+    def __init__(self, num_classes=10, dropout=0.5, kernel_size=3, pool_between=True):
         super().__init__()
+        pad = kernel_size // 2
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=3, padding=1),
+            nn.Conv2d(3, 32, kernel_size=kernel_size, padding=pad),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.MaxPool2d(2) if pool_between else nn.Identity(),
+            nn.Conv2d(32, 64, kernel_size=kernel_size, padding=pad),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
         )
+        side = 32 // (4 if pool_between else 2)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(64 * 8 * 8, num_classes)
+        self.fc = nn.Linear(64 * side * side, num_classes)
 
     def forward(self, x):
         x = self.features(x)
