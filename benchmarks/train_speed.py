@@ -106,10 +106,12 @@ def handout_dataset(images_nchw_uint8, labels, transform):
     return InMemoryCIFAR10(data, labels.cpu().tolist(), transform)
 
 
-def handout_transforms(mean, std):
+def handout_transforms(mean, std, augment=True):
+    """The handouts' torchvision transforms; ``augment`` as labkit's (True: crop + flip, "flip", False)."""
     import torchvision.transforms as T
 
-    train = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+    aug = {True: [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()], "flip": [T.RandomHorizontalFlip()]}
+    train = T.Compose(aug.get(augment, []) + [T.ToTensor(), T.Normalize(mean, std)])
     test = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
     return train, test
 
@@ -127,7 +129,7 @@ def run_handouts(model_name, data, arrays, cfg, device, workers=HANDOUT_WORKERS,
     from torch.utils.data import DataLoader
 
     t_start = time.perf_counter()
-    train_tf, test_tf = handout_transforms(data.mean, data.std)
+    train_tf, test_tf = handout_transforms(data.mean, data.std, cfg.augment)
     trainset = handout_dataset(arrays["train_x"], arrays["train_y"], train_tf)
     valset = handout_dataset(arrays["val_x"], arrays["val_y"], test_tf)
     testset = handout_dataset(arrays["test_x"], arrays["test_y"], test_tf)

@@ -160,3 +160,43 @@ def test_step_breakdown_refuses_unknown_model():
     sb = _load_module(STEPS_SCRIPT)
     with pytest.raises(Exception, match="resnet19"):
         sb.main(["--models", "resnet19", "--steps", "1", "--repeats", "1"])
+
+
+# ---- benchmarks/time_to_accuracy.py ----------------------------------------------------------------
+TTA = os.path.join(REPO, "benchmarks", "time_to_accuracy.py")
+
+
+def test_time_to_accuracy_crossing_sums_epochs_until_the_threshold():
+    tta = _load_module(TTA)
+    epochs = [{"epoch": 1, "seconds": 2.0, "val_acc": 50.0}, {"epoch": 2, "seconds": 3.0, "val_acc": 80.0},
+              {"epoch": 3, "seconds": 4.0, "val_acc": 79.0}, {"epoch": 4, "seconds": 5.0, "val_acc": 81.0}]
+    assert tta.crossing(epochs, 80.0) == (2, 5.0)
+    assert tta.crossing(epochs, 81.0) == (4, 14.0)
+    assert tta.crossing(epochs, 90.0) == (None, None)
+    assert tta.parse_thresholds("task1=70", ["task1", "resnet18_fast"]) == {"task1": 70.0, "resnet18_fast": 85.0}
+    with pytest.raises(SystemExit, match="--presets"):
+        tta.parse_thresholds("resnet20_fast=70", ["task1"])
+
+
+def test_time_to_accuracy_quick_runs_both_pipelines(subset_root, tmp_path):
+    out = tmp_path / "tta"
+    env = {**os.environ, "LABKIT_SHARED_DATA": subset_root}
+    proc = subprocess.run([sys.executable, TTA, "--quick", "--presets", "task1", "--data-label", "subset",
+                           "--out", str(out)], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| preset | model | threshold % | pipeline |" in proc.stdout
+    assert "| task1 | simplecnn_k5 | 15 | handouts (fp32) | 2 |" in proc.stdout
+    rep = json.loads((tmp_path / "tta.json").read_text())
+    row = rep["presets"]["task1"]
+    for name in ("handouts", "labkit"):
+        s = row[name]
+        assert s["epochs"] == 2 and s["s_per_epoch"] > 0 and 0 <= s["test_acc"] <= 100
+        assert (s["cross_epoch"] is None) == (s["time_to_threshold_s"] is None)
+    assert rep["meta"]["data"] == {"train": 270, "val": 30, "test": 100}
+    assert (tmp_path / "tta.md").read_text().startswith("## Time to accuracy")
+
+
+def test_time_to_accuracy_refuses_an_unknown_preset(subset_root):
+    proc = subprocess.run([sys.executable, TTA, "--presets", "resnet19_fast", "--data", subset_root],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode != 0 and "not a lab's default recipe" in proc.stderr

@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""Full-size accuracy of the labs' recipes, with two test sets per figure.
+
+On machines without the official CIFAR-10 download, the full-size data is the public JPEG copy in
+``../shared/data/cifar10-jpeg`` (``prepare.py DEST`` writes the official layout). Its test images
+went through JPEG, which costs a model a few points, so every figure gets a second accuracy from the
+same checkpoint: the lossless official test images of the shared subset (``cifar10-subset``: the
+first 500 images of the official test batch).
+
+    python ../shared/data/cifar10-jpeg/prepare.py /tmp/cifar-full
+    python benchmarks/full_size.py train resnet20 --preset resnet20_fast --data /tmp/cifar-full --run-dir runs/full
+    python benchmarks/full_size.py check runs/full/resnet20-resnet20_fast     # the real-pixel check
+    python benchmarks/full_size.py table runs/full/* --out benchmarks/results/full-size-cpu
+
+``train`` runs ``labkit.fit`` (resumable: run it again after an interruption) and then ``check``;
+``check`` evaluates a run folder's best checkpoint on the lossless images with the run's own
+normalization and writes ``real_check.json`` into the run folder; ``table`` collects run folders
+(also ones trained by the notebooks) into one Markdown table.
+"""
+import argparse
+import datetime
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+for p in (REPO, HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import torch  # noqa: E402
+
+import labkit  # noqa: E402
+from labkit.checkpoint import atomic_write_json, atomic_write_text, load_model  # noqa: E402
+from labkit.errors import LabkitError  # noqa: E402
+from labkit.evaluate import evaluate  # noqa: E402
+from labkit.presets import get_preset  # noqa: E402
+from train_speed import machine_info, out_paths  # noqa: E402
+
+REAL_DEFAULT = os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10-subset")
+DATA_LABEL = "CIFAR-10 (JPEG copy)"
+
+
+def real_check(run_dir, real_root=REAL_DEFAULT, device="cpu"):
+    """Accuracy of ``run_dir``'s best checkpoint on the lossless official test images of ``real_root``,
+    normalized with the run's own mean/std; written to ``run_dir/real_check.json`` and returned."""
+    with open(os.path.join(run_dir, "config.json")) as f:
+        cfg = json.load(f)
+    real = labkit.load_cifar10(real_root, download=False, normalize="off", device=device, verbose=False)
+    real.mean, real.std = cfg["data"]["mean"], cfg["data"]["std"]
+    model = load_model(os.path.join(run_dir, "best_model.pth"), device=device)
+    res = evaluate(model, real.loader("test", batch_size=500))
+    out = {"real_test_acc": res["acc"], "real_test_images": res["n"], "real_root": os.path.abspath(real_root)}
+    atomic_write_json(os.path.join(run_dir, "real_check.json"), out)
+    return out
+
+
+def run_row(run_dir):
+    """One table row from a finished run folder (result.json, history.json, config.json, real_check.json)."""
+    def read(name):
+        path = os.path.join(run_dir, name)
+        return json.load(open(path)) if os.path.isfile(path) else None
+
+    cfg, hist, result, real = read("config.json"), read("history.json") or [], read("result.json"), read("real_check.json")
+    if cfg is None or result is None:
+        return None
+    best = max(hist, key=lambda h: h["val_acc"]) if hist else {}
+    return {"run": os.path.basename(os.path.normpath(run_dir)), "model": cfg["model"], "epochs": len(hist),
+            "recipe": f"{cfg['optimizer']} lr {cfg['lr']:g} {cfg['scheduler']}, wd {cfg['weight_decay']:g}, "
+                      f"{ {True: 'crop+flip', 'flip': 'flip', False: 'no aug'}[cfg['augment']]}"
+                      + (f", ls {cfg['label_smoothing']:g}" if cfg.get("label_smoothing") else ""),
+            "train_images": cfg["data"]["train"], "best_val_acc": best.get("val_acc"),
+            "test_acc": result.get("test_acc"), "real_test_acc": (real or {}).get("real_test_acc"),
+            "train_acc_last": hist[-1]["train_acc"] if hist else None,
+            "train_minutes": round(sum(h["seconds"] for h in hist) / 60, 1), "device": cfg.get("device"),
+            "precision": cfg.get("amp_dtype")}
+
+
+def markdown(rows, meta):
+    lines = [f"## Full-size accuracy ({meta['date']}, {DATA_LABEL})", "",
+             f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores; torch {meta['machine']['torch']}. "
+             f"Test: the JPEG copy's 10,000 test images; real: the same checkpoint on the 500 lossless official "
+             f"test images (cifar10-subset). Best-validation checkpoint (45,000 train / 5,000 val).", "",
+             "| run | model | recipe | epochs | train acc % (last) | best val % | test % (JPEG, 10k) "
+             "| test % (real, 500) | train min | device |", "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        real = f"{r['real_test_acc']:.1f}" if r["real_test_acc"] is not None else "-"
+        lines.append(f"| {r['run']} | {r['model']} | {r['recipe']} | {r['epochs']} | {r['train_acc_last']:.1f} | "
+                     f"{r['best_val_acc']:.2f} | {r['test_acc']:.2f} | {real} | {r['train_minutes']} | "
+                     f"{r['device']} ({r['precision']}) |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train a model with a preset on the full data, then the real-pixel check")
+    t.add_argument("model")
+    t.add_argument("--preset", required=True)
+    t.add_argument("--data", required=True, help="folder holding cifar-10-batches-py (the full data set)")
+    t.add_argument("--run-dir", default="runs/full")
+    t.add_argument("--name", default=None, help="run folder name (default MODEL-PRESET)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a fit parameter")
+    t.add_argument("--real", default=REAL_DEFAULT)
+    c = sub.add_parser("check", help="the real-pixel check of existing run folders")
+    c.add_argument("runs", nargs="+")
+    c.add_argument("--real", default=REAL_DEFAULT)
+    b = sub.add_parser("table", help="one Markdown table of finished run folders")
+    b.add_argument("runs", nargs="+")
+    b.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "train":
+            params = get_preset(a.preset)
+            for kv in a.set:
+                key, _, value = kv.partition("=")
+                params[key] = json.loads(value) if value[:1] in "[{0123456789-tf" and value not in ("-",) else value
+            data = labkit.load_cifar10(a.data, download=False, verbose=False)
+            run = labkit.fit(a.model, data, run_dir=a.run_dir, run_name=a.name or f"{a.model}-{a.preset}",
+                             resume=True, progress=False, **params)
+            print(json.dumps(real_check(run.run_dir, a.real)))
+        elif a.cmd == "check":
+            for r in a.runs:
+                print(r, json.dumps(real_check(r, a.real)))
+        else:
+            rows = [row for row in map(run_row, a.runs) if row]
+            meta = {"date": datetime.date.today().isoformat(), "machine": machine_info(torch.device("cpu"))}
+            md = markdown(rows, meta)
+            print(md)
+            if a.out:
+                md_path, json_path = out_paths(a.out)
+                atomic_write_text(md_path, md)
+                atomic_write_json(json_path, {"meta": meta, "rows": rows})
+    except LabkitError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+#!/usr/bin/env python
+"""Time to accuracy, side by side: how long each lab model takes to reach its grading threshold,
+the handouts' pipeline against labkit's, with the same recipe, on one machine, in one run.
+
+The figure students feel is not seconds per epoch but "how long until my model passes the line".
+For each model this trains the lab's default recipe twice, one pipeline right after the other, each
+in a fresh Python process (the two pipelines are ``benchmarks/train_speed.py``'s: the handouts'
+PIL + DataLoader fp32 loop, and ``labkit.fit``), and reports per pipeline:
+
+- the first epoch whose **validation** accuracy reaches the threshold, and the training time until
+  then (sum of the epochs' seconds: training pass + validation pass; model build and data loading
+  are not counted, they are the same on both sides);
+- seconds per epoch, the best validation accuracy and the test accuracy of the best-validation
+  weights (model selection uses the validation split only, as in the labs);
+- the ratio of the two times to threshold (handouts / labkit).
+
+Each recipe is a ``labkit.presets`` preset and trains the preset's model: ``task1`` (the task-1
+notebook's defaults), ``resnet20_fast``, ``resnet18_fast``. Thresholds (``--threshold``) default to
+the labs' full-mark lines: task 1 80 %, ResNet18 85 %, ResNet-20 91 % (the paper's 8.75 % error).
+
+    python benchmarks/time_to_accuracy.py --data /path/to/cifar10 --presets task1 --out benchmarks/results/tta-cpu
+    python benchmarks/time_to_accuracy.py --quick --out /tmp/tta      # CI-size smoke run (tested)
+
+``--data`` defaults to ``$LABKIT_SHARED_DATA`` or ``../shared/data/cifar10-subset``; use the full
+CIFAR-10 for figures (on machines without the official download: the JPEG copy, and say so).
+Timings need a quiet machine: the load average during the run is printed with the table.
+"""
+import argparse
+import datetime
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+for p in (REPO, HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import torch  # noqa: E402
+
+import labkit  # noqa: E402
+from labkit.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
+from labkit.config import TrainConfig  # noqa: E402
+from labkit.data import resolve_device  # noqa: E402
+from labkit.errors import LabkitError  # noqa: E402
+from labkit.presets import get_preset, preset_info  # noqa: E402
+from train_speed import default_data_root, load_data, machine_info, out_paths, run_isolated  # noqa: E402
+
+# preset (the lab's default recipe and model) -> full-mark threshold, % accuracy
+LABS = {"task1": 80.0, "resnet20_fast": 91.0, "resnet18_fast": 85.0}
+QUICK = dict(limit=300, test_limit=100, epochs=2, threshold=15.0)
+
+
+def crossing(epochs, threshold):
+    """(epoch number, seconds of training until the end of it) of the first epoch whose validation
+    accuracy is >= threshold, or (None, None)."""
+    total = 0.0
+    for e in epochs:
+        total += e["seconds"]
+        if e["val_acc"] >= threshold:
+            return e["epoch"], total
+    return None, None
+
+
+def summarize(result, threshold):
+    ep = result["epochs"]
+    epoch, secs = crossing(ep, threshold)
+    return {"epochs": len(ep), "s_per_epoch": sum(e["seconds"] for e in ep) / len(ep),
+            "best_val_acc": max(e["val_acc"] for e in ep), "test_acc": result["test_acc"],
+            "cross_epoch": epoch, "time_to_threshold_s": secs, "precision": result.get("precision", "fp32")}
+
+
+def parse_thresholds(text, presets):
+    out = {m: LABS[m] for m in presets}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, eq, value = part.partition("=")
+        if not eq:  # one number for every model
+            out = {m: float(part) for m in presets}
+            continue
+        if name.strip() not in out:
+            raise SystemExit(f"--threshold names {name.strip()!r}, which is not among --presets {list(presets)}")
+        out[name.strip()] = float(value)
+    return out
+
+
+def recipe(preset, epochs=None):
+    """(model, fit parameters) of a preset, with ``epochs`` overridden if given."""
+    params = get_preset(preset)
+    if epochs:
+        params["epochs"] = epochs
+    return preset_info(preset).model, params
+
+
+def fmt_time(s):
+    return "not reached" if s is None else f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def markdown(report):
+    m = report["meta"]
+    mach = m["machine"]
+    lines = [f"## Time to accuracy: handouts' pipeline vs labkit ({m['date']})", "",
+             f"Machine: {mach['cpu']}, {mach['cores']} cores, device {mach['device']}"
+             + (f" ({mach['gpu']})" if mach.get("gpu") else "") + f"; torch {mach['torch']}. "
+             f"Data: {m['data']['train']} train / {m['data']['val']} val / {m['data']['test']} test images from "
+             f"{m['data_label']}. Load average (1 min) before/after: {m['load_before']:.1f} / {m['load_after']:.1f}.",
+             "", "Time to threshold: training + validation seconds summed up to the first epoch whose validation "
+             "accuracy reaches the threshold (the same recipe on both sides; model selection by validation).", "",
+             "| preset | model | threshold % | pipeline | epochs | s/epoch | reached at epoch | time to threshold "
+             "| best val % | test % | speed-up |", "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for preset, r in report["presets"].items():
+        for name in ("handouts", "labkit"):
+            s = r[name]
+            if name == "labkit" and r.get("speedup"):
+                speed = f"{r['speedup']:.2f}x"
+            else:
+                speed = "1.00x" if name == "handouts" else "-"
+            lines.append(f"| {preset} | {r['model']} | {r['threshold']:g} | {name} ({s['precision']}) | "
+                         f"{s['epochs']} | {s['s_per_epoch']:.1f} | {s['cross_epoch'] or '-'} | "
+                         f"{fmt_time(s['time_to_threshold_s'])} | {s['best_val_acc']:.2f} | {s['test_acc']:.2f} | {speed} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=default_data_root(), help="folder holding cifar-10-batches-py")
+    p.add_argument("--data-label", default=None, help='how the table names the data, e.g. "CIFAR-10 (JPEG copy)"')
+    p.add_argument("--presets", default=",".join(LABS), help="comma-separated, of: " + ", ".join(LABS))
+    p.add_argument("--threshold", default=None, help="N for every preset, or task1=80,resnet18_fast=85 (percent)")
+    p.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--test-limit", type=int, default=None)
+    p.add_argument("--only", choices=("both", "handouts", "labkit"), default="both")
+    p.add_argument("--quick", action="store_true",
+                   help=f"CI-size run: {QUICK['limit']} images, {QUICK['epochs']} epochs, threshold {QUICK['threshold']:g}%")
+    p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    a = p.parse_args(argv)
+    presets = [m.strip() for m in a.presets.split(",") if m.strip()]
+    for m in presets:
+        if m not in LABS:
+            raise SystemExit(f"error: --presets: {m!r} is not a lab's default recipe; choose from {', '.join(LABS)}")
+    if a.quick:
+        a.limit, a.test_limit = a.limit or QUICK["limit"], a.test_limit or QUICK["test_limit"]
+        a.epochs = a.epochs or QUICK["epochs"]
+        a.threshold = a.threshold or str(QUICK["threshold"])
+    thresholds = parse_thresholds(a.threshold, presets)
+    device = resolve_device(a.device)
+    args = argparse.Namespace(data=a.data, val_ratio=0.1, limit=a.limit, test_limit=a.test_limit, repeat_to=None)
+    try:
+        data, _ = load_data(args, torch.device("cpu"))  # the folder and options, checked before any run
+        cfgs = {m: TrainConfig(model=recipe(m)[0], device=str(device), **recipe(m, a.epochs)[1]).validate()
+                for m in presets}
+    except LabkitError as e:
+        raise SystemExit(f"error: {e}") from None
+    info = data.describe()
+    report = {"meta": {"date": datetime.date.today().isoformat(), "machine": machine_info(device),
+                       "data_root": a.data, "data_label": a.data_label or a.data,
+                       "data": {k: info[k] for k in ("train", "val", "test")},
+                       "load_before": os.getloadavg()[0]}, "presets": {}}
+    with tempfile.TemporaryDirectory(prefix="labkit-tta-") as runs:
+        for m in presets:
+            spec = {"cfg": cfgs[m].to_dict(), "device": str(device), "data": vars(args), "workers": 2, "run_dir": runs}
+            row = {"model": cfgs[m].model, "threshold": thresholds[m]}
+            for name in (["handouts", "labkit"] if a.only == "both" else [a.only]):
+                print(f"[{m}] {name}: {cfgs[m].epochs} epochs, threshold {thresholds[m]:g}%", flush=True)
+                row[name] = summarize(run_isolated({**spec, "pipeline": name}), thresholds[m])
+                print(f"[{m}] {name}: time to threshold {fmt_time(row[name]['time_to_threshold_s'])}, "
+                      f"test {row[name]['test_acc']:.2f}%", flush=True)
+            if a.only == "both" and row["handouts"]["time_to_threshold_s"] and row["labkit"]["time_to_threshold_s"]:
+                row["speedup"] = row["handouts"]["time_to_threshold_s"] / row["labkit"]["time_to_threshold_s"]
+            report["presets"][m] = row
+    report["meta"]["load_after"] = os.getloadavg()[0]
+    if a.only != "both":
+        return report
+    md = markdown(report)
+    print("\n" + md, flush=True)
+    if a.out:
+        md_path, json_path = out_paths(a.out)
+        os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
+        atomic_write_text(md_path, md)
+        atomic_write_json(json_path, report)
+        print(f"wrote {md_path} and {json_path}", flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()
