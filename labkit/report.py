@@ -4,7 +4,7 @@ Every table comes from the runs' own files (``config.json``, ``history.json``, `
 so the report states exactly what was trained; nothing is pasted by hand::
 
     import labkit.report as report
-    t1 = report.latest_run("runs", "simplecnn")               # or report.collect_runs("runs/simplecnn-...")
+    t1 = report.latest_run("runs", report.TASK1_MODELS)       # or report.collect_runs("runs/simplecnn-...")
     t2 = report.collect_runs("task2_ablations", run_dir="runs")  # every run in an experiment folder
     report.hyperparameter_table([*t1, t2[0]])                  # every setting, one column per run
     report.results_table(t2)                                   # accuracy per run + what each one changes
@@ -19,6 +19,10 @@ import math
 import os
 
 from .errors import LabkitError
+from .presets import preset_info
+
+# task 1's runs: the notebook's default net and the handout's exact one (model = "simplecnn")
+TASK1_MODELS = (preset_info("task1").model, "simplecnn")
 
 CURVES = ("train_acc", "val_acc", "train_loss", "val_loss")
 # Settings that make two runs different experiments (what an ablation changes).
@@ -32,15 +36,6 @@ STUDY_NAMES = {"data.normalize": "normalization", "data.norm_ratio": "normalizat
 
 class ReportError(LabkitError, FileNotFoundError):
     """A run or experiment folder the report needs is not there."""
-
-
-def setup(verbose=True):
-    """First cell of a report notebook: Jupyter starts its kernel in ``reports/``; move to the
-    repository root so ``run_dir="runs"`` means the same as for the lab notebooks and papermill."""
-    from .notebook import enter_repo_root
-
-    enter_repo_root("reports", verbose)
-    return os.getcwd()
 
 
 # ---- finding and loading runs --------------------------------------------------------------------
@@ -97,12 +92,14 @@ def collect_runs(*specs, run_dir=None):
 
 
 def latest_run(run_dir, model):
-    """[the most recent run of ``model`` directly in ``run_dir``] (a list, like collect_runs)."""
+    """[the most recent run of ``model`` (a registry name, or several such as :data:`TASK1_MODELS`)
+    directly in ``run_dir``] (a list, like collect_runs)."""
     from .train import latest_run as _latest, load_run
 
     path = _latest(os.fspath(run_dir), model)
     if path is None:
-        raise ReportError(f"no '{model}' run in {os.fspath(run_dir)!r}. Run its lab notebook first (run_dir="
+        names = " or ".join(f"'{m}'" for m in ([model] if isinstance(model, str) else model))
+        raise ReportError(f"no {names} run in {os.fspath(run_dir)!r}. Run its lab notebook first (run_dir="
                           f"{os.fspath(run_dir)!r}), or give the run folder explicitly.")
     return [load_run(path, model=False)]
 
@@ -212,7 +209,8 @@ def _hyperparameters(config):
         ("nesterov", c.get("nesterov") if sgd else None),
         ("weight decay", c.get("weight_decay")),
         ("label smoothing", c.get("label_smoothing")),
-        ("augmentation", "random crop (pad 4) + horizontal flip" if c.get("augment") else "none"),
+        ("augmentation", {"flip": "horizontal flip"}.get(c.get("augment"), "random crop (pad 4) + horizontal flip")
+         if c.get("augment") else "none"),
         ("frozen-backbone epochs", c.get("freeze_epochs") or None),
         ("class weights", c.get("class_weights")),
         ("sampler", c.get("sampler")),

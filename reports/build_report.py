@@ -64,7 +64,7 @@ student_name = "王小明 (Wang Xiao-Ming)"
 student_id = "F74091234"
 lab = "lab2"
 run_dir = "runs"                       # where the lab notebooks wrote their runs (Colab: runs/ is on Drive)
-task1_run = None                       # task 1's run folder; None: the latest simplecnn run in run_dir
+task1_run = None                       # task 1's run folder; None: the latest task-1 run in run_dir
 task2_experiment = "task2_ablations"   # task 2's experiment folder in run_dir; None leaves task 2 out
 flops = True                           # count FLOPs per image with thop (seconds per model on a CPU)'''
 
@@ -79,7 +79,7 @@ INTRO = '''\
 (이 보고서는 한국어로 작성해도 됩니다.)'''
 
 RUNS = '''\
-t1 = report.collect_runs(task1_run, run_dir=run_dir) if task1_run else report.latest_run(run_dir, "simplecnn")
+t1 = report.collect_runs(task1_run, run_dir=run_dir) if task1_run else report.latest_run(run_dir, report.TASK1_MODELS)
 t2 = report.collect_runs(task2_experiment, run_dir=run_dir) if task2_experiment else []
 report.show("**Runs read by this report:** " + ", ".join(f"`{r.run_dir}`" for r in t1 + t2))'''
 
