@@ -217,7 +217,9 @@ def new_run_dir(run_dir, name):
 
 
 def latest_run(run_dir, model_name):
-    """The most recently updated run folder of ``model_name`` in ``run_dir`` (or None)."""
+    """The most recently updated run folder of ``model_name`` (a registry name, or several) in
+    ``run_dir`` (or None)."""
+    names = {model_name} if isinstance(model_name, str) else set(model_name)
     if not os.path.isdir(run_dir):
         return None
     best = None
@@ -228,7 +230,7 @@ def latest_run(run_dir, model_name):
             continue
         try:
             with open(cfg) as f:
-                if json.load(f).get("model") != model_name:
+                if json.load(f).get("model") not in names:
                     continue
         except (OSError, ValueError):
             continue
@@ -258,9 +260,10 @@ def _set_rng_state(st):
 
 
 def _fmt_lr(lr):
-    """A learning rate as a person writes it: 3 significant digits, no exponent, no trailing zeros
-    (0.03, 0.00611, 0.00001)."""
-    return np.format_float_positional(float(f"{float(lr):.3g}"), trim="-")
+    """A learning rate as a person writes it: 3 significant digits, no trailing zeros, no exponent
+    below 1000 (0.03, 0.00611, 0.00001; a diverging 1e+08 keeps its exponent)."""
+    lr = float(f"{float(lr):.3g}")
+    return f"{lr:g}" if lr >= 1000 else np.format_float_positional(lr, trim="-")
 
 
 def epoch_line(train_loss, train_acc, val_loss, val_acc):

@@ -145,7 +145,7 @@ BAD_FIT = [
     (dict(lrr=0.1), r"unknown training parameter\(s\) \['lrr'\]\. Valid ones: model, epochs"),
     (dict(milestones=[30, 10]), r"milestones must be increasing"),
     (dict(amp="fp8"), r"unknown amp mode 'fp8'"),
-    (dict(augment="maybe"), r"augment must be True or False, got 'maybe'"),
+    (dict(augment="maybe"), r"augment must be True \(crop \+ flip\), 'flip' \(flip only\) or False, got 'maybe'"),
     (dict(nesterov=True, optimizer="adam"), r"nesterov=True needs optimizer='sgd'"),
 ]
 
