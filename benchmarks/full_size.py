@@ -32,11 +32,11 @@ for p in (REPO, HERE):
 import torch  # noqa: E402
 
 import labkit  # noqa: E402
-from labkit.checkpoint import atomic_write_json, atomic_write_text, load_model  # noqa: E402
+from labkit.checkpoint import atomic_write_json, load_model  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.presets import get_preset  # noqa: E402
-from train_speed import machine_info, out_paths  # noqa: E402
+from train_speed import machine_info, write_report  # noqa: E402
 
 REAL_DEFAULT = os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10-subset")
 DATA_LABEL = "CIFAR-10 (JPEG copy)"
@@ -62,7 +62,8 @@ def run_row(run_dir):
         path = os.path.join(run_dir, name)
         return json.load(open(path)) if os.path.isfile(path) else None
 
-    cfg, hist, result, real = read("config.json"), read("history.json") or [], read("result.json"), read("real_check.json")
+    cfg, hist, result = read("config.json"), read("history.json") or [], read("result.json")
+    real = read("real_check.json")
     if cfg is None or result is None:
         return None
     best = max(hist, key=lambda h: h["val_acc"]) if hist else {}
@@ -116,7 +117,10 @@ def main(argv=None):
             params = get_preset(a.preset)
             for kv in a.set:
                 key, _, value = kv.partition("=")
-                params[key] = json.loads(value) if value[:1] in "[{0123456789-tf" and value not in ("-",) else value
+                try:
+                    params[key] = json.loads(value)  # numbers, true/false, lists
+                except ValueError:
+                    params[key] = value              # text such as flip or onecycle
             data = labkit.load_cifar10(a.data, download=False, verbose=False)
             run = labkit.fit(a.model, data, run_dir=a.run_dir, run_name=a.name or f"{a.model}-{a.preset}",
                              resume=True, progress=False, **params)
@@ -130,9 +134,7 @@ def main(argv=None):
             md = markdown(rows, meta)
             print(md)
             if a.out:
-                md_path, json_path = out_paths(a.out)
-                atomic_write_text(md_path, md)
-                atomic_write_json(json_path, {"meta": meta, "rows": rows})
+                write_report(a.out, md, {"meta": meta, "rows": rows})
     except LabkitError as e:
         raise SystemExit(f"error: {e}") from None
 

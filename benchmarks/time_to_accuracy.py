@@ -40,12 +40,11 @@ for p in (REPO, HERE):
 import torch  # noqa: E402
 
 import labkit  # noqa: E402
-from labkit.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
 from labkit.data import resolve_device  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.presets import get_preset, preset_info  # noqa: E402
-from train_speed import default_data_root, load_data, machine_info, out_paths, run_isolated  # noqa: E402
+from train_speed import default_data_root, load_data, machine_info, run_isolated, write_report  # noqa: E402
 
 # preset (the lab's default recipe and model) -> full-mark threshold, % accuracy
 LABS = {"task1": 80.0, "resnet20_fast": 91.0, "resnet18_fast": 85.0}
@@ -119,7 +118,8 @@ def markdown(report):
                 speed = "1.00x" if name == "handouts" else "-"
             lines.append(f"| {preset} | {r['model']} | {r['threshold']:g} | {name} ({s['precision']}) | "
                          f"{s['epochs']} | {s['s_per_epoch']:.1f} | {s['cross_epoch'] or '-'} | "
-                         f"{fmt_time(s['time_to_threshold_s'])} | {s['best_val_acc']:.2f} | {s['test_acc']:.2f} | {speed} |")
+                         f"{fmt_time(s['time_to_threshold_s'])} | {s['best_val_acc']:.2f} | {s['test_acc']:.2f} | "
+                         f"{speed} |")
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +136,8 @@ def main(argv=None):
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--only", choices=("both", "handouts", "labkit"), default="both")
     p.add_argument("--quick", action="store_true",
-                   help=f"CI-size run: {QUICK['limit']} images, {QUICK['epochs']} epochs, threshold {QUICK['threshold']:g}%")
+                   help=f"CI-size run: {QUICK['limit']} images, {QUICK['epochs']} epochs, "
+                        f"threshold {QUICK['threshold']:g}%")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
     a = p.parse_args(argv)
     presets = [m.strip() for m in a.presets.split(",") if m.strip()]
@@ -179,11 +180,7 @@ def main(argv=None):
     md = markdown(report)
     print("\n" + md, flush=True)
     if a.out:
-        md_path, json_path = out_paths(a.out)
-        os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
-        atomic_write_text(md_path, md)
-        atomic_write_json(json_path, report)
-        print(f"wrote {md_path} and {json_path}", flush=True)
+        write_report(a.out, md, report)
     return report
 
 

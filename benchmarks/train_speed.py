@@ -372,6 +372,15 @@ def out_paths(out):
     return stem + ".md", stem + ".json"
 
 
+def write_report(out, md, report):
+    """``OUT.md`` (the table) and ``OUT.json`` (everything measured), folders made as needed."""
+    md_path, json_path = out_paths(out)
+    os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
+    atomic_write_text(md_path, md)
+    atomic_write_json(json_path, report)
+    print(f"wrote {md_path} and {json_path}", flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -489,11 +498,7 @@ def main(argv=None):
     md = markdown(report)
     print("\n" + md, flush=True)
     if args.out:
-        md_path, json_path = out_paths(args.out)
-        os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
-        atomic_write_text(md_path, md)
-        atomic_write_json(json_path, report)
-        log(f"wrote {md_path} and {json_path}")
+        write_report(args.out, md, report)
     return report
 
 

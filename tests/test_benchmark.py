@@ -200,3 +200,22 @@ def test_time_to_accuracy_refuses_an_unknown_preset(subset_root):
     proc = subprocess.run([sys.executable, TTA, "--presets", "resnet19_fast", "--data", subset_root],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode != 0 and "not a lab's default recipe" in proc.stderr
+
+
+# ---- benchmarks/full_size.py -----------------------------------------------------------------------
+def test_full_size_real_check_and_table(subset_root, tmp_path):
+    """The real-pixel check evaluates a run's best checkpoint with the run's own normalization on the
+    lossless test images, and the table reads finished run folders."""
+    import labkit
+
+    fs = _load_module(os.path.join(REPO, "benchmarks", "full_size.py"))
+    data = labkit.load_cifar10(subset_root, limit=300, test_limit=100, device="cpu", verbose=False)
+    run = labkit.fit("simplecnn", data, run_dir=tmp_path, run_name="r", epochs=1, augment="flip", progress=False,
+                     verbose=False)
+    real = fs.real_check(run.run_dir, subset_root)
+    assert real["real_test_images"] == 500 and 0 <= real["real_test_acc"] <= 100
+    assert json.loads((tmp_path / "r" / "real_check.json").read_text()) == real
+    fs.main(["table", run.run_dir, str(tmp_path / "not_a_run"), "--out", str(tmp_path / "full")])
+    md = (tmp_path / "full.md").read_text()
+    assert "| r | simplecnn | sgd lr 0.01 none, wd 0.0005, flip | 1 |" in md and md.count("\n| r |") == 1
+    assert f"| {run.test_acc:.2f} | {real['real_test_acc']:.1f} |" in md
