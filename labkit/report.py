@@ -225,7 +225,7 @@ def _hyperparameters(config):
         ("loss", "cross-entropy"),
         ("model selection", "best validation accuracy"),
         ("device", c.get("device")),
-        ("precision", c.get("amp_dtype")),
+        ("precision", c.get("precision") or c.get("amp_dtype")),  # "fp16 + GradScaler" on a T4
         ("torch", c.get("torch")),
     ]
     return rows
