@@ -153,8 +153,10 @@ def main(argv=None):
     args = argparse.Namespace(data=a.data, val_ratio=0.1, limit=a.limit, test_limit=a.test_limit, repeat_to=None)
     try:
         data, _ = load_data(args, torch.device("cpu"))  # the folder and options, checked before any run
-        cfgs = {m: TrainConfig(model=recipe(m)[0], device=str(device), **recipe(m, a.epochs)[1]).validate()
-                for m in presets}
+        cfgs = {}
+        for m in presets:
+            model, params = recipe(m, a.epochs)
+            cfgs[m] = TrainConfig(model=model, device=str(device), **params).validate()
     except LabkitError as e:
         raise SystemExit(f"error: {e}") from None
     info = data.describe()

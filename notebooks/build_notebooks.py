@@ -75,6 +75,10 @@ data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "..
 download = True           # False: fail with a clear message instead of downloading'''
 
 # The Lab2 handout's training settings (task 1, task 2's baseline, the VGG exercises)
+NORMALIZE_PARAMS = '''\
+normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
+norm_ratio = 1.0          # share of the training images the mean/std is computed from'''
+
 HANDOUT_RECIPE = '''\
 epochs = 30
 batch_size = 128
@@ -83,8 +87,7 @@ lr = 0.01
 momentum = 0.9
 weight_decay = 5e-4
 scheduler = "none"        # none (constant lr) | step | multistep | cosine | onecycle | cyclic
-normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
-norm_ratio = 1.0          # share of the training images the mean/std is computed from'''
+''' + NORMALIZE_PARAMS
 
 COMMON_TAIL = '''\
 val_ratio = 0.1           # share of the training images held out for validation (model selection)
@@ -136,9 +139,7 @@ def task1_recipe():
         if name in TASK1_COMMENTS:
             text = f"{text:<25} # {TASK1_COMMENTS[name]}"
         lines.append(text)
-    lines += ['normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)',
-              "norm_ratio = 1.0          # share of the training images the mean/std is computed from"]
-    return "\n".join(lines)
+    return "\n".join(lines + [NORMALIZE_PARAMS])
 
 
 TASK1_WHY = f"""\
