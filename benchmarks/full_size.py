@@ -32,7 +32,8 @@ for p in (REPO, HERE):
 import torch  # noqa: E402
 
 import labkit  # noqa: E402
-from labkit.checkpoint import atomic_write_json, load_model  # noqa: E402
+from labkit.files import atomic_write_json  # noqa: E402
+from labkit.models import load_model  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.presets import get_preset  # noqa: E402

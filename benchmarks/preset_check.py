@@ -23,7 +23,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 import labkit  # noqa: E402
-from labkit.checkpoint import atomic_write_text  # noqa: E402
+from labkit.files import atomic_write_text  # noqa: E402
 from labkit.presets import get_preset, preset_info  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -42,11 +42,11 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import labkit  # noqa: E402
-from labkit.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
+from labkit.files import atomic_write_json, atomic_write_text  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
-from labkit.data import resolve_device  # noqa: E402
-from labkit.evaluate import autocast_context  # noqa: E402
-from labkit.train import auto_channels_last, build_optimizer, resolve_amp, tune_cpu_allocator  # noqa: E402
+from labkit.device import autocast_context, resolve_device  # noqa: E402
+from labkit.device import auto_channels_last, resolve_amp, tune_cpu_allocator  # noqa: E402
+from labkit.train import build_optimizer  # noqa: E402
 from train_speed import handout_optimizer, machine_info  # noqa: E402
 
 VARIANTS = ("handouts", "labkit", "labkit_no_bn")

@@ -41,7 +41,7 @@ import torch  # noqa: E402
 
 import labkit  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
-from labkit.data import resolve_device  # noqa: E402
+from labkit.device import resolve_device  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.presets import get_preset, preset_info  # noqa: E402
 from train_speed import default_data_root, load_data, machine_info, run_isolated, write_report  # noqa: E402

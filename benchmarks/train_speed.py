@@ -58,9 +58,10 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 import labkit  # noqa: E402
-from labkit.checkpoint import atomic_write_json, atomic_write_text  # noqa: E402
+from labkit.files import atomic_write_json, atomic_write_text  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
-from labkit.data import CIFAR10_MEAN, CIFAR10_STD, resolve_device  # noqa: E402
+from labkit.data import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
+from labkit.device import resolve_device  # noqa: E402
 from labkit.errors import ConfigError  # noqa: E402
 from labkit.train import build_scheduler, seed_everything  # noqa: E402
 

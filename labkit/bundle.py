@@ -14,7 +14,7 @@ import os
 import sys
 import zipfile
 
-from .checkpoint import atomic_path
+from .files import atomic_path
 from .notebook import repo_root
 
 # what a Colab session needs, relative to the repository root

@@ -6,7 +6,9 @@ accepted, everything else gets a ConfigError naming the parameter and a valid ex
 """
 from dataclasses import asdict, dataclass, field, fields
 
+from .device import resolve_device
 from .errors import ConfigError, unknown_name
+from .models import check_model_kwargs, check_model_name
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "cyclic")
@@ -42,9 +44,6 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self):
-        from .data import resolve_device
-        from .models import check_model_kwargs, check_model_name
-
         check_model_name(self.model)
         self.epochs = as_int("epochs", self.epochs, 1)
         self.batch_size = as_int("batch_size", self.batch_size, 1)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .device import resolve_device
 from .errors import ConfigError, DataError, DataMissingError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -26,35 +27,6 @@ FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]
 NORMALIZE_MODES = ("off", "fixed", "computed")
-
-
-DEVICE_HINT = "Use device='auto' (the GPU if there is one), 'cuda', 'cuda:0' or 'cpu'."
-
-
-def resolve_device(device="auto"):
-    """The torch.device for ``device`` ('auto', 'cpu', 'cuda', 'cuda:1', a torch.device); ConfigError
-    for a name torch does not know (e.g. 'gpu') or a device this machine does not have."""
-    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise ConfigError(f"device must be text such as 'cpu' or 'cuda', got {device!r}. {DEVICE_HINT}")
-    try:
-        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
-    except RuntimeError:
-        hint = " ('gpu' is called 'cuda' in PyTorch)" if "gpu" in str(device).lower() else ""
-        raise ConfigError(f"unknown device {device!r}{hint}. {DEVICE_HINT}") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is visible. "
-                              "Use device='cpu' or 'auto' (in Colab: Runtime > Change runtime type > GPU).")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} "
-                              f"GPU(s) (cuda:0..cuda:{torch.cuda.device_count() - 1}). {DEVICE_HINT}")
-    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ConfigError(f"device {device!r} asked for, but no Apple GPU (MPS) is available. {DEVICE_HINT}")
-    elif dev.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"device {device!r} is not one labkit trains on. {DEVICE_HINT}")
-    return dev
 
 
 def find_cifar_folder(data_root):

@@ -1,15 +1,9 @@
 """Loss/accuracy over a loader, per-class accuracy and confusion matrix."""
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def autocast_context(device, amp_dtype):
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype)
+from .device import autocast_context
 
 
 @torch.inference_mode()

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from .config import SCHEDULER_ALIASES, TrainConfig, as_augment, as_float, as_int
 from .data import NORMALIZE_MODES, _check_count
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError, unknown_name
-from .resume import read_json_file
+from .files import read_json_file
 
 DATA_KEYS = ("normalize", "norm_ratio")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
@@ -191,7 +191,7 @@ def _same(a, b):
 
 def _plan(configs, base, data_common, exp_dir, resume, start_over=False):
     """Check every configuration; returns [(config, model, train_params, data_key)] or raises."""
-    from .train import RESUME_KEYS
+    from .runs import RESUME_KEYS
 
     valid_keys = set(TrainConfig.field_names()) | set(DATA_KEYS)
     seen, plan, existing = set(), [], []
@@ -314,7 +314,8 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
     """
     from .data import load_cifar10
     from .plots import plot_history
-    from .train import fit, load_run
+    from .runs import load_run
+    from .train import fit
 
     configs = as_configs(configs)
     if not isinstance(experiment, str) or not NAME_RE.match(experiment):

@@ -33,7 +33,7 @@ import tempfile
 import time
 import warnings
 
-from .checkpoint import atomic_path
+from .files import atomic_path
 from .errors import LabkitError, cli_main
 from .notebook import in_colab
 

@@ -617,7 +617,7 @@ def write_cifar_image_folder(cifar_root, out_dir, train_counts, test_counts, fmt
     """
     from PIL import Image
 
-    from .checkpoint import atomic_path, atomic_write_text
+    from .files import atomic_path, atomic_write_text
     from .data import read_cifar_folder
 
     out_dir = os.fspath(out_dir)

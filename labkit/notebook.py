@@ -120,11 +120,11 @@ def keep_runs_on_drive(runs="runs", verbose=True):
 
 def device_info():
     """The device ``device="auto"`` trains on, its GPU (name, memory, compute capability) and the
-    precision ``amp="auto"`` picks there (labkit.train.resolve_amp)."""
+    precision ``amp="auto"`` picks there (labkit.device.resolve_amp)."""
     import torch
 
-    from .data import resolve_device
-    from .train import device_record, resolve_amp
+    from .device import resolve_device
+    from .device import device_record, resolve_amp
 
     device = resolve_device("auto")
     info = {"torch": torch.__version__, "device": device.type,

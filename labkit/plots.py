@@ -18,7 +18,7 @@ if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lo
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .checkpoint import atomic_path  # noqa: E402
+from .files import atomic_path  # noqa: E402
 
 
 def _history(run):

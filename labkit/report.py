@@ -61,7 +61,7 @@ def collect_runs(*specs, run_dir=None):
     """RunResults (numbers only, no weights) for ``specs``: run folders, folders of runs (an experiment
     folder, a whole run_dir), glob patterns, or RunResults. A relative path not found as given is
     looked up in ``run_dir``. ``None`` specs are skipped (a report section left out)."""
-    from .train import RunResult, load_run
+    from .runs import RunResult, load_run
 
     runs = []
     for spec in specs:
@@ -94,7 +94,7 @@ def collect_runs(*specs, run_dir=None):
 def latest_run(run_dir, model):
     """[the most recent run of ``model`` (a registry name, or several such as :data:`TASK1_MODELS`)
     directly in ``run_dir``] (a list, like collect_runs)."""
-    from .train import latest_run as _latest, load_run
+    from .runs import latest_run as _latest, load_run
 
     path = _latest(os.fspath(run_dir), model)
     if path is None:

@@ -2,7 +2,7 @@
 import json
 import os
 
-from .checkpoint import atomic_write_text
+from .files import atomic_write_text
 
 COLUMNS = ["run", "model", "epochs", "best_val_acc", "best_epoch", "test_acc", "train_seconds"]
 
@@ -19,7 +19,7 @@ def find_runs(run_dir):
 def run_row(run, extra_keys=()):
     """One table row from a RunResult or a run folder (finished or not)."""
     if isinstance(run, (str, os.PathLike)):
-        from .train import load_run
+        from .runs import load_run
 
         run = load_run(os.fspath(run), model=False)  # model=False: do not load weights
     row = run.summary()

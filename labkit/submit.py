@@ -31,7 +31,7 @@ import zipfile
 
 import nbformat
 
-from .checkpoint import atomic_path
+from .files import atomic_path
 from .errors import LabkitError, cli_main
 from .handin import merge_notebooks, report_placeholders, strip_progress
 

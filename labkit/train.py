@@ -22,146 +22,33 @@ A run lives in its own folder ``run_dir/run_name``::
     result.json      test accuracy, per-class accuracy, confusion matrix (when finished)
     log.txt          the printed epoch lines
 """
-import json
 import math
 import os
 import random
 import time
-import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from .checkpoint import (STATE_FORMAT, atomic_torch_save, atomic_write_json, load_model,
-                         save_model, unwrap)
 from .config import TrainConfig, as_bool
-from .data import resolve_device
-from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError
-from .evaluate import autocast_context, confusion, evaluate, per_class_accuracy
-from .models import get_model
-from .resume import (EARNED, cannot_continue, check_run_location, continue_problem, find_resume_path, read_history,
-                     read_json_file, set_aside)
+from .device import (auto_channels_last, autocast_context, device_record, resolve_amp, resolve_device,
+                     tune_cpu_allocator)
+from .errors import ConfigError, NonFiniteLossError
+from .evaluate import evaluate
+from .files import STATE_FORMAT, atomic_torch_save, atomic_write_json
+from .models import get_model, save_model, unwrap
+from .runs import (_Log, _pick_run, _start_over, cannot_continue, check_run_location, finish_run, load_run,
+                   new_run_dir, replay_log)
 
-# Hyper-parameters that must match for a run to be resumed.
-RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-               "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment", "seed", "model_kwargs",
-               "freeze_epochs")
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
-
-
-@dataclass
-class RunResult:
-    run_dir: str
-    history: list
-    test_acc: float
-    test_loss: float
-    best_val_acc: float
-    best_epoch: int
-    config: dict
-    per_class: dict = field(default_factory=dict)
-    confusion_matrix: list = None
-    model: nn.Module = None
-
-    def summary(self):
-        return {"run": os.path.basename(self.run_dir), "model": self.config.get("model"),
-                "epochs": len(self.history), "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
-                "test_acc": self.test_acc,
-                "train_seconds": round(sum(h["seconds"] for h in self.history), 1)}
 
 
 def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def cuda_native_bf16(device):
-    """True where the GPU computes bf16 natively: compute capability >= 8.0 (A100, L4, H100...).
-    Not torch.cuda.is_bf16_supported(): it is also True on a T4 (7.5), where bf16 is emulated and
-    cuDNN has no bf16 convolutions (slow fallback kernels or failures)."""
-    return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
-
-
-def resolve_amp(amp, device):
-    """The autocast dtype (None for fp32) and whether a GradScaler is needed. ``auto`` on a GPU:
-    bf16 at compute capability >= 8.0, else fp16 with a GradScaler (T4, V100, P100)."""
-    if amp == "off":
-        return None, False
-    if device.type == "cuda":
-        if amp == "fp16" or (amp == "auto" and not cuda_native_bf16(device)):
-            return torch.float16, True
-        if amp == "bf16" and not cuda_native_bf16(device):
-            warnings.warn(f"amp='bf16' on {torch.cuda.get_device_name(device)} (compute capability < 8.0): bf16 is "
-                          f"emulated there and slow; amp='auto' picks fp16 with a grad scaler.", stacklevel=3)
-        return torch.bfloat16, False
-    if amp == "fp16":
-        raise ConfigError("amp='fp16' is for CUDA GPUs; on the CPU use amp='bf16' or 'off'.")
-    if amp == "bf16" or (amp == "auto" and cpu_has_fast_bf16()):
-        return torch.bfloat16, False
-    return None, False
-
-
-def precision_label(amp_dtype, use_scaler):
-    """'bf16', 'fp16 + GradScaler' or 'fp32': what a run trains in (printed and in config.json)."""
-    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(amp_dtype, "fp32")
-    return name + (" + GradScaler" if use_scaler else "")
-
-
-def device_record(device, amp_dtype, use_scaler):
-    """GPU name and compute capability (None on the CPU) and the precision, for config.json and setup."""
-    rec = {"gpu": None, "gpu_capability": None, "precision": precision_label(amp_dtype, use_scaler)}
-    if device.type == "cuda":
-        rec.update(gpu=torch.cuda.get_device_name(device),
-                   gpu_capability="{}.{}".format(*torch.cuda.get_device_capability(device)))
-    return rec
-
-
-def auto_channels_last(device):
-    """channels_last where it pays: CUDA (tensor-core convolutions) and CPUs with oneDNN. Measured on
-    the 2-core AVX-512-bf16 CPU (train step, batch 128, 1 thread): simplecnn 88 -> 54 ms fp32 and
-    61 -> 35 ms bf16, resnet20 292 -> 225 / 163 -> 155 ms, resnet18 3.07 -> 2.55 s / 1.41 -> 1.26 s."""
-    return device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available())
-
-
-_MALLOC_TUNED = None
-
-
-def tune_cpu_allocator():
-    """Let glibc keep freed memory for reuse (once per process); True if done.
-
-    With glibc's defaults every large block (a batch's activations) goes back to the OS when freed,
-    so each CPU training step page-faults tens of MB in again: 1.5 million minor faults per ResNet18
-    epoch of the subset, ~9% of its time on 2 cores. These are the settings MALLOC_MMAP_THRESHOLD_ /
-    MALLOC_TRIM_THRESHOLD_ would make (the process keeps its peak memory). Not done without glibc,
-    when those variables are set, or with LABKIT_TUNE_MALLOC=0."""
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED is None:
-        _MALLOC_TUNED = False
-        env = os.environ
-        if env.get("LABKIT_TUNE_MALLOC", "1") != "0" and not (env.get("MALLOC_MMAP_THRESHOLD_")
-                                                               or env.get("MALLOC_TRIM_THRESHOLD_")):
-            try:
-                if (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
-                    import ctypes
-
-                    libc = ctypes.CDLL("libc.so.6")
-                    m_trim_threshold, m_mmap_threshold = -1, -3
-                    _MALLOC_TUNED = bool(libc.mallopt(m_mmap_threshold, 256 << 20)) and bool(
-                        libc.mallopt(m_trim_threshold, 1 << 30))
-            except (AttributeError, OSError, ValueError):
-                pass
-    return _MALLOC_TUNED
-
-
-def cpu_has_fast_bf16():
-    """True on CPUs with native bf16 arithmetic (AVX512-BF16 or AMX), where bf16 autocast pays."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:
-        return False
 
 
 def build_optimizer(cfg, params):
@@ -203,43 +90,6 @@ def build_scheduler(cfg, optimizer, steps_per_epoch):
                                              cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0), True
 
 
-def new_run_dir(run_dir, name):
-    """A fresh, unique folder ``run_dir/name[-k]`` (never an existing run's)."""
-    os.makedirs(run_dir, exist_ok=True)
-    for k in range(1, 10000):
-        path = os.path.join(run_dir, name if k == 1 else f"{name}-{k}")
-        try:
-            os.makedirs(path)
-            return path
-        except FileExistsError:
-            continue
-    raise RunExistsError(f"could not find a free run folder for {name!r} in {run_dir!r}")
-
-
-def latest_run(run_dir, model_name):
-    """The most recently updated run folder of ``model_name`` (a registry name, or several) in
-    ``run_dir`` (or None)."""
-    names = {model_name} if isinstance(model_name, str) else set(model_name)
-    if not os.path.isdir(run_dir):
-        return None
-    best = None
-    for d in os.listdir(run_dir):
-        path = os.path.join(run_dir, d)
-        cfg = os.path.join(path, "config.json")
-        if not os.path.isfile(cfg):
-            continue
-        try:
-            with open(cfg) as f:
-                if json.load(f).get("model") not in names:
-                    continue
-        except (OSError, ValueError):
-            continue
-        t = max(os.path.getmtime(os.path.join(path, f)) for f in os.listdir(path))
-        if best is None or t > best[0]:
-            best = (t, path)
-    return best and best[1]
-
-
 def _rng_state():
     st = {"torch": torch.get_rng_state(), "python": random.getstate()}
     npst = np.random.get_state()
@@ -270,28 +120,6 @@ def epoch_line(train_loss, train_acc, val_loss, val_acc):
     """The handout's per-epoch line (accuracies in %, printed as fractions)."""
     return (f"Train loss: {train_loss:.3f} | Train acc: {train_acc / 100:.3f} "
             f"Val loss: {val_loss:.3f} | Val acc: {val_acc / 100:.3f}")
-
-
-def replay_log(path):
-    """Print a finished run's training lines from its log.txt (what it printed while training), so a
-    notebook that reloads the run shows the same prints as one that trained it."""
-    log = os.path.join(path, "log.txt")
-    if not os.path.isfile(log):
-        return False
-    with open(log, encoding="utf-8") as f:
-        print(f.read().rstrip("\n"), flush=True)
-    return True
-
-
-class _Log:
-    def __init__(self, path, verbose):
-        self.path, self.verbose = path, verbose
-
-    def __call__(self, line):
-        if self.verbose:
-            print(line, flush=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
 
 
 def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=False, start_over=False,
@@ -426,8 +254,6 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         seen = 0
         it = train_loader
         if progress:
-            from tqdm.auto import tqdm
-
             it = tqdm(train_loader, total=steps, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False, mininterval=1.0)
         for step, (x, y) in enumerate(it, 1):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # channels_last: the loader's
@@ -481,73 +307,6 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         atomic_write_json(os.path.join(path, "history.json"), history)
     log("Finished Training")
     return finish_run(path, data, device, amp_dtype, channels_last, cfg.eval_batch_size, verbose, log)
-
-
-def _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose):
-    """(path, state): the run folder to resume and its training state ("finished", a state dict, or
-    None to start at epoch 1), or (None, None) for a new folder made later. Changes no file unless
-    ``start_over`` sets a run's files aside."""
-    if not resume:
-        if run_name and os.path.exists(os.path.join(run_dir, run_name)):
-            raise RunExistsError(
-                f"run folder {os.path.join(run_dir, run_name)!r} already exists. Pass resume=True to continue "
-                f"(or reload) it, or choose another run_name; labkit never overwrites a run.")
-        return None, None
-    path = find_resume_path(run_dir, run_name, cfg.model, start_over, latest_run)
-    if path and os.path.isdir(path):
-        return path, _resume_state(path, cfg, data, start_over, verbose)
-    if verbose:
-        print(f"start_over=True: no run {path or cfg.model!r} to resume in {run_dir!r}; starting a new one.")
-    return path, None
-
-
-def _resume_state(path, cfg, data, start_over, verbose):
-    """For resume=True on the existing folder ``path``: "finished", the training state to continue
-    from, or None (start at epoch 1 there: nothing was earned, or start_over set the files aside)."""
-    labkit_files = [f for f in ("config.json", "last.pth", "log.txt") + EARNED if os.path.isfile(os.path.join(path, f))]
-    if not labkit_files:
-        if os.listdir(path):
-            raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); choose another run_name.")
-        return None
-    try:
-        old = read_json_file(os.path.join(path, "config.json"), "run settings", "")
-        problem = None if old is not None else "its config.json (the run's settings) is missing"
-    except CheckpointError:
-        old, problem = None, "its config.json (the run's settings) is not valid JSON"
-    if old is not None:
-        _check_same_settings(path, old, cfg, data)
-        if os.path.isfile(os.path.join(path, "result.json")):
-            return "finished"
-        state, problem = continue_problem(path)
-        if problem is None:
-            if state is None and verbose:
-                print(f"resume=True: no epoch of {path} had finished; starting it at epoch 1.")
-            return state
-    if not start_over:
-        raise cannot_continue(path, problem)
-    _start_over(path, problem, verbose)
-    return None
-
-
-def _start_over(path, problem, verbose):
-    moved = set_aside(path)
-    if verbose:
-        print(f"start_over=True: {path} could not continue ({problem}); its files are now in {moved}. "
-              f"Training it again from epoch 1.")
-
-
-def _check_same_settings(path, old, cfg, data):
-    """ConfigError listing every setting (and data split value) that differs from the run's."""
-    now = cfg.to_dict()
-    diff = {k: (old.get(k), now[k]) for k in RESUME_KEYS if old.get(k) != now[k]}
-    now_data = json.loads(json.dumps(data.describe(), default=str))
-    if "data" in old and old["data"] != now_data:
-        diff.update({f"data {k}": (old["data"].get(k), now_data.get(k))
-                     for k in sorted(set(old["data"]) | set(now_data)) if old["data"].get(k) != now_data.get(k)})
-    if diff:
-        raise ConfigError(f"cannot resume {path!r} with other settings: "
-                          + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in diff.items())
-                          + ". Use the run's settings, or resume=False for a new run.")
 
 
 def _build(cfg, num_classes, device, channels_last, steps):
@@ -606,50 +365,3 @@ def _stop_diverged(what, path, best_epoch, log):
            f"Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization.")
     log(f"Stopped: {msg}")
     raise NonFiniteLossError(msg)
-
-
-def finish_run(path, data, device, amp_dtype, channels_last, eval_batch_size, verbose=True, log=print):
-    """Reload the best checkpoint, measure the test set, write result.json, return a RunResult."""
-    model = load_model(os.path.join(path, "best_model.pth"), device=device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    test = evaluate(model, data.loader("test", eval_batch_size, shuffle=False, channels_last=channels_last),
-                    device, amp_dtype, return_preds=True)
-    cm = confusion(test["targets"], test["preds"], len(data.classes))
-    history, _ = read_history(path)
-    best = max(history, key=lambda h: h["val_acc"])
-    result = {"test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
-              "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
-              "per_class": per_class_accuracy(cm, data.classes), "confusion_matrix": cm.tolist(),
-              "classes": list(data.classes)}
-    atomic_write_json(os.path.join(path, "result.json"), result)
-    log(f"Test Accuracy: {test['acc']:.2f}%")
-    res = load_run(path, model=model)
-    return res
-
-
-def load_run(path, device="cpu", model=None):
-    """A finished (or interrupted) run folder as a RunResult, with its best model loaded.
-
-    The history comes from history.json, or where that is missing or unreadable from last.pth."""
-    path = os.fspath(path)
-    if not os.path.isdir(path) or not any(os.path.isfile(os.path.join(path, f))
-                                          for f in ("config.json", "last.pth") + EARNED):
-        raise ConfigError(f"{path!r} is not a run folder (a folder fit wrote, with config.json, history.json, "
-                          f"best_model.pth...). Pass run_dir/run_name of a run, e.g. run.run_dir.")
-    cfg = read_json_file(os.path.join(path, "config.json"), "run settings",
-                         "The run's settings are lost; its checkpoints and result.json are intact.") or {}
-    res = read_json_file(os.path.join(path, "result.json"), "run result",
-                         "Delete it and run fit again with resume=True and the run's settings: the test set is "
-                         "measured again from best_model.pth, without training.") or {}
-    hist, _ = read_history(path)
-    if model is None and os.path.isfile(os.path.join(path, "best_model.pth")):
-        model = load_model(os.path.join(path, "best_model.pth"), device=device)
-    elif model is False:  # caller only wants the numbers
-        model = None
-    best = (max(hist, key=lambda h: h["val_acc"]) if hist else
-            {"val_acc": res.get("best_val_acc", float("nan")), "epoch": res.get("best_epoch", 0)})
-    return RunResult(run_dir=path, history=hist, test_acc=res.get("test_acc", float("nan")),
-                     test_loss=res.get("test_loss", float("nan")), best_val_acc=best["val_acc"],
-                     best_epoch=best["epoch"], config=cfg, per_class=res.get("per_class", {}),
-                     confusion_matrix=res.get("confusion_matrix"), model=model)

@@ -23,8 +23,9 @@ from .errors import CheckpointError, ConfigError, DataMissingError, RunExistsErr
 from .models import IMAGENET_MODELS, check_model_name, get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .results import save_table, summarize_runs
-from .resume import read_json_file
-from .train import RESUME_KEYS, fit
+from .files import read_json_file
+from .runs import RESUME_KEYS
+from .train import fit
 
 # describe() keys that must match for a run to be resumed/reused with this data
 DATA_KEYS = ("train", "val", "test", "classes", "class_counts", "imbalance", "minority_classes", "minority_repeat",

@@ -19,7 +19,7 @@ import labkit
 from labkit import bootstrap
 from labkit.bundle import make_bundle
 from labkit.notebook import device_info, device_report, keep_runs_on_drive
-from labkit.train import device_record, resolve_amp
+from labkit.device import device_record, resolve_amp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = ["notebooks/task1_simplecnn.ipynb", "notebooks/task2_resnet18.ipynb",

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import labkit
 from labkit.data import random_crop_flip
 from labkit.presets import fit_preset, get_preset, list_presets, preset_info, preset_table
-from labkit.train import auto_channels_last, cpu_has_fast_bf16
+from labkit.device import auto_channels_last, cpu_has_fast_bf16
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 
 import labkit
 import labkit.notebook
-from labkit.checkpoint import atomic_torch_save, atomic_write_json, read_checkpoint
+from labkit.files import atomic_torch_save, atomic_write_json, read_checkpoint
 
 NUMERIC = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
 

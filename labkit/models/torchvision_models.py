@@ -13,7 +13,9 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from ..errors import ConfigError, DataMissingError
+from ..errors import CheckpointError, ConfigError, DataMissingError
+from ..files import read_checkpoint
+from .weights import load_checked_state_dict
 
 _ARCH = {
     "tv_resnet18": (torchvision.models.resnet18, torchvision.models.ResNet18_Weights),
@@ -83,15 +85,11 @@ def build_torchvision_resnet(name, num_classes=10, weights=None):
 
 def _load_backbone_file(model, path, name):
     """Load every parameter but the classifier head from a state-dict file (checked, strict)."""
-    from ..checkpoint import check_state_dict, read_checkpoint
-
     obj = read_checkpoint(path, f"{name} weights")
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
     if not isinstance(state, dict):
-        from ..errors import CheckpointError
-
         raise CheckpointError(f"{name} weights {path!r} hold a {type(obj).__name__}, not a state dict.")
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     head = {k: v for k, v in model.state_dict().items() if k.startswith("fc.")}
     state = {**{k: v for k, v in state.items() if not k.startswith("fc.")}, **head}  # the head is replaced anyway
-    check_state_dict(model, state, f"{name} weights {path!r}")
+    load_checked_state_dict(model, state, f"{name} weights {path!r}")
