@@ -63,7 +63,8 @@ from labkit.config import TrainConfig  # noqa: E402
 from labkit.data import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from labkit.device import resolve_device  # noqa: E402
 from labkit.errors import ConfigError  # noqa: E402
-from labkit.train import build_scheduler, seed_everything  # noqa: E402
+from labkit.rng import seed_everything  # noqa: E402
+from labkit.train import build_scheduler  # noqa: E402
 
 MODELS = ("simplecnn", "resnet20", "resnet18")
 # Epochs per model for the full CPU benchmark: enough for accuracies to mean something, small

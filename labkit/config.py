@@ -1,10 +1,20 @@
-"""Training configuration: defaults, type coercion and range checks, done before any training.
+"""Settings: the training configuration and the data settings, coerced and range-checked before any training.
+
+``TrainConfig.from_params(model, params)`` is the one settings check every entry point uses (fit, the
+notebooks' parameter cell, presets, experiments, the transfer study); ``check_data_params`` is the one
+check of load_cifar10's settings; ``as_int`` / ``as_float`` / ``as_bool`` / ``as_list`` / ``as_count``
+read one value each.
 
 papermill passes parameters as typed YAML values, but users also type ``-p lr 1e-2``
 (a string for YAML 1.1) or ``-p epochs 10.0``; numeric strings and whole floats are
 accepted, everything else gets a ConfigError naming the parameter and a valid example.
 """
+import json
+import math
+import os
 from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
 
 from .device import resolve_device
 from .errors import ConfigError, unknown_name
@@ -92,6 +102,22 @@ class TrainConfig:
         resolve_device(self.device)  # an unknown or absent device fails here, before any folder or data
         return self
 
+    @classmethod
+    def from_params(cls, model, params, *, extra=(), what="training parameter", context=""):
+        """The checked settings of ``model`` with ``params`` (fit's keyword arguments): an unknown name,
+        a wrong type or an out-of-range value is a ConfigError naming it, before any folder or data.
+        ``extra`` names further keys the caller handles itself (they are accepted and ignored here)."""
+        cls.check_names(params, extra, what, context)
+        return cls(model=model, **{k: v for k, v in params.items() if k not in extra and k != "model"}).validate()
+
+    @classmethod
+    def check_names(cls, params, extra=(), what="training parameter", context=""):
+        """ConfigError naming every key of ``params`` that is no setting (nor one of ``extra``)."""
+        valid = cls.field_names() + [k for k in extra if k not in cls.field_names()]
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ConfigError(f"unknown {what}(s) {unknown}{context}. Valid ones: {', '.join(valid)}")
+
     def to_dict(self):
         return asdict(self)
 
@@ -163,3 +189,97 @@ def as_bool(name, value):
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
         return value.strip().lower() in ("true", "yes", "1", "on")
     raise ConfigError(f"{name} must be True or False, got {value!r}")
+
+
+def as_list(name, value, item=str, required=False):
+    """A list parameter, also from papermill text: ``"[20, 56]"``, ``'["a", "b"]'``, ``"[a, b]"`` or ``"a,b"``;
+    one value becomes a one-item list. ``item`` (str, int or float) converts each entry; ``required``:
+    None or an empty list is an error instead of []."""
+    if value is None and not required:
+        return []
+    if value is None:
+        raise ConfigError(f"{name} must be a list (e.g. {name}=[...]), got None")
+    given = value
+    if isinstance(value, str):
+        value = _list_from_text(name, value)
+    elif not isinstance(value, (list, tuple)):
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        value = [value]
+    if required and not value:
+        raise ConfigError(f"{name} is empty: {given!r}")
+    if item is int:
+        return [as_int(name, v, 1) for v in value]
+    if item is float:
+        return [as_float(name, v, 0, lo_open=True) for v in value]
+    return [str(v).strip() for v in value]
+
+
+def _list_from_text(name, text):
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:  # unquoted names such as [tv_resnet18, resnet50]
+            if not text.endswith("]"):
+                raise ConfigError(f"{name} must be a list such as [20, 56], got {text!r}") from None
+            text = text[1:-1]
+    return [v for v in (p.strip().strip("'\"").strip() for p in text.split(",")) if v]
+
+
+def as_count(name, value, available=math.inf, allow_none=True):
+    """A number of images: a positive whole number up to ``available`` (or None: all of them)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        try:
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            value = int(f)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a positive whole number or None, got {value!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive whole number or None, got {value}")
+    if value > available:
+        raise ConfigError(f"{name}={value} is larger than the {available} images available; "
+                          f"use a value up to {available} or None for all of them.")
+    return int(value)
+
+
+# ---- data settings (load_cifar10) -------------------------------------------------------------------
+NORMALIZE_MODES = ("off", "fixed", "computed")
+NO_VALIDATION = ("val_ratio=0 leaves no validation images, but the best epoch (best_model.pth, the test "
+                 "accuracy) is chosen by validation accuracy: with none, every epoch scores 0 and epoch 1 is "
+                 "kept. Use val_ratio > 0, e.g. 0.1.")
+
+
+def canonical_normalize(normalize):
+    """"off", "fixed" or "computed" from those names, True ("computed"), False/None/"none" ("off")."""
+    if not isinstance(normalize, (str, bool, type(None))):
+        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
+    mode = {True: "computed", False: "off", None: "off", "none": "off"}.get(normalize, normalize)
+    if isinstance(mode, str):
+        mode = {"none": "off", "false": "off", "true": "computed"}.get(mode.strip().lower(), mode.strip().lower())
+    if mode not in NORMALIZE_MODES:
+        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
+    return mode
+
+
+def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1, seed=0,
+                      data_root="./data"):
+    """The data settings of :func:`labkit.load_cifar10`, checked without reading any data.
+
+    Returns them canonical (``norm_ratio`` is 1.0 unless ``normalize='computed'``). Counts
+    larger than the data set are caught when it is read.
+    """
+    if not isinstance(data_root, (str, os.PathLike)):
+        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}; e.g. data_root='./data'")
+    mode = canonical_normalize(normalize)
+    ratio = as_float("norm_ratio", norm_ratio, 0, hi=1, lo_open=True)
+    val_ratio = as_float("val_ratio", val_ratio, 0, hi=1, hi_open=True)
+    if val_ratio == 0:
+        raise ConfigError(NO_VALIDATION)
+    return {"normalize": mode, "norm_ratio": ratio if mode == "computed" else 1.0,
+            "limit": as_count("limit", limit), "test_limit": as_count("test_limit", test_limit),
+            "val_ratio": val_ratio, "seed": as_int("seed", seed, 0), "data_root": os.fspath(data_root)}

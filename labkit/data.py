@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import NORMALIZE_MODES, as_bool, as_count, check_data_params
 from .device import resolve_device
 from .errors import ConfigError, DataError, DataMissingError
 
@@ -26,7 +27,6 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]
-NORMALIZE_MODES = ("off", "fixed", "computed")
 
 
 def find_cifar_folder(data_root):
@@ -265,25 +265,6 @@ def check_data_root(data_root):
     return data_root
 
 
-def _check_count(name, value, available, allow_none=True):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        try:
-            f = float(value)
-            if not f.is_integer():
-                raise ValueError
-            value = int(f)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a positive whole number or None, got {value!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be a positive whole number or None, got {value}")
-    if value > available:
-        raise ConfigError(f"{name}={value} is larger than the {available} images available; "
-                          f"use a value up to {available} or None for all of them.")
-    return int(value)
-
-
 def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, test_limit=None, seed=0,
                  normalize="computed", norm_ratio=1.0, device="auto", verbose=True):
     """Load CIFAR-10 (downloading it with torchvision if needed) as a :class:`CifarData`.
@@ -295,9 +276,6 @@ def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, t
     - ``normalize``: "off", "fixed" (the usual CIFAR-10 statistics) or "computed" (from the
       training split; ``norm_ratio`` < 1 samples that fraction of it). True means "computed".
     """
-    from .config import as_bool
-    from .experiments import check_data_params  # the one check of these settings (experiments imports this module)
-
     checked = check_data_params(normalize, norm_ratio, None, None, val_ratio, seed, data_root)
     normalize, val_ratio, seed = checked["normalize"], checked["val_ratio"], checked["seed"]
     norm_ratio = float(norm_ratio)  # checked; recorded as given (describe() is compared on resume)
@@ -313,8 +291,8 @@ def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, t
         download_cifar10(data_root)
     raw = read_cifar_folder(data_root, verbose=verbose)
     x, y = raw["train_x"], raw["train_y"]
-    limit = _check_count("limit", limit, len(y))
-    test_limit = _check_count("test_limit", test_limit, len(raw["test_y"]))
+    limit = as_count("limit", limit, len(y))
+    test_limit = as_count("test_limit", test_limit, len(raw["test_y"]))
     g = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(len(y), generator=g)
     if limit is not None:

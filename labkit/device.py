@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import os
 import warnings
+from dataclasses import dataclass
 
 import torch
 
@@ -130,3 +131,36 @@ def cpu_has_fast_bf16():
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:
         return False
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and in what precision a run computes: the device, the autocast dtype (None: fp32), whether
+    fp16 needs a GradScaler, the memory format, and whether the CPU allocator was tuned."""
+
+    device: torch.device
+    amp_dtype: object
+    use_scaler: bool
+    channels_last: bool
+    malloc_tuned: bool = False
+
+    def record(self):
+        """The run's config.json entries for the placement (device, precision, GPU name and capability)."""
+        return {"device": str(self.device), "amp_dtype": str(self.amp_dtype).replace("torch.", "")
+                if self.amp_dtype else "fp32", "channels_last": self.channels_last, "grad_scaler": self.use_scaler,
+                "cpu_malloc_tuned": self.malloc_tuned}
+
+    def describe(self, record):
+        """The one line a new run prints about where it trains."""
+        return (f"device {record['gpu'] or self.device} | precision {record['precision']} | "
+                f"channels_last {self.channels_last}")
+
+
+def choose_placement(device="auto", amp="auto", channels_last="auto"):
+    """The :class:`Placement` for a run's settings (``auto`` picks what pays on this machine)."""
+    dev = resolve_device(device)
+    amp_dtype, use_scaler = resolve_amp(amp, dev)
+    cl = auto_channels_last(dev) if channels_last == "auto" else channels_last
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed 32x32 batches: let cuDNN pick its fastest kernels
+    return Placement(dev, amp_dtype, use_scaler, cl, dev.type == "cpu" and tune_cpu_allocator())

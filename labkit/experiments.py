@@ -25,20 +25,24 @@ augmentation, learning rate and update strategy, each against one baseline) and
 :func:`run_depth_study` (ResNet vs plain nets of the same depth with the recipe of
 He et al. 2016, test error against the paper's; pre-activation variants as the bonus).
 """
-import json
 import math
 import os
 import re
 from dataclasses import dataclass, field
 
-from .config import SCHEDULER_ALIASES, TrainConfig, as_augment, as_float, as_int
-from .data import NORMALIZE_MODES, _check_count
+import matplotlib.pyplot as plt
+
+from .config import SCHEDULER_ALIASES, TrainConfig, as_augment, as_bool, as_float, as_int, as_list, check_data_params
+from . import data as cifar  # cifar.load_cifar10: looked up at call time (tests count the loads)
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError, unknown_name
 from .files import read_json_file
+from .plots import plot_histories, plot_history, show_png
+from .results import save_table, summarize_runs, with_error_rates
+from .runs import CURVES, diff_text, load_run, settings_diff, stop_line
+from .train import fit
 
-DATA_KEYS = ("normalize", "norm_ratio")
+DATA_KEYS = ("normalize", "norm_ratio")  # the data settings a configuration may change
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
-CURVES = ("train_acc", "val_acc", "train_loss", "val_loss")
 
 # ---- Lab2 task 2: ablations against a baseline ---------------------------------------------------
 ABLATIONS = ("normalization", "augmentation", "lr", "scheduler")
@@ -84,7 +88,7 @@ class Experiment:
 
     def show(self, runs=False):
         """Display the comparison table and the overlaid figures (``runs=True``: each run's too)."""
-        from IPython.display import display
+        from IPython.display import display  # IPython: only in a notebook
 
         display(self.table)
         self.show_figures()
@@ -93,201 +97,14 @@ class Experiment:
 
     def show_figures(self):
         """Display the overlaid figures (one per group of configurations)."""
-        from .notebook import show_png
-
         show_png(*self.figures.values())
 
     def show_runs(self):
         """Display each run's own four curves (train/val accuracy and loss per epoch)."""
-        from .notebook import show_png
-
         show_png(*[os.path.join(r.run_dir, "curves.png") for r in self.runs.values()])
 
 
-# ---- checks ----------------------------------------------------------------------------------------
-NO_VALIDATION = ("val_ratio=0 leaves no validation images, but the best epoch (best_model.pth, the test "
-                 "accuracy) is chosen by validation accuracy: with none, every epoch scores 0 and epoch 1 is "
-                 "kept. Use val_ratio > 0, e.g. 0.1.")
-
-
-def canonical_normalize(normalize):
-    if not isinstance(normalize, (str, bool, type(None))):
-        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
-    mode = {True: "computed", False: "off", None: "off", "none": "off"}.get(normalize, normalize)
-    if isinstance(mode, str):
-        mode = {"none": "off", "false": "off", "true": "computed"}.get(mode.strip().lower(), mode.strip().lower())
-    if mode not in NORMALIZE_MODES:
-        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES} (or True/False), got {normalize!r}")
-    return mode
-
-
-def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1, seed=0,
-                      data_root="./data"):
-    """The data settings of :func:`labkit.load_cifar10`, checked without reading any data.
-
-    Returns them canonical (``norm_ratio`` is 1.0 unless ``normalize='computed'``). Counts
-    larger than the data set are caught when it is read.
-    """
-    if not isinstance(data_root, (str, os.PathLike)):
-        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}; e.g. data_root='./data'")
-    mode = canonical_normalize(normalize)
-    ratio = as_float("norm_ratio", norm_ratio, 0, hi=1, lo_open=True)
-    val_ratio = as_float("val_ratio", val_ratio, 0, hi=1, hi_open=True)
-    if val_ratio == 0:
-        raise ConfigError(NO_VALIDATION)
-    return {"normalize": mode, "norm_ratio": ratio if mode == "computed" else 1.0,
-            "limit": _check_count("limit", limit, math.inf), "test_limit": _check_count("test_limit", test_limit,
-                                                                                          math.inf),
-            "val_ratio": val_ratio, "seed": as_int("seed", seed, 0), "data_root": os.fspath(data_root)}
-
-
-def as_list(name, value, item=str):
-    """A list parameter, also from papermill text such as ``"[20, 56]"`` or ``"20,56"``."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = json.loads(text) if text.startswith("[") else [s for s in text.split(",") if s.strip()]
-        except ValueError:
-            raise ConfigError(f"{name} must be a list such as [20, 56], got {value!r}") from None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{name} must be a list, got {value!r}")
-    out = []
-    for v in value:
-        if item is int:
-            out.append(as_int(name, v, 1))
-        elif item is float:
-            out.append(as_float(name, v, 0, lo_open=True))
-        else:
-            out.append(str(v).strip())
-    return out
-
-
-def as_configs(configs):
-    """Configs from a list of :class:`Config` / dicts with a ``name``, or a ``{name: params}`` dict."""
-    if isinstance(configs, dict):
-        configs = [Config(k, dict(v or {})) for k, v in configs.items()]
-    out = []
-    for c in configs or []:
-        if isinstance(c, Config):
-            out.append(Config(c.name, dict(c.params), tuple(c.groups), c.change))
-        elif isinstance(c, dict) and "name" in c:
-            c = dict(c)
-            name, groups, change = c.pop("name"), tuple(c.pop("groups", ()) or ()), c.pop("change", "")
-            out.append(Config(name, dict(c.pop("params", None) or c), groups, change))
-        else:
-            raise ConfigError(f"a configuration must be a labkit.experiments.Config or a dict with a 'name', got {c!r}")
-    if not out:
-        raise ConfigError("no configurations to run: give at least one.")
-    return out
-
-
-def _same(a, b):
-    return json.loads(json.dumps(a, default=list)) == json.loads(json.dumps(b, default=list))
-
-
-def _plan(configs, base, data_common, exp_dir, resume, start_over=False):
-    """Check every configuration; returns [(config, model, train_params, data_key)] or raises."""
-    from .runs import RESUME_KEYS
-
-    valid_keys = set(TrainConfig.field_names()) | set(DATA_KEYS)
-    seen, plan, existing = set(), [], []
-    for c in configs:
-        if not isinstance(c.name, str) or not NAME_RE.match(c.name):
-            raise ConfigError(f"configuration name {c.name!r} cannot be a folder name: use letters, digits and . _ - + =")
-        if c.name in seen:
-            raise ConfigError(f"two configurations are named {c.name!r}; names must be unique.")
-        seen.add(c.name)
-        params = {**base, **c.params}
-        unknown = sorted(set(params) - valid_keys)
-        if unknown:
-            raise ConfigError(f"configuration {c.name!r}: unknown parameter(s) {unknown}. "
-                              f"Valid ones: {', '.join(sorted(valid_keys))}")
-        try:
-            data = check_data_params(params.pop("normalize", data_common["normalize"]),
-                                     params.pop("norm_ratio", data_common["norm_ratio"]))
-            model = params.pop("model", None)
-            if model is None:
-                raise ConfigError("no model: pass model=... to the experiment or in the configuration.")
-            cfg = TrainConfig(model=model, **params).validate()
-        except ConfigError as e:
-            raise ConfigError(f"configuration {c.name!r}: {e}") from None
-        key = (data["normalize"], data["norm_ratio"])
-        path = os.path.join(exp_dir, c.name)
-        if os.path.exists(path) and os.listdir(path):
-            existing.append(c.name)
-            if resume:
-                _check_existing(c.name, path, cfg, {**data_common, "normalize": key[0], "norm_ratio": key[1]},
-                                RESUME_KEYS, start_over)
-        plan.append((c, model, params, key))
-    if existing and not resume:
-        raise RunExistsError(f"experiment folder {exp_dir!r} already holds run(s) {', '.join(existing)}. Pass "
-                             f"resume=True to reuse finished runs and continue interrupted ones, or choose another "
-                             f"experiment name / run_dir; labkit never overwrites a run.")
-    return plan
-
-
-def _check_existing(name, path, cfg, data, resume_keys, start_over=False):
-    """An existing run folder must come from the same settings (else: fail now, not mid-way)."""
-    cfg_file = os.path.join(path, "config.json")
-    if not os.path.isfile(cfg_file):
-        if start_over and os.path.isfile(os.path.join(path, "last.pth")):
-            return  # a labkit run that lost its settings: fit sets its files aside and trains it again
-        raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); move it away or choose "
-                             f"another experiment name.")
-    try:
-        old = read_json_file(cfg_file, f"configuration {name!r}: run settings",
-                             "Pass start_over=True to train it again (its files are kept in earlier-1/ inside it), "
-                             "or use another experiment name.")
-    except CheckpointError:
-        if start_over:
-            return
-        raise
-    new = cfg.to_dict()
-    diff = [f"{k} was {old.get(k)!r}, now {new[k]!r}" for k in resume_keys if not _same(old.get(k), new[k])]
-    od = old.get("data") or {}
-    for k in ("normalize", "limit", "val_ratio", "seed") + (("norm_ratio",) if data["normalize"] == "computed" else ()):
-        if k in od and not _same(od.get(k), data[k]):
-            diff.append(f"{k} was {od.get(k)!r}, now {data[k]!r}")
-    if diff:
-        raise ConfigError(f"configuration {name!r}: its run folder {path!r} was made with other settings ("
-                          + "; ".join(diff) + "). Use another experiment name (or run_dir) for new settings, "
-                          "or the old settings to reuse/continue it.")
-
-
-def _check_loaded(name, path, data):
-    """After loading, before any training: an existing run must have used this very data (as fit
-    checks when it resumes: split sizes, normalization, source folder...)."""
-    cfg_file = os.path.join(path, "config.json")
-    if not os.path.isfile(cfg_file):
-        return
-    try:
-        old = read_json_file(cfg_file, "run settings", "").get("data")
-    except CheckpointError:
-        return  # refused (or set aside with start_over) by _check_existing / fit, before any training
-    now = json.loads(json.dumps(data.describe(), default=str))
-    if old is None or old == now:
-        return
-    diff = [f"{k} was {old.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(old) | set(now))
-            if old.get(k) != now.get(k)]
-    raise ConfigError(f"configuration {name!r}: its run folder {path!r} used other data ({'; '.join(diff)}). "
-                      f"Use another experiment name (or run_dir), or the data settings of that run.")
-
-
-def diverged(path):
-    """The 'Stopped: ...' line if the run in ``path`` diverged (fit logs it), else None."""
-    log = os.path.join(path, "log.txt")
-    if not os.path.isfile(log) or os.path.isfile(os.path.join(path, "result.json")):
-        return None
-    with open(log, encoding="utf-8") as f:
-        lines = [ln.strip() for ln in f if ln.strip()]
-    return lines[-1] if lines and lines[-1].startswith("Stopped:") else None
-
-
-# ---- the runner -----------------------------------------------------------------------------------
+# ---- the runner: plan (every check) → data → fit each configuration → table and figures ----------
 def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=None, data_root="./data",
                     download=True, normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1,
                     seed=0, device="auto", resume=True, start_over=False, progress=True, verbose=True,
@@ -312,96 +129,209 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
     call is repeated; delete its folder to retry); the others still run.
     Returns an :class:`Experiment`.
     """
-    from .data import load_cifar10
-    from .plots import plot_history
-    from .runs import load_run
-    from .train import fit
-
     configs = as_configs(configs)
-    if not isinstance(experiment, str) or not NAME_RE.match(experiment):
-        raise ConfigError(f"experiment name {experiment!r} cannot be a folder name: use letters, digits and . _ - + =")
-    if not isinstance(tag, str) or not NAME_RE.match(tag):
-        raise ConfigError(f"tag {tag!r} cannot be part of a file name: use letters, digits and . _ - + =")
-    from .config import as_bool
-
-    resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
+    _check_name(experiment, "experiment name", "a folder name")
+    _check_name(tag, "tag", "part of a file name")
     data_common = check_data_params(normalize, norm_ratio, limit, test_limit, val_ratio, seed, data_root)
     if data is not None:  # a loaded data set: its split settings are the experiment's
-        for k in ("limit", "val_ratio", "seed"):
-            if k in data.info:
-                data_common[k] = data.info[k]
+        data_common.update({k: v for k, v in getattr(data, "info", {}).items() if k in ("limit", "val_ratio", "seed")})
     common.setdefault("seed", data_common["seed"])
     common.setdefault("device", device)
-    exp_dir = os.path.join(os.fspath(run_dir), experiment)
-    plan = _plan(configs, common, data_common, exp_dir, resume, start_over)
+    return run_in_folder(configs, os.path.join(os.fspath(run_dir), experiment), name=experiment, data=data,
+                         data_common=dict(data_common, download=download, device=device), resume=resume,
+                         start_over=start_over, progress=progress, verbose=verbose, metrics=metrics, tag=tag,
+                         title=title or experiment, columns=columns, common=common)
 
-    # ---- data: each distinct normalization loaded once, all before any training -------------------
-    cache = {}
-    if data is not None:
-        cache[(data.normalize, float(data.info.get("norm_ratio", 1.0)) if data.normalize == "computed" else 1.0)] = data
-    for _, _, _, key in plan:
-        if key not in cache:
-            cache[key] = load_cifar10(data_common["data_root"], download=download, val_ratio=data_common["val_ratio"],
-                                      limit=data_common["limit"], test_limit=data_common["test_limit"],
-                                      seed=data_common["seed"], normalize=key[0], norm_ratio=key[1], device=device,
-                                      verbose=verbose)
-    for c, _, _, key in plan:
-        _check_loaded(c.name, os.path.join(exp_dir, c.name), cache[key])
 
+@dataclass
+class Step:
+    """One planned configuration: its checked fit parameters and which data it trains on."""
+
+    config: Config
+    model: str
+    params: dict
+    data_key: tuple
+    path: str
+
+
+def run_in_folder(configs, exp_dir, *, name, data, data_common, resume=True, start_over=False, progress=True,
+                  verbose=True, metrics=CURVES, tag="comparison", title=None, columns=None, common=None):
+    """The runner behind :func:`run_experiments` and the transfer study: every configuration checked
+    (names, settings, existing folders, the data), then each trained with fit in ``exp_dir/<name>``, the
+    table written after every run; ``metrics=()`` draws no overlaid figure."""
+    configs = as_configs(configs)
+    _check_name(tag, "tag", "part of a file name")
+    resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
+    plan = plan_configs(configs, common or {}, data_common, exp_dir, resume, start_over, given=data is not None)
+    cache = _load_data(plan, data, data_common, verbose)
     if verbose:
-        print(f"Experiment {experiment!r}: {len(plan)} configuration(s) in {exp_dir}")
-        for c, model, params, key in plan:
-            path = os.path.join(exp_dir, c.name)
-            state = ("finished" if os.path.isfile(os.path.join(path, "result.json")) else
-                     "diverged" if diverged(path) else
-                     "interrupted, will continue" if os.path.isfile(os.path.join(path, "last.pth")) else "to train")
-            print(f"  {c.name:<18} {model:<16} {c.change or '':<34} [{state}]")
-
+        _print_plan(name, exp_dir, plan)
     runs, status = {}, {}
-    for i, (c, model, params, key) in enumerate(plan, 1):
-        path = os.path.join(exp_dir, c.name)
-        if verbose:
-            print(f"\n=== [{i}/{len(plan)}] {c.name}" + (f" ({c.change})" if c.change not in ("", c.name) else "")
-                  + " ===")
-        stopped = diverged(path)
-        if stopped is None:
-            try:
-                res = fit(model, cache[key], run_dir=exp_dir, run_name=c.name, resume=os.path.isdir(path),
-                          start_over=start_over and os.path.isdir(path),
-                          progress=progress, verbose=verbose, **params)
-                status[c.name] = "finished"
-            except NonFiniteLossError as e:
-                stopped = f"Stopped: {e}"
-        if stopped is not None:
-            if verbose:
-                print(f"{c.name} diverged; recorded as such (delete {path} to try again). {stopped}")
-            res = load_run(path, model=False)
-            status[c.name] = "diverged"
-        if res.model is not None:
-            res.model = res.model.cpu()
-        runs[c.name] = res
-        if res.history:
-            _close(plot_history(res, title=c.name, save=os.path.join(path, "curves.png")))
+    for i, step in enumerate(plan, 1):
+        runs[step.config.name], status[step.config.name] = _train_step(step, i, len(plan), cache, exp_dir,
+                                                                       start_over, progress, verbose)
         _save_table(plan, runs, status, exp_dir, tag, columns)  # after every run: partial results are kept
-
     df, table_files = _save_table(plan, runs, status, exp_dir, tag, columns)
-    figures = _save_figures(plan, runs, exp_dir, tag, metrics, title or experiment)
+    figures = _save_figures(plan, runs, exp_dir, tag, metrics, title) if metrics else {}
     files = {"csv": table_files[0], "md": table_files[1], **{f"figure:{k}": v for k, v in figures.items()}}
     if verbose:
-        print(f"\nComparison table: {table_files[0]} and {table_files[1]}; figures: {', '.join(figures.values())}")
-    return Experiment(experiment, exp_dir, [p[0] for p in plan], runs, df, files, figures, status)
+        print(f"\nComparison table: {table_files[0]} and {table_files[1]}"
+              + (f"; figures: {', '.join(figures.values())}" if figures else ""))
+    return Experiment(name, exp_dir, [s.config for s in plan], runs, df, files, figures, status)
 
 
-def _close(fig):
-    import matplotlib.pyplot as plt
+def _check_name(value, what, kind):
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ConfigError(f"{what} {value!r} cannot be {kind}: use letters, digits and . _ - + =")
 
-    plt.close(fig)
+
+def as_configs(configs):
+    """Configs from a list of :class:`Config` / dicts with a ``name``, or a ``{name: params}`` dict."""
+    if isinstance(configs, dict):
+        configs = [Config(k, dict(v or {})) for k, v in configs.items()]
+    out = []
+    for c in configs or []:
+        if isinstance(c, Config):
+            out.append(Config(c.name, dict(c.params), tuple(c.groups), c.change))
+        elif isinstance(c, dict) and "name" in c:
+            c = dict(c)
+            name, groups, change = c.pop("name"), tuple(c.pop("groups", ()) or ()), c.pop("change", "")
+            out.append(Config(name, dict(c.pop("params", None) or c), groups, change))
+        else:
+            raise ConfigError(f"a configuration must be a labkit.experiments.Config or a dict with a 'name', got {c!r}")
+    if not out:
+        raise ConfigError("no configurations to run: give at least one.")
+    return out
+
+
+def plan_configs(configs, base, data_common, exp_dir, resume, start_over=False, given=False):
+    """Check every configuration (names, settings, existing run folders) before anything loads or trains;
+    the :class:`Step` list. With ``given`` data the folders' data is checked once it is known."""
+    seen, plan = set(), []
+    for c in configs:
+        _check_name(c.name, "configuration name", "a folder name")
+        if c.name in seen:
+            raise ConfigError(f"two configurations are named {c.name!r}; names must be unique.")
+        seen.add(c.name)
+        params = {**base, **c.params}
+        try:
+            TrainConfig.check_names(params, extra=DATA_KEYS, what="parameter")
+            data = check_data_params(params.pop("normalize", data_common["normalize"]),
+                                     params.pop("norm_ratio", data_common["norm_ratio"]))
+            if params.get("model") is None:
+                raise ConfigError("no model: pass model=... to the experiment or in the configuration.")
+            cfg = TrainConfig.from_params(params.pop("model"), params)
+        except ConfigError as e:
+            raise ConfigError(f"configuration {c.name!r}: {e}") from None
+        step = Step(c, cfg.model, params, (data["normalize"], data["norm_ratio"]), os.path.join(exp_dir, c.name))
+        if resume and os.path.exists(step.path) and os.listdir(step.path):
+            keys = () if given else ("normalize", "limit", "val_ratio", "seed") + (
+                ("norm_ratio",) if data["normalize"] == "computed" else ())
+            _check_existing(c.name, step.path, cfg, {**data_common, **dict(zip(DATA_KEYS, step.data_key))}, keys,
+                            start_over)
+        plan.append(step)
+    existing = [s.config.name for s in plan if os.path.exists(s.path) and os.listdir(s.path)]
+    if existing and not resume:
+        raise RunExistsError(f"experiment folder {exp_dir!r} already holds run(s) {', '.join(existing)}. Pass "
+                             f"resume=True to reuse finished runs and continue interrupted ones, or choose another "
+                             f"experiment name / run_dir; labkit never overwrites a run.")
+    return plan
+
+
+def _check_existing(name, path, cfg, data, data_keys, start_over=False):
+    """An existing run folder must come from the same settings (else: fail now, not mid-way)."""
+    cfg_file = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_file):
+        if start_over and os.path.isfile(os.path.join(path, "last.pth")):
+            return  # a labkit run that lost its settings: fit sets its files aside and trains it again
+        raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); move it away or choose "
+                             f"another experiment name.")
+    try:
+        old = read_json_file(cfg_file, f"configuration {name!r}: run settings",
+                             "Pass start_over=True to train it again (its files are kept in earlier-1/ inside it), "
+                             "or use another experiment name.")
+    except CheckpointError:
+        if start_over:
+            return
+        raise
+    diff = settings_diff(old, cfg.to_dict(), data, data_keys)
+    if diff:
+        raise ConfigError(f"configuration {name!r}: its run folder {path!r} was made with other settings ("
+                          + diff_text(diff, "; ") + "). Use another experiment name (or run_dir) for new settings, "
+                          "or the old settings to reuse/continue it.")
+
+
+def _load_data(plan, data, data_common, verbose):
+    """Each distinct data setting loaded once, before any training; every existing run folder checked
+    against the data it will train on. ``data`` (given) serves the settings it was loaded with."""
+    cache = {}
+    if data is not None:
+        key = ((data.normalize, float(data.info.get("norm_ratio", 1.0)) if data.normalize == "computed" else 1.0)
+               if isinstance(data, cifar.CifarData)
+               else (data_common["normalize"], data_common["norm_ratio"]))
+        cache[key] = data
+    for step in plan:
+        if step.data_key not in cache:
+            dc = data_common
+            cache[step.data_key] = cifar.load_cifar10(dc["data_root"], download=dc["download"], val_ratio=dc["val_ratio"],
+                                                limit=dc["limit"], test_limit=dc["test_limit"], seed=dc["seed"],
+                                                normalize=step.data_key[0], norm_ratio=step.data_key[1],
+                                                device=dc["device"], verbose=verbose)
+    for step in plan:
+        _check_loaded(step.config.name, step.path, cache[step.data_key])
+    return cache
+
+
+def _check_loaded(name, path, data):
+    """After loading, before any training: an existing run must have used this very data (as fit
+    checks when it resumes: split sizes, normalization, source folder...)."""
+    try:
+        old = read_json_file(os.path.join(path, "config.json"), "run settings", "")
+    except CheckpointError:
+        return  # refused (or set aside with start_over) by _check_existing / fit, before any training
+    diff = settings_diff(old, data=data.describe(), data_keys=None) if old else []
+    if diff:
+        raise ConfigError(f"configuration {name!r}: its run folder {path!r} used other data ("
+                          + diff_text([(k.replace("data ", "", 1), a, b) for k, a, b in diff], "; ")
+                          + "): it was trained on other data than this call's. Use another experiment name "
+                          "(or run_dir), or the data settings of that run.")
+
+
+def _print_plan(name, exp_dir, plan):
+    print(f"Experiment {name!r}: {len(plan)} configuration(s) in {exp_dir}")
+    for s in plan:
+        state = ("finished" if os.path.isfile(os.path.join(s.path, "result.json")) else
+                 "diverged" if stop_line(s.path) else
+                 "interrupted, will continue" if os.path.isfile(os.path.join(s.path, "last.pth")) else "to train")
+        print(f"  {s.config.name:<18} {s.model:<16} {s.config.change or '':<34} [{state}]")
+
+
+def _train_step(step, i, n, cache, exp_dir, start_over, progress, verbose):
+    """Train (or read back) one configuration: (RunResult, "finished" or "diverged")."""
+    c, path = step.config, step.path
+    if verbose:
+        print(f"\n=== [{i}/{n}] {c.name}" + (f" ({c.change})" if c.change not in ("", c.name) else "") + " ===")
+    stopped, status = stop_line(path), "finished"
+    if stopped is None:
+        try:
+            res = fit(step.model, cache[step.data_key], run_dir=exp_dir, run_name=c.name, resume=os.path.isdir(path),
+                      start_over=start_over and os.path.isdir(path), progress=progress, verbose=verbose,
+                      **step.params)
+        except NonFiniteLossError as e:
+            stopped = f"Stopped: {e}"
+    if stopped is not None:
+        if verbose:
+            print(f"{c.name} diverged; recorded as such (delete {path} to try again). {stopped}")
+        res, status = load_run(path, model=False), "diverged"
+    if res.model is not None:
+        res.model = res.model.cpu()
+    if res.history:
+        plt.close(plot_history(res, title=c.name, save=os.path.join(path, "curves.png")))
+    return res, status
 
 
 def _save_table(plan, runs, status, exp_dir, tag, columns):
-    from .results import save_table, summarize_runs
-
-    done = [(c, runs[c.name]) for c, _, _, _ in plan if c.name in runs]
+    done = [(s.config, runs[s.config.name]) for s in plan if s.config.name in runs]
     df = summarize_runs([r for _, r in done])
     df.insert(1, "change", [c.change for c, _ in done])
     df["status"] = [status.get(c.name, "") for c, _ in done]
@@ -414,22 +344,20 @@ def _save_table(plan, runs, status, exp_dir, tag, columns):
 
 def _save_figures(plan, runs, exp_dir, tag, metrics, title):
     """One overlaid figure per group (all runs in one figure when no configuration has a group)."""
-    from .plots import plot_histories
-    from .results import with_error_rates
-
     groups = {}
-    for c, _, _, _ in plan:
-        for g in c.groups:
-            groups.setdefault(g, []).append(c.name)
+    for s in plan:
+        for g in s.config.groups:
+            groups.setdefault(g, []).append(s.config.name)
     if not groups:
-        groups = {None: [c.name for c, _, _, _ in plan]}
+        groups = {None: [s.config.name for s in plan]}
     figures = {}
     for g, names in groups.items():
         runs_g = {n: with_error_rates(runs[n].history) for n in names if n in runs}
         if not runs_g:
             continue
         path = os.path.join(exp_dir, f"{tag}_{g}.png" if g else f"{tag}.png")
-        _close(plot_histories(runs_g, title=f"{title}: {g.replace('_', ' ')}" if g else title, save=path, metrics=tuple(metrics)))
+        plt.close(plot_histories(runs_g, title=f"{title}: {g.replace('_', ' ')}" if g else title, save=path,
+                                 metrics=tuple(metrics)))
         figures[g or tag] = path
     return figures
 

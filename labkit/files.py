@@ -88,6 +88,11 @@ def _json_default(o):
     return str(o)
 
 
+def jsonable(obj):
+    """``obj`` as the JSON files labkit writes hold it (tuples as lists, tensors as lists, NaN as null)."""
+    return json.loads(json.dumps(_finite(obj), default=_json_default))
+
+
 def atomic_torch_save(obj, path):
     buf = io.BytesIO()
     torch.save(obj, buf)

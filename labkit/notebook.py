@@ -10,7 +10,14 @@ import os
 import sys
 import warnings
 
+import torch
+
+from . import __version__
 from .bootstrap import SetupError, in_colab, mount_drive, run_captured
+from .config import TrainConfig, as_bool, check_data_params
+from .device import device_record, resolve_amp, resolve_device
+from .files import REPO_ROOT
+from .plots import show_png  # noqa: F401  (labkit.notebook.show_png: the notebooks' figure cells)
 
 # module name -> pip requirement, for what Colab does not ship (pinned in requirements-colab.txt)
 COLAB_NEEDS = {"torchsummary": "torchsummary", "thop": "ultralytics-thop"}
@@ -19,8 +26,7 @@ DRIVE_RUNS = "labkit_runs"  # the folder in My Drive that ./runs links to in Col
 
 def repo_root():
     """The labkit checkout this package was imported from (holds resnet18.py), or None."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return root if os.path.isfile(os.path.join(root, "resnet18.py")) else None
+    return REPO_ROOT if os.path.isfile(os.path.join(REPO_ROOT, "resnet18.py")) else None
 
 
 def enter_repo_root(folder, verbose=True):
@@ -121,11 +127,6 @@ def keep_runs_on_drive(runs="runs", verbose=True):
 def device_info():
     """The device ``device="auto"`` trains on, its GPU (name, memory, compute capability) and the
     precision ``amp="auto"`` picks there (labkit.device.resolve_amp)."""
-    import torch
-
-    from .device import resolve_device
-    from .device import device_record, resolve_amp
-
     device = resolve_device("auto")
     info = {"torch": torch.__version__, "device": device.type,
             **device_record(device, *resolve_amp("auto", device))}
@@ -135,10 +136,8 @@ def device_info():
 
 
 def device_report(info=None):
-    import labkit
-
     info = info or device_info()
-    head = f"labkit {labkit.__version__} | torch {info['torch']} | "
+    head = f"labkit {__version__} | torch {info['torch']} | "
     if info["gpu"]:
         return head + (f"GPU: {info['gpu']} ({info['gpu_memory_gib']} GiB, compute capability "
                        f"{info['gpu_capability']}) | precision: {info['precision']}")
@@ -154,15 +153,7 @@ def check_params(model, train, data=None, **flags):
     (data_root, normalize, norm_ratio, limit, test_limit, val_ratio, seed); ``flags``: yes/no
     switches such as ``resume``. Prints the checked settings in one line.
     """
-    from .config import TrainConfig, as_bool
-    from .errors import ConfigError
-    from .experiments import check_data_params
-
-    unknown = set(train) - set(TrainConfig.field_names())
-    if unknown:
-        raise ConfigError(f"unknown training parameter(s) {sorted(unknown)}. "
-                          f"Valid ones: {', '.join(TrainConfig.field_names())}")
-    cfg = TrainConfig(model=model, **train).validate()
+    cfg = TrainConfig.from_params(model, train)
     d = {k: v for k, v in (data or {}).items() if k not in ("download", "device", "verbose")}
     checked = check_data_params(**d)
     for k, v in flags.items():
@@ -170,12 +161,3 @@ def check_params(model, train, data=None, **flags):
     shown = {"model": cfg.model, **{k: getattr(cfg, k) for k in train}, **{k: checked[k] for k in d if k in checked}}
     print("parameters OK: " + ", ".join(f"{k}={v!r}" for k, v in shown.items()))
     return cfg
-
-
-def show_png(*paths):
-    """Display saved PNG files (figures written by labkit) in the notebook."""
-    from IPython.display import Image, display
-
-    for p in paths:
-        if p and os.path.isfile(p):
-            display(Image(filename=p))

@@ -117,3 +117,12 @@ def show_images(images, labels, classes, n=8, ncols=8, save=None, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, save)
+
+
+def show_png(*paths):
+    """Display saved PNG files (figures labkit wrote) in the notebook; missing ones are left out."""
+    from IPython.display import Image, display  # IPython: only in a notebook
+
+    for p in paths:
+        if p and os.path.isfile(p):
+            display(Image(filename=p))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from .config import TrainConfig
 from .errors import ConfigError, unknown_name
+from .train import fit
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,9 @@ def get_preset(name, **overrides):
         raise ConfigError("get_preset returns fit parameters without the model; pass the model to fit "
                           "(labkit.fit('resnet32', data, **get_preset('resnet20_fast'))) or use "
                           "fit_preset(name, data, model=...).")
-    unknown = set(overrides) - set(TrainConfig.field_names())
-    if unknown:
-        raise ConfigError(f"unknown training parameter(s) {sorted(unknown)} for preset {name!r}. "
-                          f"Valid ones: {', '.join(TrainConfig.field_names())}")
+    TrainConfig.check_names(overrides, context=f" for preset {name!r}")
     params = {**preset.params, **overrides}
-    TrainConfig(model=preset.model, **params).validate()
+    TrainConfig.from_params(preset.model, params)
     return params
 
 
@@ -138,8 +136,6 @@ def fit_preset(name, data, model=None, **kwargs):
     ``kwargs`` may be fit parameters (they override the preset's) or fit's own keywords
     (``run_dir``, ``run_name``, ``resume``, ``progress``, ``verbose``...).
     """
-    from .train import fit
-
     train_keys = set(TrainConfig.field_names())
     overrides = {k: v for k, v in kwargs.items() if k in train_keys}
     rest = {k: v for k, v in kwargs.items() if k not in train_keys}

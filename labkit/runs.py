@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .errors import CheckpointError, ConfigError, RunExistsError
+from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError
 from .evaluate import confusion, evaluate, per_class_accuracy
-from .files import MODEL_FORMAT, STATE_FORMAT, atomic_write_json, read_checkpoint, read_json_file
-from .models import load_model
+from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_json, jsonable, read_checkpoint,
+                    read_json_file)
+from .models import load_model, save_model, unwrap
+from .rng import rng_state, set_rng_state
 
 # Hyper-parameters that must match for a run to be resumed.
 RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
@@ -226,17 +228,6 @@ def replay_log(path):
     return True
 
 
-class _Log:
-    def __init__(self, path, verbose):
-        self.path, self.verbose = path, verbose
-
-    def __call__(self, line):
-        if self.verbose:
-            print(line, flush=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-
-
 def _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose):
     """(path, state): the run folder to resume and its training state ("finished", a state dict, or
     None to start at epoch 1), or (None, None) for a new folder made later. Changes no file unless
@@ -290,38 +281,37 @@ def _start_over(path, problem, verbose):
               f"Training it again from epoch 1.")
 
 
+def settings_diff(old, settings=None, data=None, data_keys=None):
+    """[(name, was, now)] for what differs between the run config ``old`` (its config.json) and the new
+    ``settings`` (``TrainConfig.to_dict()``: the :data:`RESUME_KEYS`) and data description ``data``
+    (``data.describe()``; only ``data_keys`` when given, named ``data <key>`` otherwise).
+
+    The one compatibility check of a run folder: fit's resume, the experiment runner's plan and the
+    transfer study all ask it."""
+    diff = []
+    if settings is not None:
+        diff += [(k, old.get(k), settings.get(k)) for k in RESUME_KEYS if jsonable(old.get(k)) != jsonable(settings.get(k))]
+    was = old.get("data")
+    if data is None or was is None:
+        return diff
+    now = jsonable(data)
+    if data_keys is not None:
+        return diff + [(k, was.get(k), now.get(k)) for k in data_keys if k in was and was.get(k) != now.get(k)]
+    return diff + [(f"data {k}", was.get(k), now.get(k)) for k in sorted(set(was) | set(now))
+                   if was.get(k) != now.get(k)]
+
+
+def diff_text(diff, sep=", "):
+    """``k was a, now b`` for each difference of :func:`settings_diff`."""
+    return sep.join(f"{k} was {a!r}, now {b!r}" for k, a, b in diff)
+
+
 def _check_same_settings(path, old, cfg, data):
     """ConfigError listing every setting (and data split value) that differs from the run's."""
-    now = cfg.to_dict()
-    diff = {k: (old.get(k), now[k]) for k in RESUME_KEYS if old.get(k) != now[k]}
-    now_data = json.loads(json.dumps(data.describe(), default=str))
-    if "data" in old and old["data"] != now_data:
-        diff.update({f"data {k}": (old["data"].get(k), now_data.get(k))
-                     for k in sorted(set(old["data"]) | set(now_data)) if old["data"].get(k) != now_data.get(k)})
+    diff = settings_diff(old, cfg.to_dict(), data.describe())
     if diff:
-        raise ConfigError(f"cannot resume {path!r} with other settings: "
-                          + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in diff.items())
-                          + ". Use the run's settings, or resume=False for a new run.")
-
-
-def finish_run(path, data, device, amp_dtype, channels_last, eval_batch_size, verbose=True, log=print):
-    """Reload the best checkpoint, measure the test set, write result.json, return a RunResult."""
-    model = load_model(os.path.join(path, "best_model.pth"), device=device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    test = evaluate(model, data.loader("test", eval_batch_size, shuffle=False, channels_last=channels_last),
-                    device, amp_dtype, return_preds=True)
-    cm = confusion(test["targets"], test["preds"], len(data.classes))
-    history, _ = read_history(path)
-    best = max(history, key=lambda h: h["val_acc"])
-    result = {"test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
-              "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
-              "per_class": per_class_accuracy(cm, data.classes), "confusion_matrix": cm.tolist(),
-              "classes": list(data.classes)}
-    atomic_write_json(os.path.join(path, "result.json"), result)
-    log(f"Test Accuracy: {test['acc']:.2f}%")
-    res = load_run(path, model=model)
-    return res
+        raise ConfigError(f"cannot resume {path!r} with other settings: {diff_text(diff)}. "
+                          f"Use the run's settings, or resume=False for a new run.")
 
 
 def load_run(path, device="cpu", model=None):
@@ -359,3 +349,120 @@ def stop_line(path):
     with open(log, encoding="utf-8") as f:
         lines = [ln.strip() for ln in f if ln.strip()]
     return lines[-1] if lines and lines[-1].startswith("Stopped:") else None
+
+
+class RunFolder:
+    """One run's folder and every write to it, in the order fit makes them.
+
+    ``RunFolder.open`` finds the run to resume (checked, nothing changed) or leaves the folder to make;
+    ``create`` makes it once every check passed; ``begin`` restores a resumed run's history and random
+    state and writes config.json; ``record_epoch`` keeps the best checkpoint, last.pth and history.json;
+    ``stop_diverged`` ends a run whose loss became NaN/inf; ``finish`` measures the test set."""
+
+    def __init__(self, path, state, verbose=True):
+        self.path, self.state, self.verbose = path, state, verbose
+        self.history, self.best_acc, self.best_epoch, self.start = [], -1.0, 0, 1
+        self.model_meta = {}
+
+    @classmethod
+    def open(cls, cfg, data, run_dir, run_name, resume, start_over, verbose=True):
+        """The folder for fit's call: the run to resume and its state ("finished", the training state, or
+        None to start at epoch 1), or a folder still to make (path None)."""
+        return cls(*_pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose), verbose)
+
+    @property
+    def finished(self):
+        return self.state == "finished"
+
+    def reload(self, device):
+        """A finished run as it is: its printed lines again, then its RunResult (no training)."""
+        if self.verbose:
+            print(f"Run {self.path} already finished; loading its result (no training). Its log:")
+            replay_log(self.path)
+        return load_run(self.path, device=device)
+
+    def cannot_restore(self, problem, start_over):
+        """The saved state does not fit the model: stop (nothing changed), or with start_over set it aside."""
+        if not start_over:
+            raise cannot_continue(self.path, problem)
+        _start_over(self.path, problem, self.verbose)
+        self.state = None
+
+    def create(self, run_dir, name):
+        if self.path is None or not os.path.isdir(self.path):
+            self.path = new_run_dir(run_dir, name)
+        return self.path
+
+    def begin(self, config, parts, epochs):
+        """Restore a resumed run's history, best epoch and random state; write config.json; print the start."""
+        self.model_meta = dict(model_name=config["model"], model_kwargs=config["model_kwargs"],
+                               num_classes=config["num_classes"], classes=config["classes"])
+        st = self.state
+        if st is not None:
+            set_rng_state(st["rng"])
+            self.history, self.best_acc, self.best_epoch = st["history"], st["best_val_acc"], st["best_epoch"]
+            self.start = st["epoch"] + 1
+            if st.get("restore_best"):  # best epoch == last finished epoch: its weights are the state's
+                self._save_best(parts.net, self.best_epoch, self.best_acc)
+        atomic_write_json(os.path.join(self.path, "config.json"), config)
+        if st is not None:
+            self.log(f"Resuming {self.path} after epoch {st['epoch']} of {epochs}")
+            if st.get("restore_best"):
+                self.log(f"best_model.pth was missing or unreadable; rewritten from last.pth "
+                         f"(epoch {self.best_epoch}, its best)")
+        return st is not None
+
+    def log(self, line):
+        """Print ``line`` (when verbose) and append it to log.txt."""
+        if self.verbose:
+            print(line, flush=True)
+        with open(os.path.join(self.path, "log.txt"), "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def record_epoch(self, rec, parts):
+        """A finished epoch: into the history and log; a new best checkpoint if validation improved;
+        the whole training state (last.pth) and history.json."""
+        self.history.append(rec)
+        if rec["val_acc"] > self.best_acc:
+            self.best_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
+            self._save_best(parts.net, rec["epoch"], rec["val_acc"])
+        atomic_torch_save({"format": STATE_FORMAT, "epoch": rec["epoch"], "model": unwrap(parts.net).state_dict(),
+                           "optimizer": parts.optimizer.state_dict(),
+                           "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+                           "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
+                           "rng": rng_state(), "history": self.history, "best_val_acc": self.best_acc,
+                           "best_epoch": self.best_epoch}, os.path.join(self.path, "last.pth"))
+        atomic_write_json(os.path.join(self.path, "history.json"), self.history)
+
+    def _save_best(self, net, epoch, val_acc):
+        meta = self.model_meta
+        save_model(net, os.path.join(self.path, "best_model.pth"), meta["model_name"], meta["model_kwargs"],
+                   num_classes=meta["num_classes"], epoch=epoch, val_acc=val_acc, classes=meta["classes"])
+
+    def stop_diverged(self, what):
+        """Log the 'Stopped:' line and raise NonFiniteLossError; nothing of the diverged epoch is saved."""
+        kept = (f"the best checkpoint so far (epoch {self.best_epoch}) is kept in {self.path}/best_model.pth"
+                if self.best_epoch else "no checkpoint was saved (it diverged in the first epoch)")
+        msg = (f"{what}: the run diverged and was stopped; {kept}. "
+               f"Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization.")
+        self.log(f"Stopped: {msg}")
+        raise NonFiniteLossError(msg)
+
+    def finish(self, data, place, eval_batch_size):
+        """Reload the best checkpoint, measure the test set, write result.json, return a RunResult."""
+        self.log("Finished Training")
+        model = load_model(os.path.join(self.path, "best_model.pth"), device=place.device)
+        if place.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        test = evaluate(model, data.loader("test", eval_batch_size, shuffle=False, channels_last=place.channels_last),
+                        place.device, place.amp_dtype, return_preds=True)
+        cm = confusion(test["targets"], test["preds"], len(data.classes))
+        history, _ = read_history(self.path)
+        best = max(history, key=lambda h: h["val_acc"])
+        atomic_write_json(os.path.join(self.path, "result.json"), {
+            "test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
+            "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
+            "per_class": per_class_accuracy(cm, data.classes), "confusion_matrix": cm.tolist(),
+            "classes": list(data.classes)})
+        self.log(f"Test Accuracy: {test['acc']:.2f}%")
+        return load_run(self.path, model=model)

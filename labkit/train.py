@@ -1,4 +1,4 @@
-"""The one training loop of every lab: ``fit``.
+"""The one training loop of every lab: ``fit`` → ``run_epoch`` → ``train_epoch`` → ``one_batch``.
 
 Per epoch it prints the handouts' lines::
 
@@ -10,22 +10,12 @@ Per epoch it prints the handouts' lines::
 to 3 significant digits; history.json keeps full precision), keeps the best checkpoint (by
 validation accuracy), saves the whole training state after every epoch (so an interrupted run
 resumes with ``resume=True``), and at the end reloads the best checkpoint and prints
-``Finished Training`` and ``Test Accuracy: NN.NN%``. A finished run that ``resume=True``
-reloads prints these lines again from its ``log.txt``.
-
-A run lives in its own folder ``run_dir/run_name``::
-
-    config.json      every hyper-parameter, the data split, device/precision used
-    history.json     one entry per finished epoch
-    best_model.pth   best weights so far (labkit.load_model reads it)
-    last.pth         full training state after the last finished epoch (for resume)
-    result.json      test accuracy, per-class accuracy, confusion matrix (when finished)
-    log.txt          the printed epoch lines
+``Finished Training`` and ``Test Accuracy: NN.NN%``. What a run's folder holds and how it is
+resumed: :mod:`labkit.runs`; the device and precision: :mod:`labkit.device`.
 """
 import math
-import os
-import random
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,22 +23,161 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, as_bool
-from .device import (auto_channels_last, autocast_context, device_record, resolve_amp, resolve_device,
-                     tune_cpu_allocator)
-from .errors import ConfigError, NonFiniteLossError
+from .device import autocast_context, choose_placement, device_record
+from .errors import ConfigError
 from .evaluate import evaluate
-from .files import STATE_FORMAT, atomic_torch_save, atomic_write_json
-from .models import get_model, save_model, unwrap
-from .runs import (_Log, _pick_run, _start_over, cannot_continue, check_run_location, finish_run, load_run,
-                   new_run_dir, replay_log)
+from .models import get_model, unwrap
+from .rng import seed_everything
+from .runs import RunFolder, check_run_location
 
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
 
 
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=False, start_over=False,
+        progress=True, verbose=True, class_weights=None, **params):
+    """Train ``model`` (a registry name) on ``data`` and return a :class:`RunResult`.
+
+    ``data``: a :class:`labkit.data.CifarData` (``load_cifar10``) or any object with the same
+    ``loader(split, batch_size, shuffle=, augment=, seed=, epoch=, channels_last=)``,
+    ``classes`` and ``describe()``. Hyper-parameters are those of :class:`labkit.config.TrainConfig`
+    (epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, scheduler, milestones,
+    gamma, step_size, label_smoothing, augment, seed, device, amp, channels_last, compile,
+    eval_batch_size, track_test, freeze_epochs, model_kwargs).
+
+    ``track_test=True`` also measures the test set after every epoch (``test_loss``/``test_acc`` in
+    the history, for curves such as the ResNet paper's test error); model selection still uses
+    the validation set only. ``freeze_epochs=k`` trains only the classifier head (``fc``/``linear``/
+    ``classifier``) for the first k epochs (transfer learning).
+
+    ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, the
+    latest run of this model in ``run_dir``) from its last finished epoch; a finished run is
+    returned as it is. Without ``resume`` every call gets a new folder. A resume that finds no such
+    run, or a run that cannot continue (its ``last.pth`` or ``best_model.pth`` missing or unreadable),
+    stops with the fix and changes nothing; ``start_over=True`` (with ``resume=True``) then starts
+    it from epoch 1 in the same folder, after moving what the folder held into ``earlier-1/``.
+    An epoch whose loss is NaN/inf (training, validation or tracked test) stops the run before
+    anything of it is saved (:class:`labkit.NonFiniteLossError`).
+    """
+
+    cfg = TrainConfig.from_params(model, params)
+    run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over)
+    place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)
+    weights = _loss_weights(class_weights, data, place.device)
+    folder = RunFolder.open(cfg, data, run_dir, run_name, resume, start_over, verbose)
+    if folder.finished:
+        return folder.reload(place.device)
+    loaders = _loaders(cfg, data, place.channels_last)
+    parts = _restored_parts(folder, cfg, len(data.classes), place, len(loaders["train"]), weights, start_over)
+    folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    config = _run_record(cfg, data, place, parts, weights, folder.path)
+    if not folder.begin(config, parts, cfg.epochs) and verbose:
+        print(f"Run folder: {folder.path} | {place.describe(config)}")
+    for epoch in range(folder.start, cfg.epochs + 1):
+        folder.record_epoch(run_epoch(parts, loaders, epoch, cfg, folder, progress), parts)
+    return folder.finish(data, place, cfg.eval_batch_size)
+
+
+def run_epoch(parts, loaders, epoch, cfg, folder, progress=False):
+    """One epoch: its two header lines, training on every batch, the validation (and tracked test)
+    set; returns the history record and logs the handout's line. A NaN/inf loss stops the run."""
+    lr_now = parts.optimizer.param_groups[0]["lr"]
+    folder.log(f"Epoch: {epoch}")
+    folder.log(f"learning rate: {_fmt_lr(lr_now)}")
+    t0 = time.perf_counter()
+    parts.net.train()
+    if cfg.freeze_epochs:
+        _freeze_backbone(parts.net, frozen=epoch <= cfg.freeze_epochs)
+    bar = tqdm(total=len(loaders["train"]), desc=f"Epoch {epoch}/{cfg.epochs}", leave=False,
+               mininterval=1.0) if progress else None
+    train_loss, train_acc, seen = train_epoch(parts, loaders["train"], epoch, folder, bar)
+    train_seconds = time.perf_counter() - t0
+    val = evaluate(parts.step_fn, loaders["val"], parts.device, parts.amp_dtype)
+    rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
+           "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(time.perf_counter() - t0, 3),
+           "train_images_per_s": round(seen / train_seconds, 1)}
+    if loaders["test"] is not None:
+        test = evaluate(parts.step_fn, loaders["test"], parts.device, parts.amp_dtype)
+        rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
+    _check_finite_epoch(rec, folder)
+    folder.log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
+    return rec
+
+
+def train_epoch(parts, loader, epoch, folder, bar=None):
+    """Every batch of one epoch through :func:`one_batch`: (mean loss, accuracy %, images seen). The
+    losses are checked for NaN/inf every ``parts.check_every`` steps (one device sync per check)."""
+    loader.set_epoch(epoch)
+    losses, correct, seen, checked = [], torch.zeros((), device=parts.device, dtype=torch.long), 0, 0
+    for step, (x, y) in enumerate(loader, 1):
+        x, y = x.to(parts.device, non_blocking=True), y.to(parts.device, non_blocking=True)
+        loss, out = one_batch(parts, x, y)
+        losses.append(loss)
+        correct += (out.argmax(1) == y).sum()
+        seen += len(y)
+        if step % parts.check_every == 0 or step == len(loader):
+            _check_finite(losses, checked, epoch, parts.optimizer, folder)
+            checked = step
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    if not parts.per_batch and parts.scheduler is not None:
+        parts.scheduler.step()
+    return torch.stack(losses).float().mean().item(), 100.0 * correct.item() / seen, seen
+
+
+def one_batch(parts, x, y):
+    """One optimizer step: forward in the run's precision, loss, backward, update; (loss, logits), detached."""
+    with autocast_context(parts.device, parts.amp_dtype):
+        out = parts.step_fn(x)
+        loss = parts.criterion(out.float(), y)
+    parts.optimizer.zero_grad(set_to_none=True)
+    if parts.scaler is not None:  # fp16: scale the loss so small gradients do not underflow
+        parts.scaler.scale(loss).backward()
+        parts.scaler.step(parts.optimizer)
+        parts.scaler.update()
+    else:
+        loss.backward()
+        parts.optimizer.step()
+    if parts.per_batch:
+        parts.scheduler.step()
+    return loss.detach(), out.detach()
+
+
+@dataclass
+class TrainingParts:
+    """What a training step needs: the model (``step_fn``: it, or its torch.compile'd form), the loss,
+    the optimizer and its schedule (stepped per batch or per epoch), the fp16 grad scaler (or None)."""
+
+    net: nn.Module
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    per_batch: bool
+    scaler: object
+    device: torch.device
+    amp_dtype: object
+    step_fn: object = None
+
+    @property
+    def check_every(self):
+        return 1 if self.device.type == "cpu" else 25  # on a GPU each NaN check is a sync: check every 25 steps
+
+
+def build_parts(cfg, num_classes, place, steps, class_weights=None):
+    """A freshly seeded model with its loss, optimizer, schedule and scaler."""
+    seed_everything(cfg.seed)
+    net = get_model(cfg.model, num_classes=num_classes, **cfg.model_kwargs).to(place.device)
+    if place.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    if cfg.freeze_epochs and not any(hasattr(net, h) for h in HEAD_NAMES):
+        raise ConfigError(f"freeze_epochs needs a model with a classifier head named one of {HEAD_NAMES}.")
+    optimizer = build_optimizer(cfg, net.parameters())
+    scheduler, per_batch = build_scheduler(cfg, optimizer, steps)
+    return TrainingParts(net, nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing),
+                         optimizer, scheduler, per_batch,
+                         torch.amp.GradScaler(place.device.type) if place.use_scaler else None,
+                         place.device, place.amp_dtype)
 
 
 def build_optimizer(cfg, params):
@@ -90,25 +219,6 @@ def build_scheduler(cfg, optimizer, steps_per_epoch):
                                              cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0), True
 
 
-def _rng_state():
-    st = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    npst = np.random.get_state()
-    st["numpy"] = [npst[0], torch.from_numpy(npst[1].astype(np.int64)), int(npst[2]), int(npst[3]), float(npst[4])]
-    if torch.cuda.is_available():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-
-def _set_rng_state(st):
-    torch.set_rng_state(st["torch"])
-    py = st["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = st["numpy"]
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
-
-
 def _fmt_lr(lr):
     """A learning rate as a person writes it: 3 significant digits, no trailing zeros, no exponent
     below 1000 (0.03, 0.00611, 0.00001; a diverging 1e+08 keeps its exponent)."""
@@ -122,213 +232,78 @@ def epoch_line(train_loss, train_acc, val_loss, val_acc):
             f"Val loss: {val_loss:.3f} | Val acc: {val_acc / 100:.3f}")
 
 
-def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=False, start_over=False,
-        progress=True, verbose=True, class_weights=None, sampler_note=None, **params):
-    """Train ``model`` (a registry name) on ``data`` and return a :class:`RunResult`.
-
-    ``data``: a :class:`labkit.data.CifarData` (``load_cifar10``) or any object with the same
-    ``loader(split, batch_size, shuffle=, augment=, seed=, epoch=, channels_last=)``,
-    ``classes`` and ``describe()``. Hyper-parameters are those of :class:`labkit.config.TrainConfig`
-    (epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, scheduler, milestones,
-    gamma, step_size, label_smoothing, augment, seed, device, amp, channels_last, compile,
-    eval_batch_size, track_test, freeze_epochs, model_kwargs).
-
-    ``track_test=True`` also measures the test set after every epoch (``test_loss``/``test_acc`` in
-    the history, for curves such as the ResNet paper's test error); model selection still uses
-    the validation set only. ``freeze_epochs=k`` trains only the classifier head (``fc``/``linear``/
-    ``classifier``) for the first k epochs (transfer learning).
-
-    ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, the
-    latest run of this model in ``run_dir``) from its last finished epoch; a finished run is
-    returned as it is. Without ``resume`` every call gets a new folder. A resume that finds no such
-    run, or a run that cannot continue (its ``last.pth`` or ``best_model.pth`` missing or unreadable),
-    stops with the fix and changes nothing; ``start_over=True`` (with ``resume=True``) then starts
-    it from epoch 1 in the same folder, after moving what the folder held into ``earlier-1/``.
-    An epoch whose loss is NaN/inf (training, validation or tracked test) stops the run before
-    anything of it is saved (:class:`labkit.NonFiniteLossError`).
-    """
-    unknown = set(params) - set(TrainConfig.field_names())
-    if unknown:
-        raise ConfigError(f"unknown training parameter(s) {sorted(unknown)}. "
-                          f"Valid ones: {', '.join(TrainConfig.field_names())}")
-    cfg = TrainConfig(model=model, **params).validate()
+# ---- fit's checks and set-up, in the order fit calls them -----------------------------------------
+def _check_call(data, run_dir, run_name, resume, start_over):
     if data is None or not hasattr(data, "loader"):
         raise ConfigError("fit needs data=labkit.load_cifar10(...) (or another data object with .loader()).")
     resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
     if start_over and not resume:
         raise ConfigError("start_over=True restarts a run that resume=True cannot find or continue: pass "
                           "resume=True with it (or neither, for a new run folder).")
-    run_dir, run_name = check_run_location(run_dir, run_name)
-    device = resolve_device(cfg.device)
-    amp_dtype, use_scaler = resolve_amp(cfg.amp, device)
-    channels_last = auto_channels_last(device) if cfg.channels_last == "auto" else cfg.channels_last
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed 32x32 batches: let cuDNN pick its fastest kernels
-    malloc_tuned = device.type == "cpu" and tune_cpu_allocator()
-    num_classes = len(data.classes)
-    if class_weights is None:  # a data object may ask for a weighted loss (ImageFolderData(imbalance="class_weights"))
+    return (*check_run_location(run_dir, run_name), resume, start_over)
+
+
+def _loss_weights(class_weights, data, device):
+    """Per-class loss weights (given, or asked for by the data: ImageFolderData(imbalance="class_weights"))."""
+    if class_weights is None:
         class_weights = getattr(data, "loss_class_weights", None)
-    if class_weights is not None:
-        class_weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-        if class_weights.shape != (num_classes,):
-            raise ConfigError(f"class_weights needs one weight per class ({num_classes}), got {tuple(class_weights.shape)}")
+    if class_weights is None:
+        return None
+    weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+    if weights.shape != (len(data.classes),):
+        raise ConfigError(f"class_weights needs one weight per class ({len(data.classes)}), got {tuple(weights.shape)}")
+    return weights
 
-    # ---- run folder: the one to resume (checked now), or a new one made once every check passed ----
-    path, state = _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose)
-    if state == "finished":
-        if verbose:
-            print(f"Run {path} already finished; loading its result (no training). Its log:")
-            replay_log(path)
-        return load_run(path, device=device)
 
-    # ---- model, data loaders, optimizer, scheduler ----------------------------------------------
-    train_loader = data.loader("train", cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
-                               channels_last=channels_last)
-    val_loader = data.loader("val", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
-    test_loader = (data.loader("test", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
-                   if cfg.track_test else None)
-    steps = len(train_loader)
-    if steps == 0:
+def _loaders(cfg, data, channels_last):
+    """The train, val and (with track_test) test loaders; a ConfigError when a split gives no batch."""
+    loaders = {"train": data.loader("train", cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
+                                    channels_last=channels_last),
+               "val": data.loader("val", cfg.eval_batch_size, shuffle=False, channels_last=channels_last),
+               "test": data.loader("test", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
+               if cfg.track_test else None}
+    if len(loaders["train"]) == 0:
         raise ConfigError(f"batch_size={cfg.batch_size} leaves no training batch; use a smaller batch_size.")
-    if len(val_loader) == 0:
+    if len(loaders["val"]) == 0:
         raise ConfigError("the data has no validation images (val_ratio=0?), but the best epoch (best_model.pth, "
                           "the test accuracy) is chosen by validation accuracy. Load it with val_ratio > 0, e.g. 0.1.")
-    net, optimizer, scheduler, per_batch = _build(cfg, num_classes, device, channels_last, steps)
-    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
-    if state is not None:
+    return loaders
+
+
+def _restored_parts(folder, cfg, num_classes, place, steps, weights, start_over):
+    """The training parts, with a resumed run's saved state loaded (a state that does not fit the model
+    stops the call, or with start_over is set aside and the parts are built afresh)."""
+    parts = build_parts(cfg, num_classes, place, steps, weights)
+    if folder.state is not None:
         try:
-            _load_state(state, net, optimizer, scheduler, scaler)
+            _load_state(folder.state, parts)
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
-            problem = (f"its last.pth does not fit this run's model/optimizer ({type(e).__name__}: "
-                       f"{str(e).splitlines()[0][:160] if str(e) else ''})")
-            if not start_over:
-                raise cannot_continue(path, problem) from None
-            _start_over(path, problem, verbose)
-            state = None
-            net, optimizer, scheduler, per_batch = _build(cfg, num_classes, device, channels_last, steps)
-    step_fn = torch.compile(net) if cfg.compile else net
-    if path is None or not os.path.isdir(path):
-        path = new_run_dir(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-    config = {**cfg.to_dict(), "run_dir": path, "device": str(device), "amp_dtype": str(amp_dtype).replace("torch.", "")
-              if amp_dtype else "fp32", "channels_last": channels_last, "grad_scaler": use_scaler,
-              "num_classes": num_classes, "classes": list(data.classes), "data": data.describe(),
-              "torch": torch.__version__, "params": sum(p.numel() for p in net.parameters()),
-              "fused_optimizer": bool(optimizer.defaults.get("fused")), "cpu_malloc_tuned": malloc_tuned,
-              **device_record(device, amp_dtype, use_scaler)}
-    if sampler_note:
-        config["sampler"] = sampler_note
-    if class_weights is not None:
-        config["class_weights"] = class_weights.tolist()
-    history, best_acc, best_epoch, start = [], -1.0, 0, 1
-    if state is not None:
-        _set_rng_state(state["rng"])
-        history, best_acc, best_epoch = state["history"], state["best_val_acc"], state["best_epoch"]
-        start = state["epoch"] + 1
-        if state.get("restore_best"):  # best epoch == last finished epoch: its weights are the state's
-            save_model(net, os.path.join(path, "best_model.pth"), cfg.model, cfg.model_kwargs, num_classes=num_classes,
-                       epoch=best_epoch, val_acc=best_acc, classes=list(data.classes))
-    atomic_write_json(os.path.join(path, "config.json"), config)
-    log = _Log(os.path.join(path, "log.txt"), verbose)
-    if state is not None:
-        log(f"Resuming {path} after epoch {state['epoch']} of {cfg.epochs}")
-        if state.get("restore_best"):
-            log(f"best_model.pth was missing or unreadable; rewritten from last.pth (epoch {best_epoch}, its best)")
-    elif verbose:
-        print(f"Run folder: {path} | device {config['gpu'] or device} | precision {config['precision']} | "
-              f"channels_last {channels_last}")
-
-    crit = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing)
-    check_every = 1 if device.type == "cpu" else 25
-    for epoch in range(start, cfg.epochs + 1):
-        lr_now = optimizer.param_groups[0]["lr"]
-        log(f"Epoch: {epoch}")
-        log(f"learning rate: {_fmt_lr(lr_now)}")
-        t0 = time.perf_counter()
-        net.train()
-        if cfg.freeze_epochs:
-            _freeze_backbone(net, frozen=epoch <= cfg.freeze_epochs)
-        train_loader.set_epoch(epoch)
-        losses, checked = [], 0
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        it = train_loader
-        if progress:
-            it = tqdm(train_loader, total=steps, desc=f"Epoch {epoch}/{cfg.epochs}", leave=False, mininterval=1.0)
-        for step, (x, y) in enumerate(it, 1):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # channels_last: the loader's
-            with autocast_context(device, amp_dtype):
-                out = step_fn(x)
-                loss = crit(out.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            if per_batch:
-                scheduler.step()
-            losses.append(loss.detach())
-            correct += (out.detach().argmax(1) == y).sum()
-            seen += len(y)
-            if step % check_every == 0 or step == steps:
-                _check_finite(losses, checked, epoch, optimizer, path, best_epoch, log)
-                checked = step
-        if progress:
-            it.close()
-        if not per_batch and scheduler is not None:
-            scheduler.step()
-        train_loss = torch.stack(losses).float().mean().item()
-        train_acc = 100.0 * correct.item() / seen
-        train_seconds = time.perf_counter() - t0
-        val = evaluate(step_fn, val_loader, device, amp_dtype)
-        seconds = time.perf_counter() - t0
-        rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
-               "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(seconds, 3),
-               "train_images_per_s": round(seen / train_seconds, 1)}
-        if test_loader is not None:
-            test = evaluate(step_fn, test_loader, device, amp_dtype)
-            rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
-        _check_finite_epoch(rec, epoch, path, best_epoch, log)
-        history.append(rec)
-        log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
-        if val["acc"] > best_acc:
-            best_acc, best_epoch = val["acc"], epoch
-            save_model(net, os.path.join(path, "best_model.pth"), cfg.model, cfg.model_kwargs,
-                       num_classes=num_classes, epoch=epoch, val_acc=val["acc"], classes=list(data.classes))
-        atomic_torch_save({"format": STATE_FORMAT, "epoch": epoch, "model": unwrap(net).state_dict(),
-                           "optimizer": optimizer.state_dict(),
-                           "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                           "scaler": scaler.state_dict() if scaler is not None else None,
-                           "rng": _rng_state(), "history": history, "best_val_acc": best_acc,
-                           "best_epoch": best_epoch}, os.path.join(path, "last.pth"))
-        atomic_write_json(os.path.join(path, "history.json"), history)
-    log("Finished Training")
-    return finish_run(path, data, device, amp_dtype, channels_last, cfg.eval_batch_size, verbose, log)
+            folder.cannot_restore(f"its last.pth does not fit this run's model/optimizer ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:160] if str(e) else ''})", start_over)
+            parts = build_parts(cfg, num_classes, place, steps, weights)
+    parts.step_fn = torch.compile(parts.net) if cfg.compile else parts.net
+    return parts
 
 
-def _build(cfg, num_classes, device, channels_last, steps):
-    """A freshly seeded model with its optimizer and scheduler: (net, optimizer, scheduler, per_batch)."""
-    seed_everything(cfg.seed)
-    net = get_model(cfg.model, num_classes=num_classes, **cfg.model_kwargs).to(device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    if cfg.freeze_epochs and not any(hasattr(net, h) for h in HEAD_NAMES):
-        raise ConfigError(f"freeze_epochs needs a model with a classifier head named one of {HEAD_NAMES}.")
-    optimizer = build_optimizer(cfg, net.parameters())
-    scheduler, per_batch = build_scheduler(cfg, optimizer, steps)
-    return net, optimizer, scheduler, per_batch
+def _load_state(state, parts):
+    unwrap(parts.net).load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    if parts.scheduler is not None:
+        parts.scheduler.load_state_dict(state["scheduler"])
+    if parts.scaler is not None and state.get("scaler"):
+        parts.scaler.load_state_dict(state["scaler"])
 
 
-def _load_state(state, net, optimizer, scheduler, scaler):
-    unwrap(net).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
+def _run_record(cfg, data, place, parts, weights, path):
+    """config.json: every setting, where and in what precision it ran, the data, the model's size."""
+    config = {**cfg.to_dict(), "run_dir": path, **place.record(), "num_classes": len(data.classes),
+              "classes": list(data.classes), "data": data.describe(), "torch": torch.__version__,
+              "params": sum(p.numel() for p in parts.net.parameters()),
+              "fused_optimizer": bool(parts.optimizer.defaults.get("fused")),
+              **device_record(place.device, place.amp_dtype, place.use_scaler)}
+    if weights is not None:
+        config["class_weights"] = weights.tolist()
+    return config
 
 
 def _freeze_backbone(net, frozen):
@@ -339,29 +314,20 @@ def _freeze_backbone(net, frozen):
         p.requires_grad_(not frozen or id(p) in head_params)
 
 
-def _check_finite(losses, start, epoch, optimizer, path, best_epoch, log):
-    """Raise NonFiniteLossError if a loss after index ``start`` is NaN/inf (one sync per check)."""
+def _check_finite(losses, start, epoch, optimizer, folder):
+    """Stop the run if a loss after index ``start`` is NaN/inf (one sync per check)."""
     finite = torch.isfinite(torch.stack(losses[start:]))
     if bool(finite.all()):
         return
     bad = start + int((~finite).nonzero()[0]) + 1
-    _stop_diverged(f"training loss became {losses[bad - 1].item()} at epoch {epoch}, step {bad}, learning rate "
-                   f"{_fmt_lr(optimizer.param_groups[0]['lr'])}", path, best_epoch, log)
+    folder.stop_diverged(f"training loss became {losses[bad - 1].item()} at epoch {epoch}, step {bad}, "
+                         f"learning rate {_fmt_lr(optimizer.param_groups[0]['lr'])}")
 
 
-def _check_finite_epoch(rec, epoch, path, best_epoch, log):
+def _check_finite_epoch(rec, folder):
     """A finished epoch whose mean training, validation or test loss is NaN/inf diverged: stop before
     anything of it is saved (the best checkpoint, last.pth and history.json stay the earlier epoch's)."""
     for key, what in (("train_loss", "training loss"), ("val_loss", "validation loss"), ("test_loss", "test loss")):
         if key in rec and not math.isfinite(rec[key]):
-            _stop_diverged(f"{what} became {rec[key]} at epoch {epoch} (training loss {rec['train_loss']:.4g}), "
-                           f"learning rate {_fmt_lr(rec['lr'])}", path, best_epoch, log)
-
-
-def _stop_diverged(what, path, best_epoch, log):
-    kept = (f"the best checkpoint so far (epoch {best_epoch}) is kept in {path}/best_model.pth"
-            if best_epoch else "no checkpoint was saved (it diverged in the first epoch)")
-    msg = (f"{what}: the run diverged and was stopped; {kept}. "
-           f"Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization.")
-    log(f"Stopped: {msg}")
-    raise NonFiniteLossError(msg)
+            folder.stop_diverged(f"{what} became {rec[key]} at epoch {rec['epoch']} (training loss "
+                                 f"{rec['train_loss']:.4g}), learning rate {_fmt_lr(rec['lr'])}")

@@ -18,30 +18,27 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
-from .config import TrainConfig, as_bool
-from .errors import CheckpointError, ConfigError, DataMissingError, RunExistsError
+from .config import TrainConfig, as_bool, as_list, check_data_params
+from .errors import ConfigError, DataMissingError
+from .experiments import Config, Experiment, run_in_folder
 from .models import IMAGENET_MODELS, check_model_name, get_model
 from .plots import plot_confusion_matrix, plot_histories
-from .results import save_table, summarize_runs
-from .files import read_json_file
-from .runs import RESUME_KEYS
-from .train import fit
-
-# describe() keys that must match for a run to be resumed/reused with this data
-DATA_KEYS = ("train", "val", "test", "classes", "class_counts", "imbalance", "minority_classes", "minority_repeat",
-             "image_size", "normalize", "crop_ratio", "flips", "val_ratio", "seed", "limit", "test_limit")
+from .runs import CURVES
 
 
 @dataclass
-class TransferStudy:
-    runs: dict                      # label -> RunResult
-    table: object                   # pandas DataFrame, one row per run
-    classes: list
-    run_dir: str
-    files: dict = field(default_factory=dict)
-    skipped: dict = field(default_factory=dict)   # label -> why the run was skipped (missing_weights="skip")
+class TransferStudy(Experiment):
+    """An :class:`labkit.experiments.Experiment` whose runs are keyed by label ("tv_resnet18 pretrained"),
+    with the data's classes and the runs left out for want of weights (``missing_weights="skip"``)."""
 
-    def plot_curves(self, metrics=("train_acc", "val_acc", "train_loss", "val_loss"), save=None):
+    classes: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)   # label -> why the run was skipped
+
+    @property
+    def run_dir(self):
+        return self.path
+
+    def plot_curves(self, metrics=CURVES, save=None):
         models = sorted({r.config.get("model", "?") for r in self.runs.values()})
         return plot_histories(self.runs, metrics=metrics, title=f"{', '.join(models)}: pretrained vs from scratch",
                               save=save)
@@ -52,35 +49,12 @@ class TransferStudy:
                                      title=f"{label}: test confusion matrix" + (" (row-normalized)" if normalize else ""))
 
 
-def _as_list(value, name):
-    """A list from a list, one value, or text such as "a,b" / '["a", "b"]' (papermill -p passes text)."""
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if value is None:
-        raise ConfigError(f"{name} must be a list (e.g. {name}=[...]), got None")
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("[") and text.endswith("]"):
-            text = text[1:-1]
-        items = [v.strip().strip("'\"").strip() for v in text.split(",")]
-        items = [v for v in items if v]
-        if not items:
-            raise ConfigError(f"{name} is empty: {value!r}")
-        return items
-    return [value]
-
-
 def run_label(model, pretrained):
     return f"{model} {'pretrained' if pretrained else 'scratch'}"
 
 
 def run_folder_name(model, pretrained):
     return f"{model}-{'pretrained' if pretrained else 'scratch'}"
-
-
-def _data_signature(desc):
-    desc = json.loads(json.dumps(desc, default=str))
-    return {k: desc.get(k) for k in DATA_KEYS}
 
 
 def _check_models(models):
@@ -108,15 +82,12 @@ def plan_study(models=("tv_resnet18", "tv_resnet50"), pretrained=(True, False), 
     """Check the study's parameters (no data, no download, no training) and return its runs:
     a list of dicts (model, pretrained, label, folder, train: the fit keyword arguments).
     Raises ConfigError naming the bad value; ``verbose`` prints one line when all is well."""
-    models = _check_models(_as_list(models, "models"))
-    pretrained = [as_bool("pretrained", p) for p in _as_list(pretrained, "pretrained")]
+    models = _check_models(as_list("models", models, required=True))
+    pretrained = [as_bool("pretrained", p) for p in as_list("pretrained", pretrained, required=True)]
     for bad in ("model_kwargs", "run_name", "model", "data"):
         if bad in fit_kwargs:
             raise ConfigError(f"the study sets {bad} itself; pass models=, pretrained=, weights= and run_dir= instead.")
-    unknown = set(fit_kwargs) - set(TrainConfig.field_names())
-    if unknown:
-        raise ConfigError(f"unknown training parameter(s) {sorted(unknown)}. "
-                          f"Valid ones: {', '.join(TrainConfig.field_names())}")
+    TrainConfig.check_names(fit_kwargs)
     pairs = [(m, p) for m in models for p in pretrained]
     if len(set(pairs)) != len(pairs):
         raise ConfigError(f"models/pretrained list a run twice: {pairs}")
@@ -124,7 +95,7 @@ def plan_study(models=("tv_resnet18", "tv_resnet50"), pretrained=(True, False), 
     for m, p in pairs:
         train = {**fit_kwargs, "model_kwargs": {"weights": _weights_for(weights, m) if p else None},
                  "freeze_epochs": freeze_epochs if p else 0}  # freezing a random backbone makes no sense
-        cfg = TrainConfig(model=m, **train).validate()
+        cfg = TrainConfig.from_params(m, train)
         plan.append({"model": m, "pretrained": p, "label": run_label(m, p), "folder": run_folder_name(m, p),
                      "train": train, "config": json.loads(json.dumps(cfg.to_dict()))})
     if verbose:
@@ -160,83 +131,48 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     Returns a :class:`TransferStudy`.
     """
     plan = plan_study(models, pretrained, weights, freeze_epochs, **fit_kwargs)
-    resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
     missing_weights = "stop" if missing_weights is None else str(missing_weights).strip().lower()
     if missing_weights not in MISSING_WEIGHTS:
         raise ConfigError(f"missing_weights must be 'stop' or 'skip', got {missing_weights!r}")
     run_dir = os.fspath(run_dir)
-    sig = _data_signature(data.describe())
-
-    # ---- checks before any training -----------------------------------------------------------
-    existing = [os.path.join(run_dir, r["folder"]) for r in plan if os.path.exists(os.path.join(run_dir, r["folder"]))]
-    if existing and not resume:
-        raise RunExistsError(f"run folders already exist: {', '.join(existing)}. Pass resume=True to reuse/continue "
-                             f"them, or choose another run_dir; labkit never overwrites a run.")
-    todo = []
-    for r in plan:
-        path = os.path.join(run_dir, r["folder"])
-        cfg_path = os.path.join(path, "config.json")
-        try:
-            old_cfg = read_json_file(cfg_path, "run settings", "Pass start_over=True to train that run again (its "
-                                     "files are kept in earlier-1/ inside it), or use another run_dir.")
-        except CheckpointError:
-            if not start_over:
-                raise
-            old_cfg = None
-        if old_cfg is not None:
-            old = _data_signature(old_cfg.get("data") or {})
-            diff = [k for k in DATA_KEYS if old.get(k) != sig.get(k)]
-            if diff:
-                what = "; ".join(f"{k}: {old.get(k)!r} then, {sig.get(k)!r} now" for k in diff[:4])
-                raise ConfigError(f"{path} was trained on other data ({what}). Use another run_dir for this data.")
-            diff = [k for k in RESUME_KEYS if old_cfg.get(k) != r["config"].get(k)]
-            if diff:
-                raise ConfigError(f"cannot reuse {path} with other settings: " + ", ".join(
-                    f"{k} was {old_cfg.get(k)!r}, now {r['config'].get(k)!r}" for k in diff)
-                    + ". Use that run's settings, or another run_dir for the new ones.")
-        if not os.path.isfile(os.path.join(path, "result.json")):
-            todo.append(r)
-
+    todo = [r for r in plan if not os.path.isfile(os.path.join(run_dir, r["folder"], "result.json"))]
     plan, skipped = _drop_unavailable(plan, todo, weights, len(data.classes), missing_weights)
-
-    # ---- the runs ---------------------------------------------------------------------------
-    runs = {}
-    for r in plan:
-        if verbose:
-            print(f"\n=== {r['label']} (weights={r['train']['model_kwargs']['weights']!r}) ===", flush=True)
-        runs[r["label"]] = fit(r["model"], data, run_dir=run_dir, run_name=r["folder"],
-                               resume=os.path.isdir(os.path.join(run_dir, r["folder"])),
-                               start_over=start_over and os.path.isdir(os.path.join(run_dir, r["folder"])),
-                               progress=progress, verbose=verbose, **r["train"])
-
-    # ---- comparison -------------------------------------------------------------------------
-    table = summarize_runs(list(runs.values()), extra_keys=("lr", "batch_size"))
-    table.insert(1, "pretrained", [r["pretrained"] for r in plan])
-    table.insert(2, "imbalance", data.describe().get("imbalance"))
-    for c in data.classes:
-        table[f"acc {c}"] = [r.per_class.get(c) for r in runs.values()]
-    files = {}
-    os.makedirs(run_dir, exist_ok=True)
-    files["table"] = save_table(table, os.path.join(run_dir, "comparison"))
-    study = TransferStudy(runs=runs, table=table, classes=list(data.classes), run_dir=run_dir, files=files,
-                          skipped=skipped)
+    exp = run_in_folder([Config(r["folder"], {"model": r["model"], **r["train"]}, change=r["label"]) for r in plan],
+                        run_dir, name="transfer", data=data, data_common=dict(check_data_params(), device="auto"),
+                        resume=resume, start_over=start_over, progress=progress, verbose=verbose, metrics=(),
+                        columns=lambda c, run: _columns(c, run, data, plan))
+    labels = {r["folder"]: r["label"] for r in plan}
+    study = TransferStudy(**{**vars(exp), "runs": {labels[k]: v for k, v in exp.runs.items()},
+                             "files": {"table": (exp.files["csv"], exp.files["md"])}},
+                          classes=list(data.classes), skipped=skipped)
     if figures:
-        fig_dir = os.path.join(run_dir, "figures")
-        fig = study.plot_curves(save=os.path.join(fig_dir, "curves.png"))
-        plt.close(fig)
-        files["curves"] = os.path.join(fig_dir, "curves.png")
-        for r in plan:
-            label = r["label"]
-            for norm in (False, True):
-                png = os.path.join(fig_dir, f"{r['folder']}_confusion{'_normalized' if norm else ''}.png")
-                plt.close(study.plot_confusion(label, normalize=norm, save=png))
-                files[f"{label} confusion{' normalized' if norm else ''}"] = png
+        _save_figures(study, plan)
     if verbose:
-        print(f"\nComparison table: {files['table'][1]}" + (f"; figures in {os.path.join(run_dir, 'figures')}"
-                                                           if figures else ""))
+        print(f"\nComparison table: {study.files['table'][1]}" + (f"; figures in {os.path.join(run_dir, 'figures')}"
+                                                                 if figures else ""))
         if skipped:
             print(f"Not in it (skipped, pretrained weights unavailable): {', '.join(skipped)}")
     return study
+
+
+def _columns(config, run, data, plan):
+    """The study's table columns besides the runner's: lr, batch size, pretrained, imbalance, per-class accuracy."""
+    r = next(p for p in plan if p["folder"] == config.name)
+    return {"lr": run.config.get("lr"), "batch_size": run.config.get("batch_size"), "pretrained": r["pretrained"],
+            "imbalance": data.describe().get("imbalance"),
+            **{f"acc {c}": run.per_class.get(c) for c in data.classes}}
+
+
+def _save_figures(study, plan):
+    """The overlaid curves and each run's confusion matrix (raw and row-normalized) in run_dir/figures."""
+    fig_dir = os.path.join(study.path, "figures")
+    plt.close(study.plot_curves(save=os.path.join(fig_dir, "curves.png")))
+    study.files["curves"] = os.path.join(fig_dir, "curves.png")
+    for r in plan:
+        for norm in (False, True):
+            png = os.path.join(fig_dir, f"{r['folder']}_confusion{'_normalized' if norm else ''}.png")
+            plt.close(study.plot_confusion(r["label"], normalize=norm, save=png))
+            study.files[f"{r['label']} confusion{' normalized' if norm else ''}"] = png
 
 
 def _drop_unavailable(plan, todo, weights, num_classes, missing_weights):
