@@ -265,6 +265,58 @@ def check_data_root(data_root):
     return data_root
 
 
+def holdout_count(n, ratio):
+    """How many of ``n`` items a held-out fraction ``ratio`` takes: ``round(n * ratio)``, at least 1 when
+    ``ratio`` > 0 (the validation split here, the test split carved from a train CSV in folder_data)."""
+    k = int(round(n * ratio))
+    return 1 if ratio > 0 and k == 0 else k
+
+
+def stratified_pick(labels, n, seed=0):
+    """Sorted positions of a seeded subset of ``n`` of ``labels``, stratified when possible."""
+    # imported here, not at the top: scikit-learn takes ~1.4 s to import and only image-folder splits need it
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    if n >= len(labels):
+        return idx
+    if n <= 0:
+        return idx[:0]
+    try:
+        pick, _ = train_test_split(idx, train_size=n, stratify=labels, random_state=int(seed))
+    except ValueError:  # a class with one image, or fewer picks than classes
+        pick, _ = train_test_split(idx, train_size=n, random_state=int(seed))
+    return np.sort(pick)
+
+
+def split_indices(n, val_ratio, seed=0, limit=None, labels=None):
+    """The seeded train/validation split of ``n`` items, labkit's only one: ``(train_idx, val_idx)``, int64 arrays.
+
+    ``holdout_count(n, val_ratio)`` items go to validation (of ``limit`` items when a limit is given); a
+    ConfigError when that leaves no training item. The same arguments always give the same indices (a run
+    is resumed only if its split is unchanged).
+
+    - without ``labels`` (:func:`load_cifar10`): ``torch.randperm(n)`` seeded with ``seed``, cut to its
+      first ``limit`` items; validation is the start of that permutation, training the rest, in its order.
+    - with ``labels``, one per item (``labkit.folder_data``): validation is a stratified pick
+      (:func:`stratified_pick`), training the other items; both sorted. ``limit`` must then be None.
+    """
+    if labels is None:
+        order = torch.randperm(int(n), generator=torch.Generator().manual_seed(int(seed))).numpy()[:limit]
+    elif limit is not None or len(labels) != n:
+        raise ConfigError(f"split_indices: labels must have n={n} entries and limit must be None with labels")
+    else:
+        order = np.arange(n)
+    n_val = holdout_count(len(order), val_ratio)
+    if len(order) - n_val < 1:
+        raise ConfigError(f"only {len(order)} training images: too few to split off a validation set.")
+    if labels is None:
+        return order[n_val:], order[:n_val]
+    val_idx = stratified_pick(labels, n_val, seed)
+    return np.setdiff1d(order, val_idx), val_idx
+
+
 def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, test_limit=None, seed=0,
                  normalize="computed", norm_ratio=1.0, device="auto", verbose=True):
     """Load CIFAR-10 (downloading it with torchvision if needed) as a :class:`CifarData`.
@@ -293,16 +345,7 @@ def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, t
     x, y = raw["train_x"], raw["train_y"]
     limit = as_count("limit", limit, len(y))
     test_limit = as_count("test_limit", test_limit, len(raw["test_y"]))
-    g = torch.Generator().manual_seed(int(seed))
-    perm = torch.randperm(len(y), generator=g)
-    if limit is not None:
-        perm = perm[:limit]
-    n_val = int(round(len(perm) * val_ratio))
-    if val_ratio > 0 and n_val == 0:
-        n_val = 1
-    if len(perm) - n_val < 1:
-        raise ConfigError(f"only {len(perm)} training images: too few to split off a validation set.")
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    train_idx, val_idx = (torch.from_numpy(i) for i in split_indices(len(y), val_ratio, seed, limit=limit))
     test_x, test_y = raw["test_x"], raw["test_y"]
     if test_limit is not None:
         test_x, test_y = test_x[:test_limit], test_y[:test_limit]
