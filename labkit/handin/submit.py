@@ -1,6 +1,6 @@
 """The hand-in zip: ``<student id>_<lab>.zip`` holding exactly ``<id>_<lab>.ipynb`` and ``<id>_<lab>.pdf``.
 
-    python -m labkit.submit --student-id F74091234 --lab lab2 \\
+    python -m labkit.handin.submit --student-id F74091234 --lab lab2 \\
         --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb \\
         [--run-dir runs] [--out-dir .] [--pdf X.pdf] [--extra FILE ...] [--force]
 
@@ -31,9 +31,9 @@ import zipfile
 
 import nbformat
 
-from .files import atomic_path
-from .errors import LabkitError, cli_main
-from .handin import merge_notebooks, report_placeholders, strip_progress
+from ..errors import LabkitError, cli_main
+from ..files import atomic_path
+from .notebooks import merge_notebooks, report_placeholders, strip_progress
 
 _BAD_NAME = re.compile(r"[\s/\\:*?\"<>|\x00-\x1f]")
 
@@ -135,7 +135,7 @@ def execute_report(path, out_path, run_dir, student_id, student_name=None, verbo
     """Run the report template with papermill against ``run_dir``; returns the executed notebook."""
     import papermill
 
-    from .notebook import repo_root
+    from ..notebook import repo_root
 
     params = {"student_id": student_id, **({"student_name": student_name} if student_name else {})}
     if run_dir is not None:
@@ -266,7 +266,7 @@ def _ran(nb):
 
 def _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options, verbose):
     """The PDF: the report (executed here when it was not), then the task notebooks."""
-    from .export import export_pdf
+    from .pdf import export_pdf
 
     if rep is not None:
         if not _ran(rep):
@@ -297,7 +297,7 @@ def _write_zip(zip_path, members):
 @cli_main
 def main(argv=None):
     p = argparse.ArgumentParser(
-        prog="python -m labkit.submit",
+        prog="python -m labkit.handin.submit",
         description="Make the hand-in zip <student-id>_<lab>.zip: the executed notebooks merged into "
                     "<id>_<lab>.ipynb and the report + every output as <id>_<lab>.pdf.")
     p.add_argument("--student-id", required=True, help="e.g. F74091234")

@@ -18,8 +18,8 @@ the notebook is never changed. With no usable browser the error says what to ins
 
 Command line::
 
-    python -m labkit.export NOTEBOOK.ipynb [-o OUT.pdf] [--method auto|webpdf|chromium] [--hide-code]
-    python -m labkit.export --check     # which routes work on this machine
+    python -m labkit.handin.pdf NOTEBOOK.ipynb [-o OUT.pdf] [--method auto|webpdf|chromium] [--hide-code]
+    python -m labkit.handin.pdf --check     # which routes work on this machine
 """
 import argparse
 import json
@@ -33,9 +33,9 @@ import tempfile
 import time
 import warnings
 
-from .files import atomic_path
-from .errors import LabkitError, cli_main
-from .notebook import in_colab
+from ..errors import LabkitError, cli_main
+from ..files import REPO_ROOT, atomic_path
+from ..notebook import in_colab
 
 METHODS = ("auto", "webpdf", "chromium")
 MATHJAX_LOCAL = "/usr/share/javascript/mathjax/MathJax.js"
@@ -43,8 +43,7 @@ MATHJAX_CONFIG = "?config=TeX-AMS_CHTML-full,Safe"
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 REMOVE_INPUT_TAGS = ["hide-input", "hide_input", "remove-input", "remove_input"]
 REMOVE_CELL_TAGS = ["remove-cell", "remove_cell"]
-STRIP_PROGRESS = "labkit.handin.StripProgressPreprocessor"  # progress bars stay on the screen, not in the PDF
-LABKIT_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nbconvert's process imports labkit
+STRIP_PROGRESS = "labkit.handin.notebooks.StripProgressPreprocessor"  # progress bars stay on the screen, not in the PDF
 # Chromium with no internet: no update checks, sync, metrics, translate... (they only fail and wait)
 OFFLINE_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-default-apps",
                 "--disable-extensions", "--disable-sync", "--disable-domain-reliability",
@@ -347,7 +346,8 @@ def _webpdf(notebook, workdir, cfg, browser, timeout):
     cfg_file = os.path.join(workdir, "nbconvert_config.json")
     with open(cfg_file, "w", encoding="utf-8") as f:
         json.dump(cfg, f)
-    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (LABKIT_PARENT, env.get("PYTHONPATH")) if p)}
+    # nbconvert's process imports labkit (the progress-bar preprocessor)
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)}
     cmd = [sys.executable, "-m", "nbconvert", "--to", "webpdf", f"--config={cfg_file}", "--output-dir", workdir,
            "--output", "out", os.path.abspath(notebook)]
     rc, out, err = _run(cmd, timeout, env=env, cwd=workdir)
@@ -465,7 +465,7 @@ def check(browser=None):
 
 @cli_main
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m labkit.export",
+    p = argparse.ArgumentParser(prog="python -m labkit.handin.pdf",
                                 description="Export a Jupyter notebook (with its outputs) to PDF via nbconvert + Chromium.")
     p.add_argument("notebook", nargs="?", help="the .ipynb to export (normally executed)")
     p.add_argument("-o", "--output", help="PDF path (default: the notebook's name with .pdf)")

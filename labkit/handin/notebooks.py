@@ -1,7 +1,7 @@
 """The hand-in notebooks: executed task notebooks merged into one, progress bars left out, the
 report's unreplaced placeholders found.
 
-    from labkit.handin import merge_notebooks, report_placeholders, strip_progress
+    from labkit.handin.notebooks import merge_notebooks, report_placeholders, strip_progress
     parts = [("# Task 1", nbformat.read("runs/task1_out.ipynb", 4)), ("# Task 2", nbformat.read(...))]
     for _, nb in parts:
         strip_progress(nb)
@@ -18,8 +18,8 @@ import re
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
-from .errors import LabkitError
-from .export import REMOVE_CELL_TAGS, REMOVE_INPUT_TAGS
+from ..errors import LabkitError
+from .pdf import REMOVE_CELL_TAGS, REMOVE_INPUT_TAGS
 
 # tqdm's text bar: "Epoch 1/30:  42%|####2     | 15/36 [00:01<00:02, 9.8it/s]"
 _BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d*|\|\s*\d+/\d+\s*\[\d+:\d+")
@@ -59,7 +59,7 @@ def strip_progress(nb):
 
 
 class StripProgressPreprocessor(Preprocessor):
-    """nbconvert preprocessor: the notebook without its progress bars (labkit.export uses it)."""
+    """nbconvert preprocessor: the notebook without its progress bars (labkit.handin.pdf uses it)."""
 
     def preprocess(self, nb, resources):
         strip_progress(nb)
