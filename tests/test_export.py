@@ -11,7 +11,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from labkit.handin.pdf import ExportError, export_pdf, find_browser, missing_cjk_fonts
+from labkit.handin.browser import find_browser
+from labkit.handin.errors import ExportError
+from labkit.handin.pdf import export_pdf
+from labkit.handin.template import missing_cjk_fonts
 
 CJK_HEADING = "實驗結果：卷積神經網路"
 KOREAN = "한국어 보고서"

@@ -145,7 +145,7 @@ def test_export_leaves_progress_bars_out(tmp_path):
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
-    from labkit.handin.pdf import _nbconvert_config, _write_template
+    from labkit.handin.template import nbconvert_config as _nbconvert_config, write_template as _write_template
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("fit()")]

@@ -10,7 +10,7 @@ import pytest
 
 import labkit
 import labkit.report as report
-from labkit.handin.pdf import find_browser
+from labkit.handin.browser import find_browser
 from labkit.results import summarize_runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,8 +10,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from labkit.handin.pdf import find_browser
-from labkit.handin.submit import SubmissionError, SubmissionExistsError, check_notebook, make_submission
+from labkit.handin.browser import find_browser
+from labkit.handin.errors import SubmissionError, SubmissionExistsError
+from labkit.handin.submit import check_notebook, make_submission
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SID, LAB = "F74091234", "lab2"

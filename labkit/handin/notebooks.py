@@ -18,17 +18,15 @@ import re
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
-from ..errors import LabkitError
-from .pdf import REMOVE_CELL_TAGS, REMOVE_INPUT_TAGS
+from .errors import HandinError
 
+# cell tags: in the PDF a cell tagged hide-input shows only its output, one tagged remove-cell is left out
+REMOVE_INPUT_TAGS = ["hide-input", "hide_input", "remove-input", "remove_input"]
+REMOVE_CELL_TAGS = ["remove-cell", "remove_cell"]
 # tqdm's text bar: "Epoch 1/30:  42%|####2     | 15/36 [00:01<00:02, 9.8it/s]"
 _BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d*|\|\s*\d+/\d+\s*\[\d+:\d+")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-HIDE_INPUT_TAG = REMOVE_INPUT_TAGS[0]  # "hide-input": in the PDF the cell shows only its output
-
-
-class HandinError(LabkitError, ValueError):
-    """A notebook cannot go into the hand-in as it is (not executed, unreadable...)."""
+HIDE_INPUT_TAG = REMOVE_INPUT_TAGS[0]  # "hide-input"
 
 
 def _text(value):

@@ -13,8 +13,9 @@ Two routes, tried in this order by ``export_pdf(..., method="auto")``:
 Both run offline: MathJax comes from Debian's ``libjs-mathjax`` when installed (else the CDN),
 Chromium gets its background-networking switches off, and ``--no-sandbox`` is passed where
 Chromium needs it (root, containers, Colab). Cells tagged ``hide-input`` / ``remove-input``
-lose their code in the PDF, ``remove-cell`` cells disappear, progress bars (tqdm) are left out. The PDF is written atomically;
-the notebook is never changed. With no usable browser the error says what to install.
+lose their code in the PDF, ``remove-cell`` cells disappear, progress bars (tqdm) are left out
+(template.py). The PDF is written atomically; the notebook is never changed. With no usable browser
+the error says what to install (browser.py finds the browser).
 
 Command line::
 
@@ -33,172 +34,16 @@ import tempfile
 import time
 import warnings
 
-from ..errors import LabkitError, cli_main
+from nbconvert import HTMLExporter
+from traitlets.config import Config
+
+from ..errors import cli_main
 from ..files import REPO_ROOT, atomic_path
-from ..notebook import in_colab
+from .browser import OFFLINE_ARGS, find_browser, install_hint, playwright_env, sandbox_off
+from .errors import ExportError
+from .template import mathjax_url, missing_cjk_fonts, nbconvert_config, write_template
 
 METHODS = ("auto", "webpdf", "chromium")
-MATHJAX_LOCAL = "/usr/share/javascript/mathjax/MathJax.js"
-MATHJAX_CONFIG = "?config=TeX-AMS_CHTML-full,Safe"
-BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-REMOVE_INPUT_TAGS = ["hide-input", "hide_input", "remove-input", "remove_input"]
-REMOVE_CELL_TAGS = ["remove-cell", "remove_cell"]
-STRIP_PROGRESS = "labkit.handin.notebooks.StripProgressPreprocessor"  # progress bars stay on the screen, not in the PDF
-# Chromium with no internet: no update checks, sync, metrics, translate... (they only fail and wait)
-OFFLINE_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-default-apps",
-                "--disable-extensions", "--disable-sync", "--disable-domain-reliability",
-                "--disable-client-side-phishing-detection", "--disable-breakpad", "--metrics-recording-only",
-                "--no-first-run", "--no-default-browser-check", "--disable-features=Translate,MediaRouter,"
-                "OptimizationHints", "--mute-audio", "--hide-scrollbars", "--disable-dev-shm-usage",
-                "--disable-gpu"]
-
-
-class ExportError(LabkitError, RuntimeError):
-    """The notebook could not be turned into a PDF (no browser, a failing browser, a bad notebook)."""
-
-
-def install_hint():
-    """What to install for the PDF export, for this kind of machine."""
-    if in_colab():
-        return ("in Colab run:  !pip install -q 'nbconvert[webpdf]' && playwright install --with-deps --only-shell "
-                "chromium && apt-get -qq install -y fonts-noto-cjk")
-    return ("install Chromium and the CJK fonts:  apt-get install chromium fonts-noto-cjk  (Debian, as root; "
-            "Ubuntu's chromium-browser is a snap stub: use Google Chrome or playwright there), or playwright's "
-            "browser:  pip install 'nbconvert[webpdf]' && playwright install --with-deps --only-shell chromium")
-
-
-# ---- finding a browser ------------------------------------------------------------------------------
-def _runs(path):
-    """True if ``path`` is an executable browser that starts (Ubuntu's chromium-browser snap stub does not)."""
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30,
-                             stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return out.returncode == 0 and bool(re.search(r"\d+\.\d+", out.stdout))
-
-
-def _playwright_locations(env=None):
-    """{browser name: expected executable} from ``playwright install --dry-run`` (the public way to ask
-    playwright where it looks). Empty when playwright is not installed."""
-    try:
-        out = subprocess.run([sys.executable, "-m", "playwright", "install", "--dry-run", "chromium",
-                              "chromium-headless-shell"], capture_output=True, text=True, timeout=60,
-                             env=env, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    if out.returncode != 0:
-        return {}
-    found, name, loc = {}, None, None
-    for line in out.stdout.splitlines():
-        m = re.search(r"\(playwright ([\w-]+) v\d+\)", line)
-        if m:
-            name, loc = m.group(1), None
-            continue
-        m = re.match(r"\s*Install location:\s*(.+)$", line)
-        if m and name:
-            loc = m.group(1).strip()
-            continue
-        m = re.match(r"\s*Download url:\s*(\S+)$", line)
-        if m and name and loc and name not in found:
-            stem = os.path.basename(m.group(1))
-            stem = stem[:-4] if stem.endswith(".zip") else stem
-            exe = {"chromium-headless-shell": "chrome-headless-shell", "chromium": "chrome"}.get(name)
-            if exe and stem.endswith(("linux64", "linux", "linux-arm64")):
-                found[name] = os.path.join(loc, stem, exe)
-    return found
-
-
-def find_browser(browser=None):
-    """A Chromium-family executable that starts: ``browser``, ``$LABKIT_CHROMIUM``, one on the PATH
-    (chromium, google-chrome...), or playwright's own (``playwright install chromium``). None if none."""
-    chosen = browser or os.environ.get("LABKIT_CHROMIUM")
-    if chosen:  # asked for: that one or an error, never silently another
-        if not _runs(chosen):
-            raise ExportError(f"the browser {chosen!r} ({'--browser' if browser else '$LABKIT_CHROMIUM'}) does not "
-                              f"start: check the path (try: {chosen} --version), or leave it out to use the one found "
-                              f"on the PATH.")
-        return chosen
-    for c in [shutil.which(n) for n in BROWSER_NAMES]:
-        if c and _runs(c):
-            return c
-    for key in ("chromium", "chromium-headless-shell"):
-        exe = _playwright_locations().get(key)
-        if exe and os.path.isfile(exe) and _runs(exe):
-            return exe
-    return None
-
-
-def _shim_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "labkit", "playwright-browsers")
-    try:
-        os.makedirs(path, exist_ok=True)
-        if os.access(path, os.W_OK):
-            return path
-    except OSError:
-        pass
-    path = os.path.join(tempfile.gettempdir(), f"labkit-playwright-browsers-{os.getuid()}")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def playwright_env(browser=None):
-    """(environment for nbconvert's webpdf, description) or (None, reason) when playwright cannot run.
-
-    Playwright's own headless shell is used when installed; otherwise a system Chromium is linked
-    where playwright looks for its headless shell, in labkit's private ``PLAYWRIGHT_BROWSERS_PATH``."""
-    import importlib.util
-
-    if importlib.util.find_spec("playwright") is None:
-        return None, "playwright is not installed (pip install 'nbconvert[webpdf]')"
-    env = dict(os.environ)
-    own = _playwright_locations(env).get("chromium-headless-shell")
-    if own is None:
-        return None, "playwright does not say where its browser lives (playwright install --dry-run failed)"
-    if os.path.isfile(own) and not browser:
-        return env, f"playwright's browser {own}"
-    system = find_browser(browser)
-    if system is None:
-        return None, "no playwright browser and no system Chromium"
-    env["PLAYWRIGHT_BROWSERS_PATH"] = _shim_dir()
-    exe = _playwright_locations(env).get("chromium-headless-shell")
-    if exe is None:
-        return None, "playwright does not say where its browser lives (playwright install --dry-run failed)"
-    os.makedirs(os.path.dirname(exe), exist_ok=True)
-    if os.path.realpath(exe) != os.path.realpath(system):
-        tmp = f"{exe}.{os.getpid()}.tmp"
-        if os.path.lexists(tmp):
-            os.remove(tmp)
-        os.symlink(system, tmp)
-        os.replace(tmp, exe)  # atomic: a concurrent export sees the old or the new link
-    return env, f"{system} (through playwright)"
-
-
-def _sandbox_off():
-    """Chromium's sandbox fails as root and in most containers (Docker, Colab); elsewhere it stays on.
-    ``LABKIT_CHROMIUM_SANDBOX=0`` / ``=1`` forces it off / on."""
-    forced = os.environ.get("LABKIT_CHROMIUM_SANDBOX", "").strip().lower()
-    if forced in ("1", "true", "yes", "on"):
-        return False
-    if forced in ("0", "false", "no", "off"):
-        return True
-    root = hasattr(os, "geteuid") and os.geteuid() == 0
-    return root or in_colab() or os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")
-
-
-def mathjax_url(mathjax="auto"):
-    """The MathJax the HTML loads: Debian's libjs-mathjax (offline) when installed, else nbconvert's CDN."""
-    if mathjax not in (None, "auto"):
-        return mathjax
-    if os.path.isfile(MATHJAX_LOCAL):
-        return "file://" + MATHJAX_LOCAL + MATHJAX_CONFIG
-    return None
-
-
-# ---- the notebook --------------------------------------------------------------------------------
-_CJK = {"zh": re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]"), "ko": re.compile(r"[\uac00-\ud7af\u1100-\u11ff]"),
-        "ja": re.compile(r"[\u3040-\u30ff]")}
 
 
 def _read_notebook(path):
@@ -212,99 +57,6 @@ def _read_notebook(path):
         raise ExportError(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}: "
                           f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
 
-
-def _notebook_text(nb):
-    parts = []
-    for c in nb.cells:
-        parts.append(c.get("source", ""))
-        for o in c.get("outputs", []) or []:
-            parts.append(o.get("text", "") if isinstance(o.get("text"), str) else "")
-            data = o.get("data") or {}
-            for k in ("text/plain", "text/markdown", "text/html"):
-                v = data.get(k, "")
-                parts.append(v if isinstance(v, str) else "".join(v))
-    return "\n".join(parts)
-
-
-def missing_cjk_fonts(nb):
-    """Languages ('zh', 'ko', 'ja') present in the notebook for which fontconfig lists no font
-    (their text would print as empty boxes). Empty when all are covered or fc-list is absent."""
-    text = _notebook_text(nb)
-    langs = [lang for lang, rx in _CJK.items() if rx.search(text)]
-    if not langs or shutil.which("fc-list") is None:
-        return []
-    missing = []
-    for lang in langs:
-        try:
-            out = subprocess.run(["fc-list", f":lang={lang}", "family"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            return []
-        if out.returncode == 0 and not out.stdout.strip():
-            missing.append(lang)
-    return missing
-
-
-# The webpdf look (nbconvert's lab template) with print fixes: code and text outputs wrapped at spaces
-# (never cut at the page edge, never mid-word) in a smaller monospace font, wide tables in a smaller
-# font and wrapped, figures scaled to at most half a page and never split, a heading or a caption kept
-# with what follows it; long text outputs may go on over a page break (no half-empty pages).
-TEMPLATE_NAME = "labkit_pdf"
-TEMPLATE_CONF = {"base_template": "lab", "mimetypes": {"text/html": True, "application/pdf": True}}
-TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{% block extra_css %}
-<style type="text/css">
-@media print {
-  .jp-OutputArea-output, .jp-InputArea-editor, .jp-CodeMirrorEditor, .jp-InputArea-editor .highlight {
-    overflow: visible !important; }
-  .jp-OutputArea-output pre, .jp-InputArea-editor pre, .jp-InputArea-editor .highlight pre {
-    white-space: pre-wrap !important; word-break: normal !important; overflow-wrap: break-word !important;
-    font-size: 8.6px !important; line-height: 1.3 !important; }
-  .jp-InputPrompt, .jp-OutputPrompt { flex: 0 0 44px !important; min-width: 44px !important; font-size: 8px !important; }
-  .jp-mod-noInput .jp-OutputPrompt { visibility: hidden; }
-  .jp-OutputArea-output.jp-RenderedHTMLCommon table { font-size: 9.5px !important; table-layout: auto !important;
-    max-width: 100% !important; }
-  .jp-OutputArea-output.jp-RenderedHTMLCommon td, .jp-OutputArea-output.jp-RenderedHTMLCommon th {
-    padding: 0.2em 0.45em !important; }
-  .jp-RenderedMarkdown table { font-size: 10.5px; }
-  .jp-OutputArea-output img { width: auto !important; height: auto !important; max-width: 100% !important;
-    max-height: 105mm !important; object-fit: contain; }
-  .jp-RenderedImage, .jp-RenderedHTMLCommon table, .jp-RenderedMarkdown table, tr { break-inside: avoid; }
-  .jp-OutputArea-child { break-inside: auto !important; }  /* JupyterLab avoids it: long prints left half pages */
-  .jp-OutputArea-output pre { orphans: 4; widows: 4; }
-  h1, h2, h3, h4, .jp-MarkdownCell { break-after: avoid; }
-}
-</style>
-{% endblock extra_css %}
-"""
-
-
-def _write_template(workdir):
-    """nbconvert template folder (in the export's temporary folder); returns its base directory."""
-    base = os.path.join(workdir, "templates")
-    folder = os.path.join(base, TEMPLATE_NAME)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "conf.json"), "w", encoding="utf-8") as f:
-        json.dump(TEMPLATE_CONF, f)
-    with open(os.path.join(folder, "index.html.j2"), "w", encoding="utf-8") as f:
-        f.write(TEMPLATE)
-    return base
-
-
-def _nbconvert_config(hide_code, mathjax, template_dir):
-    cfg = {"TagRemovePreprocessor": {"enabled": True, "remove_input_tags": REMOVE_INPUT_TAGS,
-                                     "remove_cell_tags": REMOVE_CELL_TAGS},
-           # embed_images: pictures a Markdown cell links (![](fig.png) next to the notebook) go into the HTML,
-           # which is printed from a temporary folder
-           "HTMLExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                            "embed_images": True, "preprocessors": [STRIP_PROGRESS]},
-           "WebPDFExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                              "embed_images": True, "preprocessors": [STRIP_PROGRESS]},
-           "TemplateExporter": {"exclude_input": bool(hide_code), "exclude_input_prompt": bool(hide_code),
-                                 "exclude_output_prompt": bool(hide_code)}}
-    url = mathjax_url(mathjax)
-    if url:
-        cfg["HTMLExporter"]["mathjax_url"] = url
-    return cfg
 
 
 # ---- the two routes ------------------------------------------------------------------------------
@@ -331,7 +83,7 @@ def _tail(text, n=3):
              if ln.strip() and "dbus" not in ln and "unexpected operator" not in ln]
     errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", ln)]
     gist = errors[-1] if errors else " | ".join(lines[-n:]) or "no error output"
-    if "sandbox" in (text or "").lower() and not _sandbox_off():
+    if "sandbox" in (text or "").lower() and not sandbox_off():
         gist += " (Chromium's sandbox cannot start here: set LABKIT_CHROMIUM_SANDBOX=0 to run without it)"
     return gist
 
@@ -341,7 +93,7 @@ def _webpdf(notebook, workdir, cfg, browser, timeout):
     if env is None:
         raise _Unavailable(how)
     cfg = json.loads(json.dumps(cfg))
-    cfg["WebPDFExporter"].update(disable_sandbox=_sandbox_off(), browser_args=list(OFFLINE_ARGS),
+    cfg["WebPDFExporter"].update(disable_sandbox=sandbox_off(), browser_args=list(OFFLINE_ARGS),
                                  page_render_timeout=500)
     cfg_file = os.path.join(workdir, "nbconvert_config.json")
     with open(cfg_file, "w", encoding="utf-8") as f:
@@ -358,9 +110,6 @@ def _webpdf(notebook, workdir, cfg, browser, timeout):
 
 
 def _chromium(notebook, workdir, cfg, browser, timeout):
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
     exe = find_browser(browser)
     if exe is None:
         raise _Unavailable("no Chromium/Chrome found")
@@ -373,7 +122,7 @@ def _chromium(notebook, workdir, cfg, browser, timeout):
     with open(html_path, "w", encoding="utf-8") as f:
         f.write(html)
     pdf = os.path.join(workdir, "out.pdf")
-    cmd = [exe, "--headless", *(["--no-sandbox"] if _sandbox_off() else []), *OFFLINE_ARGS,
+    cmd = [exe, "--headless", *(["--no-sandbox"] if sandbox_off() else []), *OFFLINE_ARGS,
            f"--user-data-dir={os.path.join(workdir, 'profile')}", "--no-pdf-header-footer",
            "--run-all-compositor-stages-before-draw", "--virtual-time-budget=20000",
            f"--print-to-pdf={pdf}", "file://" + html_path]
@@ -421,7 +170,7 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
     t0 = time.time()
     reasons = []
     with tempfile.TemporaryDirectory(prefix="labkit-export-") as workdir:
-        cfg = _nbconvert_config(hide_code, mathjax, _write_template(workdir))
+        cfg = nbconvert_config(hide_code, mathjax, write_template(workdir))
         pdf = how = None
         for route in routes:
             try:

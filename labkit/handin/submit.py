@@ -31,19 +31,14 @@ import zipfile
 
 import nbformat
 
-from ..errors import LabkitError, cli_main
+from ..errors import cli_main
 from ..files import atomic_path
+from ..notebook import repo_root
+from .errors import SubmissionError, SubmissionExistsError
 from .notebooks import merge_notebooks, report_placeholders, strip_progress
+from .pdf import export_pdf
 
 _BAD_NAME = re.compile(r"[\s/\\:*?\"<>|\x00-\x1f]")
-
-
-class SubmissionError(LabkitError, ValueError):
-    """The submission cannot be made as asked (bad id, unexecuted notebook, missing file...)."""
-
-
-class SubmissionExistsError(SubmissionError, FileExistsError):
-    """The zip is already there and ``force`` was not given."""
 
 
 def check_name(kind, value, example):
@@ -133,9 +128,7 @@ def check_report(nb, path, force=False):
 
 def execute_report(path, out_path, run_dir, student_id, student_name=None, verbose=True):
     """Run the report template with papermill against ``run_dir``; returns the executed notebook."""
-    import papermill
-
-    from ..notebook import repo_root
+    import papermill  # optional: Colab installs it with requirements-pdf.txt, only for the hand-in
 
     params = {"student_id": student_id, **({"student_name": student_name} if student_name else {})}
     if run_dir is not None:
@@ -266,8 +259,6 @@ def _ran(nb):
 
 def _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options, verbose):
     """The PDF: the report (executed here when it was not), then the task notebooks."""
-    from .pdf import export_pdf
-
     if rep is not None:
         if not _ran(rep):
             rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose)
