@@ -1,18 +1,20 @@
-"""The hand-in notebooks: executed task notebooks merged into one, progress bars left out, the
-report's unreplaced placeholders found.
+"""The hand-in notebooks: reading one (the one reader of the export and the zip), executed task
+notebooks merged into one, progress bars left out, the report's unreplaced placeholders found, and
+the cell tags the PDF obeys.
 
-    from labkit.handin.notebooks import merge_notebooks, report_placeholders, strip_progress
-    parts = [("# Task 1", nbformat.read("runs/task1_out.ipynb", 4)), ("# Task 2", nbformat.read(...))]
+    from labkit.handin.notebooks import merge_notebooks, read_notebook, report_placeholders, strip_progress
+    parts = [("# Task 1", read_notebook("runs/task1_out.ipynb")), ("# Task 2", read_notebook(...))]
     for _, nb in parts:
         strip_progress(nb)
     merged = merge_notebooks(parts, title="# F74091234 lab2")
-    report_placeholders(nbformat.read("reports/lab2_report.ipynb", 4))  # the template's texts still there
+    report_placeholders(read_notebook("reports/lab2_report.ipynb"))  # the template's texts still there
 
 Progress bars (tqdm on stderr, or its Jupyter widget) belong on the screen while a cell runs:
 every state of a bar would otherwise be kept in the notebook and printed in the PDF, so they are
 dropped from what is handed in; every other output stays as it is, in order.
 """
 import copy
+import os
 import re
 
 import nbformat
@@ -27,6 +29,19 @@ REMOVE_CELL_TAGS = ["remove-cell", "remove_cell"]
 _BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d*|\|\s*\d+/\d+\s*\[\d+:\d+")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 HIDE_INPUT_TAG = REMOVE_INPUT_TAGS[0]  # "hide-input"
+
+
+def read_notebook(path, error=HandinError):
+    """The notebook at ``path`` (nbformat v4); a missing or unreadable file raises ``error`` (the caller's
+    exception class) saying so."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise error(f"notebook {path!r} {'is a folder' if os.path.isdir(path) else 'does not exist'}.")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as e:  # NotJSONError, validation errors, bad encodings
+        raise error(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
 
 
 def _text(value):

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,25 +37,13 @@ from nbconvert import HTMLExporter
 from traitlets.config import Config
 
 from ..errors import cli_main
-from ..files import REPO_ROOT, atomic_path
+from ..files import REPO_ROOT, atomic_write_bytes
 from .browser import OFFLINE_ARGS, find_browser, install_hint, playwright_env, sandbox_off
 from .errors import ExportError
-from .template import mathjax_url, missing_cjk_fonts, nbconvert_config, write_template
+from .notebooks import read_notebook
+from .template import has_font, mathjax_url, missing_cjk_fonts, nbconvert_config, write_template
 
 METHODS = ("auto", "webpdf", "chromium")
-
-
-def _read_notebook(path):
-    import nbformat
-
-    try:
-        return nbformat.read(path, as_version=4)
-    except FileNotFoundError:
-        raise ExportError(f"notebook {path!r} does not exist.") from None
-    except Exception as e:  # NotJSONError, validation errors, bad encodings
-        raise ExportError(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
-
 
 
 # ---- the two routes ------------------------------------------------------------------------------
@@ -115,7 +102,7 @@ def _chromium(notebook, workdir, cfg, browser, timeout):
         raise _Unavailable("no Chromium/Chrome found")
     c = Config(cfg)
     exporter = HTMLExporter(config=c)
-    nb = _read_notebook(notebook)
+    nb = read_notebook(notebook, ExportError)
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": os.path.dirname(
         os.path.abspath(notebook))}})
     html_path = os.path.join(workdir, "out.html")
@@ -151,7 +138,7 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
     notebook = os.fspath(notebook)
     if method not in METHODS:
         raise ExportError(f"unknown export method {method!r}; use one of {', '.join(METHODS)}")
-    nb = _read_notebook(notebook)
+    nb = read_notebook(notebook, ExportError)
     output = os.fspath(output) if output else os.path.splitext(notebook)[0] + ".pdf"
     if os.path.isdir(output):
         raise ExportError(f"output {output!r} is a folder; give a file name ending in .pdf")
@@ -191,9 +178,7 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
         if not data.startswith(b"%PDF-"):
             raise ExportError(f"{how} produced a file that is not a PDF ({len(data)} bytes)")
         replaced = os.path.exists(output)
-        with atomic_path(output) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(data)
+        atomic_write_bytes(output, data)
     if verbose:
         print(f"PDF written: {output} ({len(data) / 1024:.0f} KiB, {time.time() - t0:.1f} s, {how})"
               + (" - replaced the earlier PDF" if replaced else ""))
@@ -204,12 +189,8 @@ def check(browser=None):
     """What the export can use on this machine: {'browser', 'webpdf', 'mathjax', 'cjk_fonts'}."""
     exe = find_browser(browser)
     env, how = playwright_env(browser)
-    cjk = None
-    if shutil.which("fc-list"):
-        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True)
-        cjk = bool(out.stdout.strip())
     return {"browser": exe, "webpdf": how if env is not None else None, "webpdf_unavailable": None if env else how,
-            "mathjax": mathjax_url(), "cjk_fonts": cjk}
+            "mathjax": mathjax_url(), "cjk_fonts": has_font("zh")}
 
 
 @cli_main

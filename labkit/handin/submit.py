@@ -35,7 +35,7 @@ from ..errors import cli_main
 from ..files import atomic_path
 from ..notebook import repo_root
 from .errors import SubmissionError, SubmissionExistsError
-from .notebooks import merge_notebooks, report_placeholders, strip_progress
+from .notebooks import merge_notebooks, read_notebook, report_placeholders, strip_progress
 from .pdf import export_pdf
 
 _BAD_NAME = re.compile(r"[\s/\\:*?\"<>|\x00-\x1f]")
@@ -59,17 +59,6 @@ def _source_line(cell):
     return first[:80] + ("..." if len(first) > 80 else "")
 
 
-def read_notebook(path):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise SubmissionError(f"notebook {path!r} does not exist.")
-    try:
-        return nbformat.read(path, as_version=4)
-    except Exception as e:
-        raise SubmissionError(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
-
-
 def _error_outputs(code):
     errors = []
     for i, c in code:
@@ -87,7 +76,7 @@ def check_notebook(path, force=False):
     (notebook, [warnings]). Raises SubmissionError naming what is wrong and the fix; ``force`` turns
     code cells that did not run into a warning."""
     path = os.fspath(path)
-    nb = read_notebook(path)
+    nb = read_notebook(path, SubmissionError)
     code = [(i, c) for i, c in enumerate(nb.cells, 1) if c.get("cell_type") == "code"]
     ran = [(i, c) for i, c in code if c.get("execution_count") is not None or c.get("outputs")]
     if not ran:
@@ -143,7 +132,7 @@ def execute_report(path, out_path, run_dir, student_id, student_name=None, verbo
                               f"{params.get('run_dir')!r}: {str(e).strip().splitlines()[-1][:300].rstrip('.')}. Check --run-dir "
                               f"(the folder the lab notebooks wrote their runs to) and the report's parameters."
                               ) from None
-    return nbformat.read(out_path, as_version=4)
+    return read_notebook(out_path, SubmissionError)
 
 
 def _plan_extras(extras, reserved):
@@ -243,7 +232,7 @@ def _check_inputs(notebooks, report, pdf, force):
         nb, w = check_notebook(n, force=force)
         nbs.append(nb)
         warns += w
-    rep = read_notebook(report) if report is not None else None
+    rep = read_notebook(report, SubmissionError) if report is not None else None
     if rep is not None:
         warns += check_report(rep, report, force)  # before running it: the text is the student's
         if _ran(rep):

@@ -45,22 +45,23 @@ def _notebook_text(nb):
     return "\n".join(parts)
 
 
+def has_font(lang):
+    """True if fontconfig lists a font for the language ``lang`` ('zh', 'ko', 'ja'...), False if it lists
+    none, None when it cannot tell (no fc-list, or fc-list fails)."""
+    if shutil.which("fc-list") is None:
+        return None
+    try:
+        out = subprocess.run(["fc-list", f":lang={lang}", "family"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
 def missing_cjk_fonts(nb):
     """Languages ('zh', 'ko', 'ja') present in the notebook for which fontconfig lists no font
     (their text would print as empty boxes). Empty when all are covered or fc-list is absent."""
     text = _notebook_text(nb)
-    langs = [lang for lang, rx in _CJK.items() if rx.search(text)]
-    if not langs or shutil.which("fc-list") is None:
-        return []
-    missing = []
-    for lang in langs:
-        try:
-            out = subprocess.run(["fc-list", f":lang={lang}", "family"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            return []
-        if out.returncode == 0 and not out.stdout.strip():
-            missing.append(lang)
-    return missing
+    return [lang for lang, rx in _CJK.items() if rx.search(text) and has_font(lang) is False]
 
 
 # The webpdf look (nbconvert's lab template) with print fixes: code and text outputs wrapped at spaces
