@@ -46,7 +46,11 @@ from .template import has_font, mathjax_url, missing_cjk_fonts, nbconvert_config
 METHODS = ("auto", "webpdf", "chromium")
 
 
-# ---- the two routes ------------------------------------------------------------------------------
+class _Unavailable(Exception):
+    """A route cannot run here (no playwright, no browser): try the next one."""
+
+
+# ---- running a command ---------------------------------------------------------------------------
 def _run(cmd, timeout, env=None, cwd=None):
     """Run a command in its own process group; on timeout kill that group (our own children only)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
@@ -75,7 +79,9 @@ def _tail(text, n=3):
     return gist
 
 
+# ---- the two routes: each returns (the PDF in ``workdir``, how it was made) ------------------------
 def _webpdf(notebook, workdir, cfg, browser, timeout):
+    """nbconvert --to webpdf (playwright) in its own process."""
     env, how = playwright_env(browser)
     if env is None:
         raise _Unavailable(how)
@@ -97,14 +103,13 @@ def _webpdf(notebook, workdir, cfg, browser, timeout):
 
 
 def _chromium(notebook, workdir, cfg, browser, timeout):
+    """nbconvert's HTML, printed by chromium --headless --print-to-pdf."""
     exe = find_browser(browser)
     if exe is None:
         raise _Unavailable("no Chromium/Chrome found")
-    c = Config(cfg)
-    exporter = HTMLExporter(config=c)
     nb = read_notebook(notebook, ExportError)
-    html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": os.path.dirname(
-        os.path.abspath(notebook))}})
+    folder = os.path.dirname(os.path.abspath(notebook))  # where pictures a Markdown cell links to are
+    html, _ = HTMLExporter(config=Config(cfg)).from_notebook_node(nb, resources={"metadata": {"path": folder}})
     html_path = os.path.join(workdir, "out.html")
     with open(html_path, "w", encoding="utf-8") as f:
         f.write(html)
@@ -119,10 +124,7 @@ def _chromium(notebook, workdir, cfg, browser, timeout):
     return pdf, f"HTML + {exe} --print-to-pdf"
 
 
-class _Unavailable(Exception):
-    """A route cannot run here (no playwright, no browser): try the next one."""
-
-
+# ---- the export ------------------------------------------------------------------------------------
 def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=None, mathjax="auto",
                timeout=300, verbose=True):
     """Write ``notebook`` (an .ipynb, normally executed) as a PDF; returns the PDF's path.
@@ -142,49 +144,61 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
     output = os.fspath(output) if output else os.path.splitext(notebook)[0] + ".pdf"
     if os.path.isdir(output):
         raise ExportError(f"output {output!r} is a folder; give a file name ending in .pdf")
-    missing = missing_cjk_fonts(nb)
-    if missing:
-        msg = (f"the notebook has {'/'.join(missing)} text but no font for it is installed: it will print as "
-               f"empty boxes. Install one: apt-get install fonts-noto-cjk")
-        warnings.warn(msg, stacklevel=2)
-        if verbose:
-            print("warning: " + msg)
+    _warn_missing_fonts(nb, verbose)
     if hide_code is None:  # a notebook may ask for it: metadata {"labkit": {"hide_code": true}} (the report template)
         hide_code = bool((nb.metadata.get("labkit") or {}).get("hide_code", False))
-    routes = {"webpdf": [_webpdf], "chromium": [_chromium], "auto": [_webpdf, _chromium]}[method]
     if browser:
         find_browser(browser)  # a browser that was asked for and does not start: say so now, once
     t0 = time.time()
-    reasons = []
     with tempfile.TemporaryDirectory(prefix="labkit-export-") as workdir:
         cfg = nbconvert_config(hide_code, mathjax, write_template(workdir))
-        pdf = how = None
-        for route in routes:
-            try:
-                pdf, how = route(notebook, workdir, cfg, browser, timeout)
-                break
-            except _Unavailable as e:
-                reasons.append(f"{route.__name__.strip('_')}: {e}")
-            except ExportError as e:
-                if method != "auto":
-                    raise
-                reasons.append(f"{route.__name__.strip('_')}: {e}")
-                if verbose and route is not routes[-1]:
-                    print(f"note: {e}; trying the next route")
-        if pdf is None:
-            raise ExportError("could not make the PDF:\n  - " + "\n  - ".join(reasons) + "\n" + install_hint())
-        with open(pdf, "rb") as f:
-            data = f.read()
-        if not data.startswith(b"%PDF-"):
-            raise ExportError(f"{how} produced a file that is not a PDF ({len(data)} bytes)")
-        replaced = os.path.exists(output)
-        atomic_write_bytes(output, data)
+        data, how = _first_route(method, notebook, workdir, cfg, browser, timeout, verbose)
+    replaced = os.path.exists(output)
+    atomic_write_bytes(output, data)
     if verbose:
         print(f"PDF written: {output} ({len(data) / 1024:.0f} KiB, {time.time() - t0:.1f} s, {how})"
               + (" - replaced the earlier PDF" if replaced else ""))
     return output
 
 
+def _warn_missing_fonts(nb, verbose):
+    """A warning (to export_pdf's caller) for text that no installed font covers."""
+    missing = missing_cjk_fonts(nb)
+    if missing:
+        msg = (f"the notebook has {'/'.join(missing)} text but no font for it is installed: it will print as "
+               f"empty boxes. Install one: apt-get install fonts-noto-cjk")
+        warnings.warn(msg, stacklevel=3)
+        if verbose:
+            print("warning: " + msg)
+
+
+def _first_route(method, notebook, workdir, cfg, browser, timeout, verbose):
+    """(the PDF's bytes, how it was made) from the first of ``method``'s routes that works. ``auto`` goes on
+    to the next route when one cannot run here or fails; with no route left the error lists every reason."""
+    routes = {"webpdf": [_webpdf], "chromium": [_chromium], "auto": [_webpdf, _chromium]}[method]
+    reasons = []
+    for route in routes:
+        try:
+            pdf, how = route(notebook, workdir, cfg, browser, timeout)
+        except _Unavailable as e:
+            reasons.append(f"{route.__name__.strip('_')}: {e}")
+            continue
+        except ExportError as e:
+            if method != "auto":
+                raise
+            reasons.append(f"{route.__name__.strip('_')}: {e}")
+            if verbose and route is not routes[-1]:
+                print(f"note: {e}; trying the next route")
+            continue
+        with open(pdf, "rb") as f:
+            data = f.read()
+        if not data.startswith(b"%PDF-"):
+            raise ExportError(f"{how} produced a file that is not a PDF ({len(data)} bytes)")
+        return data, how
+    raise ExportError("could not make the PDF:\n  - " + "\n  - ".join(reasons) + "\n" + install_hint())
+
+
+# ---- what works here, and the command line ----------------------------------------------------------
 def check(browser=None):
     """What the export can use on this machine: {'browser', 'webpdf', 'mathjax', 'cjk_fonts'}."""
     exe = find_browser(browser)
@@ -193,10 +207,17 @@ def check(browser=None):
             "mathjax": mathjax_url(), "cjk_fonts": has_font("zh")}
 
 
-@cli_main
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m labkit.handin.pdf",
-                                description="Export a Jupyter notebook (with its outputs) to PDF via nbconvert + Chromium.")
+def _print_check(info):
+    print(f"browser:    {info['browser'] or 'none found - ' + install_hint()}")
+    print(f"webpdf:     {info['webpdf'] or 'unavailable: ' + str(info['webpdf_unavailable'])}")
+    print(f"mathjax:    {info['mathjax'] or 'CDN (needs internet; offline: apt-get install libjs-mathjax)'}")
+    fonts = {True: "yes", False: "none - apt-get install fonts-noto-cjk", None: "unknown (no fc-list)"}
+    print(f"CJK fonts:  {fonts[info['cjk_fonts']]}")
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m labkit.handin.pdf", description="Export a Jupyter notebook (with "
+                                "its outputs) to PDF via nbconvert + Chromium.")
     p.add_argument("notebook", nargs="?", help="the .ipynb to export (normally executed)")
     p.add_argument("-o", "--output", help="PDF path (default: the notebook's name with .pdf)")
     p.add_argument("--method", choices=METHODS, default="auto",
@@ -210,13 +231,16 @@ def main(argv=None):
     p.add_argument("--browser", help="Chromium/Chrome executable to use (default: found on the PATH)")
     p.add_argument("--timeout", type=int, default=300, help="seconds before the browser is stopped (default 300)")
     p.add_argument("--check", action="store_true", help="only report which export routes work here")
+    return p
+
+
+@cli_main
+def main(argv=None):
+    p = _parser()
     a = p.parse_args(argv)
     if a.check:
         info = check(a.browser)
-        print(f"browser:    {info['browser'] or 'none found - ' + install_hint()}")
-        print(f"webpdf:     {info['webpdf'] or 'unavailable: ' + str(info['webpdf_unavailable'])}")
-        print(f"mathjax:    {info['mathjax'] or 'CDN (needs internet; offline: apt-get install libjs-mathjax)'}")
-        print(f"CJK fonts:  {'yes' if info['cjk_fonts'] else 'unknown (no fc-list)' if info['cjk_fonts'] is None else 'none - apt-get install fonts-noto-cjk'}")
+        _print_check(info)
         return 0 if info["browser"] or info["webpdf"] else 1
     if not a.notebook:
         p.error("give the notebook to export (or --check)")

@@ -110,8 +110,9 @@ def check_report(nb, path, force=False):
     msg = (f"the report {os.fspath(path)!r} still holds {len(left)} placeholder(s) of the template: "
            + "; ".join(repr(p) for p in left))
     if not force:
-        raise SubmissionError(msg + ". Replace them with your own text (and set student_name, or pass --student-name), run the "
-                                    "report again, or pass --force (force=True) to hand it in as it is.")
+        raise SubmissionError(msg + ". Replace them with your own text (and set student_name, or pass "
+                                    "--student-name), run the report again, or pass --force (force=True) to hand it "
+                                    "in as it is.")
     return [msg + " (--force)."]
 
 
@@ -128,10 +129,10 @@ def execute_report(path, out_path, run_dir, student_id, student_name=None, verbo
         papermill.execute_notebook(os.fspath(path), out_path, parameters=params, cwd=repo_root(),
                                    progress_bar=False, log_output=False)
     except Exception as e:  # papermill's PapermillExecutionError names the cell and the error
+        last = str(e).strip().splitlines()[-1][:300].rstrip(".")
         raise SubmissionError(f"the report {os.fspath(path)!r} failed when run against run_dir "
-                              f"{params.get('run_dir')!r}: {str(e).strip().splitlines()[-1][:300].rstrip('.')}. Check --run-dir "
-                              f"(the folder the lab notebooks wrote their runs to) and the report's parameters."
-                              ) from None
+                              f"{params.get('run_dir')!r}: {last}. Check --run-dir (the folder the lab notebooks "
+                              f"wrote their runs to) and the report's parameters.") from None
     return read_notebook(out_path, SubmissionError)
 
 
@@ -163,30 +164,16 @@ def _check_pdf(pdf, notebooks):
     return [f"the PDF {pdf!r} is older than {n!r}; make it again if the notebook changed." for n in newer]
 
 
-def _task_parts(notebooks, nbs):
-    if len(nbs) == 1:
-        return [(f"# The executed notebook\n\n`{os.path.basename(notebooks[0])}`", nbs[0])]
-    return [(f"# Task {k}\n\nThe executed notebook `{os.path.basename(p)}`: its code and outputs, in order.", nb)
-            for k, (p, nb) in enumerate(zip(notebooks, nbs), 1)]
-
-
-def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=None, out_dir=".", extras=(),
-                    force=False, student_name=None, export_options=None, verbose=True):
-    """Write ``<out_dir>/<student_id>_<lab>.zip`` (see the module doc); returns its path.
-
-    ``notebooks``: the executed task notebook(s), in task order (one path or a list). ``report``:
-    the report notebook, executed or not (then run with papermill against ``run_dir``, with
-    ``student_id`` and, if given, ``student_name`` as its parameters). ``pdf``: an
-    existing PDF to use instead of making one. ``extras``: more files, stored by their base name.
-    ``force``: replace an existing zip (atomically, after the new one is complete) and accept a
-    partly executed notebook or a report with placeholders, with a warning.
-    """
-    sid = check_name("student id", student_id, "F74091234")
-    lab = check_name("lab", lab, "lab2")
-    stem = f"{sid}_{lab}"
+def _notebook_paths(notebooks):
+    """The task notebooks as a list of paths (one path or several); at least one."""
     notebooks = [os.fspath(n) for n in ([notebooks] if isinstance(notebooks, (str, os.PathLike)) else notebooks)]
     if not notebooks:
         raise SubmissionError("give the executed notebook(s) of the lab (--notebook task1_out.ipynb task2_out.ipynb)")
+    return notebooks
+
+
+def _zip_path(out_dir, stem, force):
+    """Where the zip goes; refused when ``out_dir`` is a file, or when the zip is there and not ``force``."""
     out_dir = os.fspath(out_dir or ".")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise SubmissionError(f"--out-dir {out_dir!r} is a file, not a folder.")
@@ -195,33 +182,6 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
         raise SubmissionExistsError(f"{zip_path!r} already exists and is left as it is. Pass --force (force=True) to "
                                     f"replace it (the old zip stays until the new one is complete), or use another "
                                     f"--out-dir.")
-    nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
-    extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
-    for w in warns:
-        if verbose:
-            print(f"warning: {w}")
-
-    t0 = time.time()
-    with tempfile.TemporaryDirectory(prefix="labkit-submit-") as work:
-        parts = _task_parts(notebooks, nbs)
-        for _, nb in parts:
-            strip_progress(nb)
-        merged = merge_notebooks(parts, title=f"# {sid} {lab}: the executed notebooks")
-        merged_path = os.path.join(work, f"{stem}.ipynb")
-        nbformat.write(merged, merged_path)
-        if pdf is None:
-            pdf = _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options,
-                            verbose)
-        members = [(f"{stem}.ipynb", merged_path), (f"{stem}.pdf", pdf)] + sorted(extra_files.items())
-        replaced = os.path.exists(zip_path)
-        _write_zip(zip_path, members)
-    if verbose:
-        with zipfile.ZipFile(zip_path) as z:
-            infos = z.infolist()
-        print(f"{'replaced' if replaced else 'wrote'} {zip_path} ({os.path.getsize(zip_path) / 1024:.0f} KiB, "
-              f"{time.time() - t0:.1f} s):")
-        for i in infos:
-            print(f"  {i.filename:<40} {i.file_size / 1024:>8.1f} KiB")
     return zip_path
 
 
@@ -246,20 +206,74 @@ def _ran(nb):
     return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
 
 
-def _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options, verbose):
-    """The PDF: the report (executed here when it was not), then the task notebooks."""
+def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=None, out_dir=".", extras=(),
+                    force=False, student_name=None, export_options=None, verbose=True):
+    """Write ``<out_dir>/<student_id>_<lab>.zip`` (see the module doc); returns its path.
+
+    ``notebooks``: the executed task notebook(s), in task order (one path or a list). ``report``:
+    the report notebook, executed or not (then run with papermill against ``run_dir``, with
+    ``student_id`` and, if given, ``student_name`` as its parameters). ``pdf``: an
+    existing PDF to use instead of making one. ``extras``: more files, stored by their base name.
+    ``force``: replace an existing zip (atomically, after the new one is complete) and accept a
+    partly executed notebook or a report with placeholders, with a warning.
+    """
+    sid = check_name("student id", student_id, "F74091234")
+    lab = check_name("lab", lab, "lab2")
+    stem = f"{sid}_{lab}"
+    notebooks = _notebook_paths(notebooks)
+    zip_path = _zip_path(out_dir, stem, force)
+    nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
+    extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
+    if verbose:
+        for w in warns:
+            print(f"warning: {w}")
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="labkit-submit-") as work:
+        parts = _task_parts(notebooks, nbs)
+        merged_path = os.path.join(work, f"{stem}.ipynb")
+        nbformat.write(merge_notebooks(parts, title=f"# {sid} {lab}: the executed notebooks"), merged_path)
+        if pdf is None:
+            rep = _report_for_pdf(report, rep, run_dir, sid, student_name, force, work, verbose)
+            pdf = _export(os.path.join(work, f"{stem}.pdf"), parts, rep, export_options, verbose)
+        members = [(f"{stem}.ipynb", merged_path), (f"{stem}.pdf", pdf)] + sorted(extra_files.items())
+        replaced = os.path.exists(zip_path)
+        _write_zip(zip_path, members)
+    if verbose:
+        _print_zip(zip_path, replaced, time.time() - t0)
+    return zip_path
+
+
+def _task_parts(notebooks, nbs):
+    """[(heading, notebook)] of the task notebooks, their progress bars left out."""
+    for nb in nbs:
+        strip_progress(nb)
+    if len(nbs) == 1:
+        return [(f"# The executed notebook\n\n`{os.path.basename(notebooks[0])}`", nbs[0])]
+    return [(f"# Task {k}\n\nThe executed notebook `{os.path.basename(p)}`: its code and outputs, in order.", nb)
+            for k, (p, nb) in enumerate(zip(notebooks, nbs), 1)]
+
+
+def _report_for_pdf(report, rep, run_dir, sid, student_name, force, work, verbose):
+    """The report as it goes into the PDF (executed here when it was not, progress bars out); None without one."""
+    if rep is None:
+        return None
+    if not _ran(rep):
+        rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose)
+        check_report(rep, report, force)
+    elif run_dir is not None and verbose:
+        print(f"note: the report {os.fspath(report)!r} was executed already; --run-dir is not used for it")
+    strip_progress(rep)
+    return rep
+
+
+def _export(pdf, parts, rep, export_options, verbose):
+    """Write the PDF ``pdf``: the report (outputs only), then every cell of the task notebooks."""
     if rep is not None:
-        if not _ran(rep):
-            rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose)
-            check_report(rep, report, force)
-        elif run_dir is not None and verbose:
-            print(f"note: the report {os.fspath(report)!r} was executed already; --run-dir is not used for it")
-        strip_progress(rep)
         parts = [(None, rep)] + parts
     whole = merge_notebooks(parts, hide_code_of=(0,) if rep is not None else ())
-    path = os.path.join(work, f"{stem}_pdf.ipynb")
+    path = os.path.splitext(pdf)[0] + "_pdf.ipynb"
     nbformat.write(whole, path)
-    return export_pdf(path, os.path.join(work, f"{stem}.pdf"), verbose=verbose, **(export_options or {}))
+    return export_pdf(path, pdf, verbose=verbose, **(export_options or {}))
 
 
 def _write_zip(zip_path, members):
@@ -272,6 +286,15 @@ def _write_zip(zip_path, members):
             if bad is not None or sorted(z.namelist()) != sorted(n for n, _ in members):
                 raise SubmissionError(f"the new zip failed its check ({bad or 'members differ'}); nothing was "
                                       f"replaced.")
+
+
+def _print_zip(zip_path, replaced, seconds):
+    with zipfile.ZipFile(zip_path) as z:
+        infos = z.infolist()
+    print(f"{'replaced' if replaced else 'wrote'} {zip_path} ({os.path.getsize(zip_path) / 1024:.0f} KiB, "
+          f"{seconds:.1f} s):")
+    for i in infos:
+        print(f"  {i.filename:<40} {i.file_size / 1024:>8.1f} KiB")
 
 
 @cli_main
