@@ -18,7 +18,7 @@ from .files import atomic_path
 from .notebook import repo_root
 
 # what a Colab session needs, relative to the repository root
-CONTENTS = ("labkit/*.py", "labkit/models/*.py", "notebooks/*.ipynb", "notebooks/*.py", "notebooks/labkit_repo.txt",
+CONTENTS = ("labkit/*.py", "labkit/*/*.py", "notebooks/*.ipynb", "notebooks/*.py", "notebooks/labkit_repo.txt",
             "reports/*.ipynb", "reports/*.py", "reports/README.md", "resnet18.py", "requirements*.txt",
             "README.md", "pyproject.toml")
 TOP = "labkit"

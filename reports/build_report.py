@@ -6,7 +6,7 @@
 The template: a cell tagged ``parameters`` (papermill injects ``-p name value`` after it), thin
 cells calling labkit.report (tables, curves and figures read from the run folders), and Markdown
 sections for the student's text. Cells tagged ``hide-input`` show only their output in the PDF
-(labkit.export); the ``remove-cell`` instructions do not appear in the PDF at all.
+(labkit.handin.pdf); the ``remove-cell`` instructions do not appear in the PDF at all.
 """
 import os
 import sys
@@ -20,7 +20,7 @@ from build_notebooks import setup_cell  # noqa: E402  (one source for every note
 METADATA = {
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
     "language_info": {"name": "python"},
-    "labkit": {"hide_code": True},  # labkit.export: a report shows outputs and text, not code
+    "labkit": {"hide_code": True},  # labkit.handin.pdf: a report shows outputs and text, not code
 }
 
 
@@ -49,7 +49,7 @@ HOW_TO = '''\
    still there. Every table and figure is read from the run folders.
 3. The hand-in zip (`<ID>_lab2.ipynb` with both tasks, `<ID>_lab2.pdf` with this report and every print and
    figure of both tasks), from the repository root; it runs this report against `--run-dir` if you did not:
-   `python -m labkit.submit --student-id <ID> --lab lab2 --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb --run-dir runs`
+   `python -m labkit.handin.submit --student-id <ID> --lab lab2 --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb --run-dir runs`
 
 Code cells tagged `hide-input` print only their output in the PDF; write in English, 中文 or 한국어.'''
 
@@ -153,7 +153,7 @@ REFERENCES = '''\
 - L. N. Smith. *Cyclical Learning Rates for Training Neural Networks.* WACV 2017.'''
 
 
-# The template's example texts: a report that still holds one is not finished (labkit.submit refuses it).
+# The template's example texts: a report that still holds one is not finished (labkit.handin.submit refuses it).
 # Stored in the notebook's metadata (labkit.placeholders); each must occur in the cells above.
 PLACEHOLDERS = [
     "王小明 (Wang Xiao-Ming)",

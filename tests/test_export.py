@@ -1,4 +1,4 @@
-"""PDF export (labkit.export): real notebooks, executed here, printed by a real Chromium.
+"""PDF export (labkit.handin.pdf): real notebooks, executed here, printed by a real Chromium.
 
 Tests that need a browser are skipped with the reason where none is installed (setup.sh installs
 Debian's chromium + fonts-noto-cjk + poppler-utils as root, so CI runs them)."""
@@ -11,7 +11,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from labkit.export import ExportError, export_pdf, find_browser, missing_cjk_fonts
+from labkit.handin.browser import find_browser
+from labkit.handin.errors import ExportError
+from labkit.handin.pdf import export_pdf
+from labkit.handin.template import missing_cjk_fonts
 
 CJK_HEADING = "實驗結果：卷積神經網路"
 KOREAN = "한국어 보고서"
@@ -95,7 +98,7 @@ def test_pdf_has_plot_and_cjk_text(demo_nb, tmp_path, method):
 @needs_poppler
 def test_hide_code_and_cli(demo_nb, tmp_path, capsys):
     out = tmp_path / "hidden.pdf"
-    r = subprocess.run([sys.executable, "-m", "labkit.export", demo_nb, "-o", str(out), "--hide-code"],
+    r = subprocess.run([sys.executable, "-m", "labkit.handin.pdf", demo_nb, "-o", str(out), "--hide-code"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "PDF written" in r.stdout
@@ -132,7 +135,7 @@ def test_bad_inputs(tmp_path):
     nbformat.write(nb, str(tmp_path / "ok.ipynb"))
     with pytest.raises(ExportError, match="unknown export method"):
         export_pdf(tmp_path / "ok.ipynb", method="latex", verbose=False)
-    r = subprocess.run([sys.executable, "-m", "labkit.export", str(bad)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "labkit.handin.pdf", str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: ")
 
 
@@ -151,7 +154,7 @@ def test_missing_cjk_font_is_detected(monkeypatch, tmp_path):
 
 @needs_browser
 def test_auto_falls_back_to_chromium_print(demo_nb, tmp_path, monkeypatch, capsys):
-    import labkit.export as ex
+    import labkit.handin.pdf as ex
 
     def broken(*a, **k):
         raise ExportError("nbconvert --to webpdf failed (exit 1): RuntimeError: simulated")

@@ -1,5 +1,5 @@
 """The Lab2 hand-in as a student makes it: task 1 and task 2 executed tiny with papermill, the report
-written, then one `python -m labkit.submit` command; the zip, its notebook and its PDF's text checked."""
+written, then one `python -m labkit.handin.submit` command; the zip, its notebook and its PDF's text checked."""
 import os
 import re
 import shutil
@@ -10,8 +10,8 @@ import zipfile
 import nbformat
 import pytest
 
-from labkit.export import check as export_check
-from labkit.handin import is_progress_output, merge_notebooks, strip_progress
+from labkit.handin.pdf import check as export_check
+from labkit.handin.notebooks import is_progress_output, merge_notebooks, strip_progress
 
 papermill = pytest.importorskip("papermill")
 
@@ -24,7 +24,7 @@ TINY = dict(epochs=1, test_limit=60)
 
 
 def submit(*args):
-    return subprocess.run([sys.executable, "-m", "labkit.submit", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labkit.handin.submit", *args], capture_output=True, text=True,
                           timeout=600, cwd=REPO)
 
 
@@ -141,11 +141,11 @@ def test_progress_bars_are_dropped_and_nothing_else():
 
 
 def test_export_leaves_progress_bars_out(tmp_path):
-    """labkit.export on any notebook (not only the hand-in) prints no bar states."""
+    """labkit.handin.pdf on any notebook (not only the hand-in) prints no bar states."""
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
-    from labkit.export import _nbconvert_config, _write_template
+    from labkit.handin.template import nbconvert_config as _nbconvert_config, write_template as _write_template
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("fit()")]

@@ -10,7 +10,7 @@ import pytest
 
 import labkit
 import labkit.report as report
-from labkit.export import find_browser
+from labkit.handin.browser import find_browser
 from labkit.results import summarize_runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,7 +158,7 @@ def test_report_notebook_executes_with_papermill(executed_report, runs):
 @pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext") is None,
                     reason="no Chromium or no pdftotext (apt-get install chromium fonts-noto-cjk poppler-utils)")
 def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
-    from labkit.export import export_pdf
+    from labkit.handin.pdf import export_pdf
 
     pdf = export_pdf(executed_report, tmp_path / "report.pdf", verbose=False)
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", pdf, "-"], capture_output=True, text=True).stdout

@@ -1,4 +1,4 @@
-"""The hand-in zip (labkit.submit): built from notebooks executed here, checked by opening the zip."""
+"""The hand-in zip (labkit.handin.submit): built from notebooks executed here, checked by opening the zip."""
 import filecmp
 import json
 import os
@@ -10,8 +10,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from labkit.export import find_browser
-from labkit.submit import SubmissionError, SubmissionExistsError, check_notebook, make_submission
+from labkit.handin.browser import find_browser
+from labkit.handin.errors import SubmissionError, SubmissionExistsError
+from labkit.handin.submit import check_notebook, make_submission
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SID, LAB = "F74091234", "lab2"
@@ -48,7 +49,7 @@ def a_pdf(tmp_path_factory):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "labkit.submit", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labkit.handin.submit", *args], capture_output=True, text=True,
                           timeout=300)
 
 
@@ -177,7 +178,7 @@ def test_refuses_a_report_with_template_placeholders(executed, a_pdf, tmp_path):
     assert os.listdir(tmp_path) == []
     # written text: nothing is reported
     nb = nbformat.read(template, as_version=4)
-    from labkit.handin import report_placeholders
+    from labkit.handin.notebooks import report_placeholders
 
     # every placeholder but the example name, which is in the parameters and shows only once it ran
     assert report_placeholders(nb) == nb.metadata["labkit"]["placeholders"][1:]

@@ -1,34 +1,47 @@
-"""The hand-in notebooks: executed task notebooks merged into one, progress bars left out, the
-report's unreplaced placeholders found.
+"""The hand-in notebooks: reading one (the one reader of the export and the zip), executed task
+notebooks merged into one, progress bars left out, the report's unreplaced placeholders found, and
+the cell tags the PDF obeys.
 
-    from labkit.handin import merge_notebooks, report_placeholders, strip_progress
-    parts = [("# Task 1", nbformat.read("runs/task1_out.ipynb", 4)), ("# Task 2", nbformat.read(...))]
+    from labkit.handin.notebooks import merge_notebooks, read_notebook, report_placeholders, strip_progress
+    parts = [("# Task 1", read_notebook("runs/task1_out.ipynb")), ("# Task 2", read_notebook(...))]
     for _, nb in parts:
         strip_progress(nb)
     merged = merge_notebooks(parts, title="# F74091234 lab2")
-    report_placeholders(nbformat.read("reports/lab2_report.ipynb", 4))  # the template's texts still there
+    report_placeholders(read_notebook("reports/lab2_report.ipynb"))  # the template's texts still there
 
 Progress bars (tqdm on stderr, or its Jupyter widget) belong on the screen while a cell runs:
 every state of a bar would otherwise be kept in the notebook and printed in the PDF, so they are
 dropped from what is handed in; every other output stays as it is, in order.
 """
 import copy
+import os
 import re
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
-from .errors import LabkitError
-from .export import REMOVE_CELL_TAGS, REMOVE_INPUT_TAGS
+from .errors import HandinError
 
+# cell tags: in the PDF a cell tagged hide-input shows only its output, one tagged remove-cell is left out
+REMOVE_INPUT_TAGS = ["hide-input", "hide_input", "remove-input", "remove_input"]
+REMOVE_CELL_TAGS = ["remove-cell", "remove_cell"]
 # tqdm's text bar: "Epoch 1/30:  42%|####2     | 15/36 [00:01<00:02, 9.8it/s]"
 _BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d*|\|\s*\d+/\d+\s*\[\d+:\d+")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-HIDE_INPUT_TAG = REMOVE_INPUT_TAGS[0]  # "hide-input": in the PDF the cell shows only its output
+HIDE_INPUT_TAG = REMOVE_INPUT_TAGS[0]  # "hide-input"
 
 
-class HandinError(LabkitError, ValueError):
-    """A notebook cannot go into the hand-in as it is (not executed, unreadable...)."""
+def read_notebook(path, error=HandinError):
+    """The notebook at ``path`` (nbformat v4); a missing or unreadable file raises ``error`` (the caller's
+    exception class) saying so."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise error(f"notebook {path!r} {'is a folder' if os.path.isdir(path) else 'does not exist'}.")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as e:  # NotJSONError, validation errors, bad encodings
+        raise error(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
 
 
 def _text(value):
@@ -59,7 +72,7 @@ def strip_progress(nb):
 
 
 class StripProgressPreprocessor(Preprocessor):
-    """nbconvert preprocessor: the notebook without its progress bars (labkit.export uses it)."""
+    """nbconvert preprocessor: the notebook without its progress bars (labkit.handin.pdf uses it)."""
 
     def preprocess(self, nb, resources):
         strip_progress(nb)

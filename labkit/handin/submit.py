@@ -1,6 +1,6 @@
 """The hand-in zip: ``<student id>_<lab>.zip`` holding exactly ``<id>_<lab>.ipynb`` and ``<id>_<lab>.pdf``.
 
-    python -m labkit.submit --student-id F74091234 --lab lab2 \\
+    python -m labkit.handin.submit --student-id F74091234 --lab lab2 \\
         --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb \\
         [--run-dir runs] [--out-dir .] [--pdf X.pdf] [--extra FILE ...] [--force]
 
@@ -31,19 +31,14 @@ import zipfile
 
 import nbformat
 
-from .files import atomic_path
-from .errors import LabkitError, cli_main
-from .handin import merge_notebooks, report_placeholders, strip_progress
+from ..errors import cli_main
+from ..files import atomic_path
+from ..notebook import repo_root
+from .errors import SubmissionError, SubmissionExistsError
+from .notebooks import merge_notebooks, read_notebook, report_placeholders, strip_progress
+from .pdf import export_pdf
 
 _BAD_NAME = re.compile(r"[\s/\\:*?\"<>|\x00-\x1f]")
-
-
-class SubmissionError(LabkitError, ValueError):
-    """The submission cannot be made as asked (bad id, unexecuted notebook, missing file...)."""
-
-
-class SubmissionExistsError(SubmissionError, FileExistsError):
-    """The zip is already there and ``force`` was not given."""
 
 
 def check_name(kind, value, example):
@@ -64,17 +59,6 @@ def _source_line(cell):
     return first[:80] + ("..." if len(first) > 80 else "")
 
 
-def read_notebook(path):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise SubmissionError(f"notebook {path!r} does not exist.")
-    try:
-        return nbformat.read(path, as_version=4)
-    except Exception as e:
-        raise SubmissionError(f"{path!r} is not a readable Jupyter notebook ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
-
-
 def _error_outputs(code):
     errors = []
     for i, c in code:
@@ -92,7 +76,7 @@ def check_notebook(path, force=False):
     (notebook, [warnings]). Raises SubmissionError naming what is wrong and the fix; ``force`` turns
     code cells that did not run into a warning."""
     path = os.fspath(path)
-    nb = read_notebook(path)
+    nb = read_notebook(path, SubmissionError)
     code = [(i, c) for i, c in enumerate(nb.cells, 1) if c.get("cell_type") == "code"]
     ran = [(i, c) for i, c in code if c.get("execution_count") is not None or c.get("outputs")]
     if not ran:
@@ -126,16 +110,15 @@ def check_report(nb, path, force=False):
     msg = (f"the report {os.fspath(path)!r} still holds {len(left)} placeholder(s) of the template: "
            + "; ".join(repr(p) for p in left))
     if not force:
-        raise SubmissionError(msg + ". Replace them with your own text (and set student_name, or pass --student-name), run the "
-                                    "report again, or pass --force (force=True) to hand it in as it is.")
+        raise SubmissionError(msg + ". Replace them with your own text (and set student_name, or pass "
+                                    "--student-name), run the report again, or pass --force (force=True) to hand it "
+                                    "in as it is.")
     return [msg + " (--force)."]
 
 
 def execute_report(path, out_path, run_dir, student_id, student_name=None, verbose=True):
     """Run the report template with papermill against ``run_dir``; returns the executed notebook."""
-    import papermill
-
-    from .notebook import repo_root
+    import papermill  # optional: Colab installs it with requirements-pdf.txt, only for the hand-in
 
     params = {"student_id": student_id, **({"student_name": student_name} if student_name else {})}
     if run_dir is not None:
@@ -146,11 +129,11 @@ def execute_report(path, out_path, run_dir, student_id, student_name=None, verbo
         papermill.execute_notebook(os.fspath(path), out_path, parameters=params, cwd=repo_root(),
                                    progress_bar=False, log_output=False)
     except Exception as e:  # papermill's PapermillExecutionError names the cell and the error
+        last = str(e).strip().splitlines()[-1][:300].rstrip(".")
         raise SubmissionError(f"the report {os.fspath(path)!r} failed when run against run_dir "
-                              f"{params.get('run_dir')!r}: {str(e).strip().splitlines()[-1][:300].rstrip('.')}. Check --run-dir "
-                              f"(the folder the lab notebooks wrote their runs to) and the report's parameters."
-                              ) from None
-    return nbformat.read(out_path, as_version=4)
+                              f"{params.get('run_dir')!r}: {last}. Check --run-dir (the folder the lab notebooks "
+                              f"wrote their runs to) and the report's parameters.") from None
+    return read_notebook(out_path, SubmissionError)
 
 
 def _plan_extras(extras, reserved):
@@ -181,11 +164,46 @@ def _check_pdf(pdf, notebooks):
     return [f"the PDF {pdf!r} is older than {n!r}; make it again if the notebook changed." for n in newer]
 
 
-def _task_parts(notebooks, nbs):
-    if len(nbs) == 1:
-        return [(f"# The executed notebook\n\n`{os.path.basename(notebooks[0])}`", nbs[0])]
-    return [(f"# Task {k}\n\nThe executed notebook `{os.path.basename(p)}`: its code and outputs, in order.", nb)
-            for k, (p, nb) in enumerate(zip(notebooks, nbs), 1)]
+def _notebook_paths(notebooks):
+    """The task notebooks as a list of paths (one path or several); at least one."""
+    notebooks = [os.fspath(n) for n in ([notebooks] if isinstance(notebooks, (str, os.PathLike)) else notebooks)]
+    if not notebooks:
+        raise SubmissionError("give the executed notebook(s) of the lab (--notebook task1_out.ipynb task2_out.ipynb)")
+    return notebooks
+
+
+def _zip_path(out_dir, stem, force):
+    """Where the zip goes; refused when ``out_dir`` is a file, or when the zip is there and not ``force``."""
+    out_dir = os.fspath(out_dir or ".")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise SubmissionError(f"--out-dir {out_dir!r} is a file, not a folder.")
+    zip_path = os.path.join(out_dir, f"{stem}.zip")
+    if os.path.exists(zip_path) and not force:
+        raise SubmissionExistsError(f"{zip_path!r} already exists and is left as it is. Pass --force (force=True) to "
+                                    f"replace it (the old zip stays until the new one is complete), or use another "
+                                    f"--out-dir.")
+    return zip_path
+
+
+def _check_inputs(notebooks, report, pdf, force):
+    """(task notebooks, report notebook or None, warnings): every check that needs no writing."""
+    nbs, warns = [], []
+    for n in notebooks:
+        nb, w = check_notebook(n, force=force)
+        nbs.append(nb)
+        warns += w
+    rep = read_notebook(report, SubmissionError) if report is not None else None
+    if rep is not None:
+        warns += check_report(rep, report, force)  # before running it: the text is the student's
+        if _ran(rep):
+            warns += check_notebook(report, force=force)[1]
+    if pdf is not None:
+        warns += _check_pdf(pdf, notebooks)
+    return nbs, rep, warns
+
+
+def _ran(nb):
+    return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
 
 
 def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=None, out_dir=".", extras=(),
@@ -202,84 +220,60 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
     sid = check_name("student id", student_id, "F74091234")
     lab = check_name("lab", lab, "lab2")
     stem = f"{sid}_{lab}"
-    notebooks = [os.fspath(n) for n in ([notebooks] if isinstance(notebooks, (str, os.PathLike)) else notebooks)]
-    if not notebooks:
-        raise SubmissionError("give the executed notebook(s) of the lab (--notebook task1_out.ipynb task2_out.ipynb)")
-    out_dir = os.fspath(out_dir or ".")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise SubmissionError(f"--out-dir {out_dir!r} is a file, not a folder.")
-    zip_path = os.path.join(out_dir, f"{stem}.zip")
-    if os.path.exists(zip_path) and not force:
-        raise SubmissionExistsError(f"{zip_path!r} already exists and is left as it is. Pass --force (force=True) to "
-                                    f"replace it (the old zip stays until the new one is complete), or use another "
-                                    f"--out-dir.")
+    notebooks = _notebook_paths(notebooks)
+    zip_path = _zip_path(out_dir, stem, force)
     nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
     extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
-    for w in warns:
-        if verbose:
+    if verbose:
+        for w in warns:
             print(f"warning: {w}")
-
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="labkit-submit-") as work:
         parts = _task_parts(notebooks, nbs)
-        for _, nb in parts:
-            strip_progress(nb)
-        merged = merge_notebooks(parts, title=f"# {sid} {lab}: the executed notebooks")
         merged_path = os.path.join(work, f"{stem}.ipynb")
-        nbformat.write(merged, merged_path)
+        nbformat.write(merge_notebooks(parts, title=f"# {sid} {lab}: the executed notebooks"), merged_path)
         if pdf is None:
-            pdf = _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options,
-                            verbose)
+            rep = _report_for_pdf(report, rep, run_dir, sid, student_name, force, work, verbose)
+            pdf = _export(os.path.join(work, f"{stem}.pdf"), parts, rep, export_options, verbose)
         members = [(f"{stem}.ipynb", merged_path), (f"{stem}.pdf", pdf)] + sorted(extra_files.items())
         replaced = os.path.exists(zip_path)
         _write_zip(zip_path, members)
     if verbose:
-        with zipfile.ZipFile(zip_path) as z:
-            infos = z.infolist()
-        print(f"{'replaced' if replaced else 'wrote'} {zip_path} ({os.path.getsize(zip_path) / 1024:.0f} KiB, "
-              f"{time.time() - t0:.1f} s):")
-        for i in infos:
-            print(f"  {i.filename:<40} {i.file_size / 1024:>8.1f} KiB")
+        _print_zip(zip_path, replaced, time.time() - t0)
     return zip_path
 
 
-def _check_inputs(notebooks, report, pdf, force):
-    """(task notebooks, report notebook or None, warnings): every check that needs no writing."""
-    nbs, warns = [], []
-    for n in notebooks:
-        nb, w = check_notebook(n, force=force)
-        nbs.append(nb)
-        warns += w
-    rep = read_notebook(report) if report is not None else None
+def _task_parts(notebooks, nbs):
+    """[(heading, notebook)] of the task notebooks, their progress bars left out."""
+    for nb in nbs:
+        strip_progress(nb)
+    if len(nbs) == 1:
+        return [(f"# The executed notebook\n\n`{os.path.basename(notebooks[0])}`", nbs[0])]
+    return [(f"# Task {k}\n\nThe executed notebook `{os.path.basename(p)}`: its code and outputs, in order.", nb)
+            for k, (p, nb) in enumerate(zip(notebooks, nbs), 1)]
+
+
+def _report_for_pdf(report, rep, run_dir, sid, student_name, force, work, verbose):
+    """The report as it goes into the PDF (executed here when it was not, progress bars out); None without one."""
+    if rep is None:
+        return None
+    if not _ran(rep):
+        rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose)
+        check_report(rep, report, force)
+    elif run_dir is not None and verbose:
+        print(f"note: the report {os.fspath(report)!r} was executed already; --run-dir is not used for it")
+    strip_progress(rep)
+    return rep
+
+
+def _export(pdf, parts, rep, export_options, verbose):
+    """Write the PDF ``pdf``: the report (outputs only), then every cell of the task notebooks."""
     if rep is not None:
-        warns += check_report(rep, report, force)  # before running it: the text is the student's
-        if _ran(rep):
-            warns += check_notebook(report, force=force)[1]
-    if pdf is not None:
-        warns += _check_pdf(pdf, notebooks)
-    return nbs, rep, warns
-
-
-def _ran(nb):
-    return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
-
-
-def _make_pdf(stem, parts, report, rep, run_dir, sid, student_name, force, work, export_options, verbose):
-    """The PDF: the report (executed here when it was not), then the task notebooks."""
-    from .export import export_pdf
-
-    if rep is not None:
-        if not _ran(rep):
-            rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose)
-            check_report(rep, report, force)
-        elif run_dir is not None and verbose:
-            print(f"note: the report {os.fspath(report)!r} was executed already; --run-dir is not used for it")
-        strip_progress(rep)
         parts = [(None, rep)] + parts
     whole = merge_notebooks(parts, hide_code_of=(0,) if rep is not None else ())
-    path = os.path.join(work, f"{stem}_pdf.ipynb")
+    path = os.path.splitext(pdf)[0] + "_pdf.ipynb"
     nbformat.write(whole, path)
-    return export_pdf(path, os.path.join(work, f"{stem}.pdf"), verbose=verbose, **(export_options or {}))
+    return export_pdf(path, pdf, verbose=verbose, **(export_options or {}))
 
 
 def _write_zip(zip_path, members):
@@ -294,10 +288,19 @@ def _write_zip(zip_path, members):
                                       f"replaced.")
 
 
+def _print_zip(zip_path, replaced, seconds):
+    with zipfile.ZipFile(zip_path) as z:
+        infos = z.infolist()
+    print(f"{'replaced' if replaced else 'wrote'} {zip_path} ({os.path.getsize(zip_path) / 1024:.0f} KiB, "
+          f"{seconds:.1f} s):")
+    for i in infos:
+        print(f"  {i.filename:<40} {i.file_size / 1024:>8.1f} KiB")
+
+
 @cli_main
 def main(argv=None):
     p = argparse.ArgumentParser(
-        prog="python -m labkit.submit",
+        prog="python -m labkit.handin.submit",
         description="Make the hand-in zip <student-id>_<lab>.zip: the executed notebooks merged into "
                     "<id>_<lab>.ipynb and the report + every output as <id>_<lab>.pdf.")
     p.add_argument("--student-id", required=True, help="e.g. F74091234")
