@@ -18,7 +18,8 @@ import glob
 import math
 import os
 
-from .errors import LabkitError
+from .config import TrainConfig
+from .errors import ConfigError, LabkitError
 from .presets import preset_info
 
 # task 1's runs: the notebook's default net and the handout's exact one (model = "simplecnn")
@@ -32,6 +33,8 @@ COMPARED = ("model", "model_kwargs", "epochs", "batch_size", "optimizer", "lr", 
 STUDY_NAMES = {"data.normalize": "normalization", "data.norm_ratio": "normalization", "augment": "augmentation",
                "lr": "learning rate", "scheduler": "lr schedule", "milestones": "lr schedule",
                "gamma": "lr schedule", "step_size": "lr schedule"}
+# The TrainConfig settings a learning-rate schedule depends on.
+SCHEDULE_KEYS = ("epochs", "lr", "scheduler", "milestones", "gamma", "step_size")
 
 
 class ReportError(LabkitError, FileNotFoundError):
@@ -142,27 +145,37 @@ def status(run):
 
 
 # ---- setup: models and hyper-parameters ----------------------------------------------------------
-def describe_schedule(config):
-    """The learning-rate schedule in words, with the milestones / step size fit actually used."""
-    import torch
-
-    from .config import TrainConfig
-    from .train import build_scheduler
-
-    fields = {k: config[k] for k in TrainConfig.field_names() if k in config}
-    fields.pop("model", None)
+def _schedule_settings(config):
+    """The schedule settings of a run's ``config``, checked and completed with TrainConfig's defaults
+    (None when they are not valid settings)."""
     try:
-        cfg = TrainConfig(model=config.get("model", "simplecnn"), **fields).validate()
-        sched, _ = build_scheduler(cfg, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr), 1)
-    except Exception:  # an older or foreign config: say what it holds
+        return TrainConfig(**{k: config[k] for k in SCHEDULE_KEYS if k in config}).validate()
+    except (ConfigError, TypeError):  # TypeError: a scheduler that is not text (a list, a dict)
+        return None
+
+
+# The step size and milestones labkit.train.build_scheduler uses when the config leaves them out.
+def _step_size(cfg):
+    return cfg.step_size or max(1, cfg.epochs // 3)
+
+
+def _milestones(cfg):
+    return cfg.milestones or [max(1, int(cfg.epochs * 0.5)), max(1, int(cfg.epochs * 0.75))]
+
+
+def describe_schedule(config):
+    """The learning-rate schedule in words, with the step size / milestones fit used (its defaults
+    where the config leaves them out)."""
+    cfg = _schedule_settings(config)
+    if cfg is None:  # an older or foreign config: say what it holds
         return str(config.get("scheduler"))
     s, lr, n = cfg.scheduler, cfg.lr, cfg.epochs
     if s == "none":
         return f"constant {lr:g}"
     if s == "step":
-        return f"step: x{cfg.gamma:g} every {sched.step_size} epochs"
-    if s == "multistep":
-        return f"multistep: x{cfg.gamma:g} after epochs {', '.join(str(m) for m in sorted(sched.milestones))}"
+        return f"step: x{cfg.gamma:g} every {_step_size(cfg)} epochs"
+    if s == "multistep":  # a milestone given twice is one lr change
+        return f"multistep: x{cfg.gamma:g} after epochs {', '.join(str(m) for m in sorted(set(_milestones(cfg))))}"
     if s == "cosine":
         return f"cosine from {lr:g} to 0 over {n} epochs (per batch)"
     if s == "onecycle":

@@ -80,6 +80,27 @@ def test_describe_schedule_matches_fit():
     assert "cosine" in report.describe_schedule({**cfg, "scheduler": "cosine"})
 
 
+def test_describe_schedule_names_the_step_size_and_milestones_fit_builds():
+    """describe_schedule computes fit's default step size / milestones from the config; they are the
+    ones labkit.train.build_scheduler gives its scheduler, for every epoch count."""
+    import torch
+
+    from labkit.config import TrainConfig
+    from labkit.train import build_scheduler
+
+    for epochs in range(1, 201):
+        for extra in ({}, {"step_size": 7, "milestones": [3, 3, 9]}):
+            cfg = TrainConfig(epochs=epochs, gamma=0.5, **extra)
+            opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+            step = build_scheduler(TrainConfig(**{**cfg.to_dict(), "scheduler": "step"}), opt, 1)[0].step_size
+            multistep = build_scheduler(TrainConfig(**{**cfg.to_dict(), "scheduler": "multistep"}), opt, 1)[0]
+            ms = sorted(multistep.milestones)
+            config = {"epochs": epochs, "gamma": 0.5, **extra}
+            assert report.describe_schedule({**config, "scheduler": "step"}) == f"step: x0.5 every {step} epochs"
+            assert report.describe_schedule({**config, "scheduler": "multistep"}) == \
+                f"multistep: x0.5 after epochs {', '.join(map(str, ms))}"
+
+
 def test_results_table_reuses_summarize_runs(runs):
     exp = os.path.join(runs, "task2_ablations")
     t2 = report.collect_runs(exp)
