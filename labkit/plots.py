@@ -1,24 +1,21 @@
 """matplotlib figures: training curves (one run or several overlaid), confusion matrix, image grid.
 
 Each function returns the Figure and, with ``save=path``, writes a PNG (atomically).
+
+Importing this module leaves matplotlib's backend alone (the user's choice): in a notebook figures
+show inline, and without a display matplotlib itself falls back to the non-interactive Agg, which
+is all that saving a PNG needs.
 """
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower() \
-        and "ipykernel" not in matplotlib.get_backend():
-    try:
-        import IPython
-
-        if IPython.get_ipython() is None:
-            matplotlib.use("Agg")
-    except ImportError:
-        matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .files import atomic_path  # noqa: E402
+from .errors import ConfigError
+from .files import atomic_path
+from .results import with_error_rates
+from .runs import CURVES, read_history
 
 
 def _history(run):
@@ -26,10 +23,11 @@ def _history(run):
     if hasattr(run, "history"):
         return run.history
     if isinstance(run, (str, os.PathLike)):
-        import json
-
-        with open(os.path.join(run, "history.json")) as f:
-            return json.load(f)
+        history, source = read_history(os.fspath(run))
+        if source is None:
+            raise ConfigError(f"{os.fspath(run)!r} holds no training history (no history.json or last.pth): "
+                              f"pass a run folder fit wrote, e.g. run.run_dir.")
+        return history
     return list(run)
 
 
@@ -53,8 +51,9 @@ def plot_history(run, title=None, save=None):
     return plot_histories({title or _label(run, 0): run}, title=title, save=save)
 
 
-def plot_histories(runs, title=None, save=None, metrics=("train_acc", "val_acc", "train_loss", "val_loss")):
-    """The same four panels with several runs overlaid. ``runs``: {label: run} or a list of runs."""
+def plot_histories(runs, title=None, save=None, metrics=CURVES):
+    """The same four panels with several runs overlaid. ``runs``: {label: run} or a list of runs.
+    ``metrics`` may also name ``lr`` and the error rates ``train_err``, ``val_err``, ``test_err``."""
     if not isinstance(runs, dict):
         runs = {_label(r, i): r for i, r in enumerate(runs)}
     names = {"train_acc": "Train accuracy (%)", "val_acc": "Validation accuracy (%)",
@@ -63,14 +62,14 @@ def plot_histories(runs, title=None, save=None, metrics=("train_acc", "val_acc",
     fig, axes = plt.subplots(2, (len(metrics) + 1) // 2, figsize=(11, 7.5), squeeze=False)
     for ax, key in zip(axes.flat, metrics):
         for label, run in runs.items():
-            h = _history(run)
-            ys = [(100 - e["val_acc"]) if key == "val_err" else e.get(key) for e in h]
-            ax.plot([e["epoch"] for e in h], ys, marker="o" if len(h) <= 15 else None, ms=3, label=label)
+            h = with_error_rates(_history(run))
+            ax.plot([e["epoch"] for e in h], [e.get(key) for e in h], marker="o" if len(h) <= 15 else None, ms=3,
+                    label=label)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(names.get(key, key))
         ax.set_title(names.get(key, key))
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs only
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)

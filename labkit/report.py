@@ -1,10 +1,11 @@
-"""What the report notebook shows, read from run folders: setup tables, results, curves, figures.
+"""What the report notebook shows, read from run folders: model and hyper-parameter tables, results,
+curves and figures.
 
 Every table comes from the runs' own files (``config.json``, ``history.json``, ``result.json``),
 so the report states exactly what was trained; nothing is pasted by hand::
 
     import labkit.report as report
-    t1 = report.latest_run("runs", report.TASK1_MODELS)       # or report.collect_runs("runs/simplecnn-...")
+    t1 = report.latest_runs("runs", report.TASK1_MODELS)      # or report.collect_runs("runs/simplecnn-...")
     t2 = report.collect_runs("task2_ablations", run_dir="runs")  # every run in an experiment folder
     report.hyperparameter_table([*t1, t2[0]])                  # every setting, one column per run
     report.results_table(t2)                                   # accuracy per run + what each one changes
@@ -14,17 +15,34 @@ Table functions return pandas DataFrames (a notebook renders the last one of a c
 ``show_*`` functions display their figure in the notebook (and close it) and, with
 ``save=path``, also write it as a PNG.
 """
+import contextlib
+import datetime
 import glob
+import io
 import math
 import os
 
-from .errors import LabkitError
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .config import TrainConfig
+from .errors import ConfigError, LabkitError
+from .models import get_model
+from .plots import plot_confusion_matrix, plot_histories
 from .presets import preset_info
+from .results import find_runs, summarize_runs
+from .runs import CURVES, RunResult, latest_run, load_run, stop_line
+from .summary import input_size_for, profile_flops
+
+try:  # IPython is optional: in plain Python the tables still work, figures are saved and text printed
+    from IPython import get_ipython
+    from IPython.display import Markdown, display
+except ImportError:
+    get_ipython = Markdown = display = None
 
 # task 1's runs: the notebook's default net and the handout's exact one (model = "simplecnn")
 TASK1_MODELS = (preset_info("task1").model, "simplecnn")
 
-CURVES = ("train_acc", "val_acc", "train_loss", "val_loss")
 # Settings that make two runs different experiments (what an ablation changes).
 COMPARED = ("model", "model_kwargs", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
             "weight_decay", "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment",
@@ -32,6 +50,8 @@ COMPARED = ("model", "model_kwargs", "epochs", "batch_size", "optimizer", "lr", 
 STUDY_NAMES = {"data.normalize": "normalization", "data.norm_ratio": "normalization", "augment": "augmentation",
                "lr": "learning rate", "scheduler": "lr schedule", "milestones": "lr schedule",
                "gamma": "lr schedule", "step_size": "lr schedule"}
+# The TrainConfig settings a learning-rate schedule depends on.
+SCHEDULE_KEYS = ("epochs", "lr", "scheduler", "milestones", "gamma", "step_size")
 
 
 class ReportError(LabkitError, FileNotFoundError):
@@ -45,8 +65,6 @@ def _is_run(path):
 
 def _run_folders(folder):
     """Run folders in ``folder``: itself, its children, else its grandchildren (run_dir/experiment/run)."""
-    from .results import find_runs
-
     if _is_run(folder):
         return [folder]
     runs = find_runs(folder)
@@ -61,8 +79,6 @@ def collect_runs(*specs, run_dir=None):
     """RunResults (numbers only, no weights) for ``specs``: run folders, folders of runs (an experiment
     folder, a whole run_dir), glob patterns, or RunResults. A relative path not found as given is
     looked up in ``run_dir``. ``None`` specs are skipped (a report section left out)."""
-    from .runs import RunResult, load_run
-
     runs = []
     for spec in specs:
         if spec is None:
@@ -91,12 +107,10 @@ def collect_runs(*specs, run_dir=None):
     return runs
 
 
-def latest_run(run_dir, model):
-    """[the most recent run of ``model`` (a registry name, or several such as :data:`TASK1_MODELS`)
-    directly in ``run_dir``] (a list, like collect_runs)."""
-    from .runs import latest_run as _latest, load_run
-
-    path = _latest(os.fspath(run_dir), model)
+def latest_runs(run_dir, model):
+    """The most recent run of ``model`` (a registry name, or several such as :data:`TASK1_MODELS`)
+    directly in ``run_dir``, as a list of one run like collect_runs returns (so ``t1 + t2`` works)."""
+    path = latest_run(os.fspath(run_dir), model)
     if path is None:
         names = " or ".join(f"'{m}'" for m in ([model] if isinstance(model, str) else model))
         raise ReportError(f"no {names} run in {os.fspath(run_dir)!r}. Run its lab notebook first (run_dir="
@@ -132,37 +146,41 @@ def status(run):
     """'finished', 'diverged' (fit logged 'Stopped: ...') or 'not finished'."""
     if os.path.isfile(os.path.join(run.run_dir, "result.json")):
         return "finished"
-    log = os.path.join(run.run_dir, "log.txt")
-    if os.path.isfile(log):
-        with open(log, encoding="utf-8") as f:
-            lines = [ln.strip() for ln in f if ln.strip()]
-        if lines and lines[-1].startswith("Stopped:"):
-            return "diverged"
-    return "not finished"
+    return "diverged" if stop_line(run.run_dir) else "not finished"
 
 
-# ---- setup: models and hyper-parameters ----------------------------------------------------------
-def describe_schedule(config):
-    """The learning-rate schedule in words, with the milestones / step size fit actually used."""
-    import torch
-
-    from .config import TrainConfig
-    from .train import build_scheduler
-
-    fields = {k: config[k] for k in TrainConfig.field_names() if k in config}
-    fields.pop("model", None)
+# ---- model and hyper-parameter tables --------------------------------------------------------------
+def _schedule_settings(config):
+    """The schedule settings of a run's ``config``, checked and completed with TrainConfig's defaults
+    (None when they are not valid settings)."""
     try:
-        cfg = TrainConfig(model=config.get("model", "simplecnn"), **fields).validate()
-        sched, _ = build_scheduler(cfg, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr), 1)
-    except Exception:  # an older or foreign config: say what it holds
+        return TrainConfig(**{k: config[k] for k in SCHEDULE_KEYS if k in config}).validate()
+    except (ConfigError, TypeError):  # TypeError: a scheduler that is not text (a list, a dict)
+        return None
+
+
+# The step size and milestones labkit.train.build_scheduler uses when the config leaves them out.
+def _step_size(cfg):
+    return cfg.step_size or max(1, cfg.epochs // 3)
+
+
+def _milestones(cfg):
+    return cfg.milestones or [max(1, int(cfg.epochs * 0.5)), max(1, int(cfg.epochs * 0.75))]
+
+
+def describe_schedule(config):
+    """The learning-rate schedule in words, with the step size / milestones fit used (its defaults
+    where the config leaves them out)."""
+    cfg = _schedule_settings(config)
+    if cfg is None:  # an older or foreign config: say what it holds
         return str(config.get("scheduler"))
     s, lr, n = cfg.scheduler, cfg.lr, cfg.epochs
     if s == "none":
         return f"constant {lr:g}"
     if s == "step":
-        return f"step: x{cfg.gamma:g} every {sched.step_size} epochs"
-    if s == "multistep":
-        return f"multistep: x{cfg.gamma:g} after epochs {', '.join(str(m) for m in sorted(sched.milestones))}"
+        return f"step: x{cfg.gamma:g} every {_step_size(cfg)} epochs"
+    if s == "multistep":  # a milestone given twice is one lr change
+        return f"multistep: x{cfg.gamma:g} after epochs {', '.join(str(m) for m in sorted(set(_milestones(cfg))))}"
     if s == "cosine":
         return f"cosine from {lr:g} to 0 over {n} epochs (per batch)"
     if s == "onecycle":
@@ -234,8 +252,6 @@ def _hyperparameters(config):
 def hyperparameter_table(runs, only_differing=False):
     """Every setting of each run (rows) side by side (one column per run), from its config.json.
     Rows empty for every run are left out; ``only_differing=True`` keeps the rows that differ."""
-    import pandas as pd
-
     runs = collect_runs(runs)
     if not runs:
         return pd.DataFrame()
@@ -257,10 +273,6 @@ def hyperparameter_table(runs, only_differing=False):
 def model_table(runs, flops=True):
     """One row per distinct model of ``runs``: parameters (from the run) and, with ``flops``, thop's
     FLOPs for one image (the model rebuilt from the registry; no weights are loaded)."""
-    import pandas as pd
-
-    from .summary import input_size_for
-
     runs = collect_runs(runs)
     rows, seen = [], set()
     for r in runs:
@@ -279,12 +291,6 @@ def model_table(runs, flops=True):
 
 
 def _flops(config):
-    import contextlib
-    import io
-
-    from .models import get_model
-    from .summary import profile_flops
-
     kw = {k: v for k, v in (config.get("model_kwargs") or {}).items() if k != "weights"}
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # thop/torchvision chatter
@@ -332,8 +338,6 @@ def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None
     Added: ``change`` (what each run changes against the baseline; by default when there are several
     runs), ``status`` when some run is not finished (diverged / interrupted), and with ``errors=True``
     ``test_err`` (100 - test accuracy)."""
-    from .results import summarize_runs
-
     runs = collect_runs(runs, run_dir=run_dir)
     if not runs:
         return summarize_runs([])
@@ -374,8 +378,6 @@ def readable(df, digits=2):
 
 def per_class_table(runs):
     """Test accuracy (%) per class (rows) of each finished run (columns), from result.json."""
-    import pandas as pd
-
     runs = collect_runs(runs)
     data = {n: r.per_class for n, r in zip(_labels(runs), runs) if r.per_class}
     df = pd.DataFrame(data)
@@ -385,8 +387,6 @@ def per_class_table(runs):
 
 def history_table(run, every=1):
     """The per-epoch numbers of one run (the lines fit printed), every ``every``-th epoch and the last."""
-    import pandas as pd
-
     run = collect_runs(run)[0]
     h = run.history
     keep = [e for i, e in enumerate(h) if i % every == 0 or i == len(h) - 1]
@@ -400,28 +400,19 @@ def history_table(run, every=1):
 # ---- figures -----------------------------------------------------------------------------------------
 def _display(obj):
     """Show a figure / table / Markdown in the notebook (figures closed afterwards, so it appears once)."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:  # plain Python: nothing to show into
-        get_ipython = None
-    shell = get_ipython() if get_ipython else None
+    shell = get_ipython() if get_ipython else None  # None: plain Python, nothing to show into
     is_fig = hasattr(obj, "savefig")
     if shell is not None:
         display(obj)
     elif not is_fig:
         print(getattr(obj, "data", obj))  # Markdown objects: their text
     if is_fig:
-        import matplotlib.pyplot as plt
-
         plt.close(obj)
 
 
 def show(obj):
     """Display a DataFrame, Markdown text or matplotlib Figure in the notebook."""
-    if isinstance(obj, str):
-        from IPython.display import Markdown
-
+    if isinstance(obj, str) and Markdown:
         obj = Markdown(obj)
     _display(obj)
 
@@ -430,14 +421,11 @@ def show_curves(runs, metrics=CURVES, title=None, save=None):
     """Epoch vs training/validation accuracy and loss (the handouts' four curves), runs overlaid.
     ``runs``: run(s) or folder(s), or {legend label: run}. ``metrics`` may include ``test_acc``,
     ``test_err``, ``val_err``, ``lr``."""
-    from .plots import plot_histories
-    from .results import with_error_rates
-
     if isinstance(runs, dict):
-        named = {k: with_error_rates(collect_runs(v)[0].history) for k, v in runs.items()}
+        named = {k: collect_runs(v)[0].history for k, v in runs.items()}
     else:
         rs = collect_runs(runs)
-        named = {n: with_error_rates(r.history) for n, r in zip(_labels(rs), rs) if r.history}
+        named = {n: r.history for n, r in zip(_labels(rs), rs) if r.history}
     if not named:
         return show("*(no finished epoch to plot)*")
     fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics))
@@ -475,8 +463,6 @@ def show_studies(runs, baseline=None, metrics=CURVES, save_dir=None):
 
 def show_confusion(run, normalize=True, title=None, save=None):
     """The test-set confusion matrix of a finished run (rows: true class), from its result.json."""
-    from .plots import plot_confusion_matrix
-
     run = collect_runs(run)[0]
     if not run.confusion_matrix:
         return show(f"*`{label(run)}` has no test result yet ({status(run)}): finish its training first.*")
@@ -498,12 +484,9 @@ def best_run(runs, key="best_val_acc"):
 
 
 def title_block(student_name, student_id, lab, title=None, date=None):
-    """The report's header (name, id, lab, date) as Markdown."""
-    import datetime
-
-    from IPython.display import Markdown
-
+    """The report's header (name, id, lab, date) as Markdown (its text without IPython)."""
     date = date or datetime.date.today().isoformat()
     head = title or f"{str(lab).upper().replace('LAB', 'Lab ')} report"
-    return Markdown(f"# {head}\n\n| | |\n|---|---|\n| Name | {student_name} |\n| Student ID | {student_id} |\n"
-                    f"| Lab | {lab} |\n| Date | {date} |\n")
+    text = (f"# {head}\n\n| | |\n|---|---|\n| Name | {student_name} |\n| Student ID | {student_id} |\n"
+            f"| Lab | {lab} |\n| Date | {date} |\n")
+    return Markdown(text) if Markdown else text

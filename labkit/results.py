@@ -1,8 +1,11 @@
-"""Reading finished runs back: the comparison table (one row per run) from run folders."""
-import json
+"""Reading finished runs back: the comparison table (one row per run) from run folders, and the
+error rates of a run's history."""
 import os
 
+import pandas as pd
+
 from .files import atomic_write_text
+from .runs import load_run
 
 COLUMNS = ["run", "model", "epochs", "best_val_acc", "best_epoch", "test_acc", "train_seconds"]
 
@@ -19,8 +22,6 @@ def find_runs(run_dir):
 def run_row(run, extra_keys=()):
     """One table row from a RunResult or a run folder (finished or not)."""
     if isinstance(run, (str, os.PathLike)):
-        from .runs import load_run
-
         run = load_run(os.fspath(run), model=False)  # model=False: do not load weights
     row = run.summary()
     for k in extra_keys:
@@ -30,8 +31,6 @@ def run_row(run, extra_keys=()):
 
 def summarize_runs(runs, extra_keys=(), sort_by=None):
     """A pandas DataFrame with one row per run (RunResults or run folders)."""
-    import pandas as pd
-
     rows = [run_row(r, extra_keys) for r in runs]
     df = pd.DataFrame(rows, columns=COLUMNS + [k for k in extra_keys if k not in COLUMNS])
     for c in ("best_val_acc", "test_acc"):
@@ -60,10 +59,3 @@ def with_error_rates(history):
                 e[f"{split}_err"] = 100.0 - e[f"{split}_acc"]
         out.append(e)
     return out
-
-
-def read_json(path, default=None):
-    if not os.path.isfile(path):
-        return default
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

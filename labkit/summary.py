@@ -1,10 +1,15 @@
-"""Model summaries: the model's code, the torchsummary table and thop FLOPs/params."""
+"""Model summaries: the model's code, the torchsummary table and thop FLOPs/params.
+
+torchsummary and thop are imported where they are used: each is needed by one function only, and
+labkit (its training, its tables) works where they are not installed.
+"""
 import copy
 import inspect
 import os
 
 import torch
 
+from .files import REPO_ROOT
 from .models import IMAGENET_MODELS, get_model
 
 
@@ -15,6 +20,7 @@ def _as_model(model, num_classes=10):
 
 
 def input_size_for(name):
+    """The (channels, height, width) of one input image of the registry model ``name``."""
     return (3, 224, 224) if name in IMAGENET_MODELS else (3, 32, 32)
 
 
@@ -25,8 +31,8 @@ def model_source(model):
     model, _ = _as_model(model)
     module = inspect.getmodule(type(model))
     path = inspect.getsourcefile(module) or module.__name__
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    shown = os.path.relpath(path, root) if os.path.abspath(path).startswith(root + os.sep) else os.path.basename(path)
+    inside = os.path.abspath(path).startswith(REPO_ROOT + os.sep)
+    shown = os.path.relpath(path, REPO_ROOT) if inside else os.path.basename(path)
     return shown, inspect.getsource(module)
 
 
@@ -40,7 +46,7 @@ def show_source(model):
 
 def print_summary(model, input_size=None, device="cpu"):
     """Print torchsummary's layer table (output shapes, parameter counts) for a model or name."""
-    from torchsummary import summary
+    from torchsummary import summary  # optional package (see the module docstring)
 
     model, name = _as_model(model)
     m = copy.deepcopy(model).to(device).eval()
@@ -53,7 +59,7 @@ def profile_flops(model, input_size=None, verbose=True):
 
     For ``simplecnn`` this prints the handout's ``FLOPs: 5840896.0`` and ``Params: 60554.0``.
     """
-    from thop import profile
+    from thop import profile  # optional package (see the module docstring)
 
     model, name = _as_model(model)
     m = copy.deepcopy(model).cpu().eval()

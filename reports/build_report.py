@@ -79,7 +79,7 @@ INTRO = '''\
 (이 보고서는 한국어로 작성해도 됩니다.)'''
 
 RUNS = '''\
-t1 = report.collect_runs(task1_run, run_dir=run_dir) if task1_run else report.latest_run(run_dir, report.TASK1_MODELS)
+t1 = report.collect_runs(task1_run, run_dir=run_dir) if task1_run else report.latest_runs(run_dir, report.TASK1_MODELS)
 t2 = report.collect_runs(task2_experiment, run_dir=run_dir) if task2_experiment else []
 report.show("**Runs read by this report:** " + ", ".join(f"`{r.run_dir}`" for r in t1 + t2))'''
 
@@ -189,7 +189,8 @@ def cells():
         md(T1_CM_MD),
         code("report.show_confusion(t1[-1])\nreport.per_class_table(t1)"),
         md(T2_MD),
-        code('report.readable(report.results_table(t2)) if t2 else report.show("*Task 2 left out (task2_experiment = None).*")'),
+        code('report.readable(report.results_table(t2)) if t2 else '
+             'report.show("*Task 2 left out (task2_experiment = None).*")'),
         md(T2_STUDIES_MD),
         code("report.show_studies(t2) if t2 else None"),
         md(T2_CM_MD),

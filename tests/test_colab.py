@@ -313,7 +313,7 @@ def test_runs_on_drive_survive_a_disconnect(fake_drive, subset_root, tmp_path, m
     assert fake_drive.mounts() == [str(fake_drive.content / "drive"), str(new_vm / "drive")]
     cfg = json.load(open(os.path.join(run.run_dir, "config.json")))
     assert cfg["gpu"] is None and cfg["gpu_capability"] is None and cfg["precision"] in ("bf16", "fp32")
-    assert report.latest_run("runs", "simplecnn")[0].test_acc == run.test_acc
+    assert report.latest_runs("runs", "simplecnn")[0].test_acc == run.test_acc
 
 
 # ---- precision by compute capability (no GPU here: torch.cuda mocked) ---------------------------------------

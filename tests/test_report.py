@@ -42,12 +42,12 @@ def test_collect_runs_from_every_kind_of_path(runs):
     assert [report.label(r) for r in report.collect_runs(os.path.join(exp, "lr0.1"))] == ["lr0.1"]
     assert [report.label(r) for r in report.collect_runs(os.path.join(exp, "*aug*"))] == ["no_augment"]
     assert len(report.collect_runs([exp, None, os.path.join(runs, "simplecnn-20250101-000000")])) == 4
-    (t1,) = report.latest_run(runs, "simplecnn")
+    (t1,) = report.latest_runs(runs, "simplecnn")
     assert report.label(t1) == "simplecnn-20250101-000000" and t1.history and t1.model is None
     with pytest.raises(report.ReportError, match="no labkit run found.*Run the lab notebook first"):
         report.collect_runs("task9", run_dir=runs)
     with pytest.raises(report.ReportError, match="no 'resnet18' run"):
-        report.latest_run(runs, "resnet18")
+        report.latest_runs(runs, "resnet18")
 
 
 def test_hyperparameter_table_is_read_from_config(runs):
@@ -80,6 +80,27 @@ def test_describe_schedule_matches_fit():
     assert "cosine" in report.describe_schedule({**cfg, "scheduler": "cosine"})
 
 
+def test_describe_schedule_names_the_step_size_and_milestones_fit_builds():
+    """describe_schedule computes fit's default step size / milestones from the config; they are the
+    ones labkit.train.build_scheduler gives its scheduler, for every epoch count."""
+    import torch
+
+    from labkit.config import TrainConfig
+    from labkit.train import build_scheduler
+
+    for epochs in range(1, 201):
+        for extra in ({}, {"step_size": 7, "milestones": [3, 3, 9]}):
+            cfg = TrainConfig(epochs=epochs, gamma=0.5, **extra)
+            opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+            step = build_scheduler(TrainConfig(**{**cfg.to_dict(), "scheduler": "step"}), opt, 1)[0].step_size
+            multistep = build_scheduler(TrainConfig(**{**cfg.to_dict(), "scheduler": "multistep"}), opt, 1)[0]
+            ms = sorted(multistep.milestones)
+            config = {"epochs": epochs, "gamma": 0.5, **extra}
+            assert report.describe_schedule({**config, "scheduler": "step"}) == f"step: x0.5 every {step} epochs"
+            assert report.describe_schedule({**config, "scheduler": "multistep"}) == \
+                f"multistep: x0.5 after epochs {', '.join(map(str, ms))}"
+
+
 def test_results_table_reuses_summarize_runs(runs):
     exp = os.path.join(runs, "task2_ablations")
     t2 = report.collect_runs(exp)
@@ -91,7 +112,7 @@ def test_results_table_reuses_summarize_runs(runs):
     assert "status" not in df.columns and "test_err" not in df.columns  # all finished; errors on request
     err = report.results_table(t2, errors=True)
     assert list(err["test_err"]) == [round(100 - a, 2) for a in base["test_acc"]]
-    assert "change" not in report.results_table(report.latest_run(runs, "simplecnn")).columns
+    assert "change" not in report.results_table(report.latest_runs(runs, "simplecnn")).columns
     groups = report.studies(t2)
     assert {k: [report.label(r) for r in v] for k, v in groups.items()} == \
         {"learning rate": ["baseline", "lr0.1"], "augmentation": ["baseline", "no_augment"]}
@@ -99,7 +120,7 @@ def test_results_table_reuses_summarize_runs(runs):
 
 
 def test_tables_and_figures(runs, tmp_path):
-    (t1,) = report.latest_run(runs, "simplecnn")
+    (t1,) = report.latest_runs(runs, "simplecnn")
     pc = report.per_class_table([t1])
     assert list(pc.index) == list(labkit.CIFAR10_CLASSES) and pc[report.label(t1)].notna().any()
     h = report.history_table(t1)
