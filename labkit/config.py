@@ -118,6 +118,14 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown {what}(s) {unknown}{context}. Valid ones: {', '.join(valid)}")
 
+    def step_epochs(self):
+        """StepLR's step size: ``step_size``, else a third of the epochs (at least 1)."""
+        return self.step_size or max(1, self.epochs // 3)
+
+    def milestone_epochs(self):
+        """MultiStepLR's milestones: ``milestones``, else 50% and 75% of the epochs (at least 1)."""
+        return self.milestones or [max(1, int(self.epochs * 0.5)), max(1, int(self.epochs * 0.75))]
+
     def to_dict(self):
         return asdict(self)
 

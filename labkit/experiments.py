@@ -5,8 +5,8 @@ One call trains every configuration in its own run folder ``run_dir/experiment/<
 (``<tag>.csv`` / ``<tag>.md``) and the overlaid curves (``<tag>_<group>.png``) into the
 experiment folder, and each run's own curves into ``<name>/curves.png``::
 
-    from labkit.experiments import Config, run_experiments
-    exp = run_experiments([Config("baseline"), Config("lr0.1", {"lr": 0.1}, change="lr=0.1")],
+    from labkit.experiments import Variant, run_experiments
+    exp = run_experiments([Variant("baseline"), Variant("lr0.1", {"lr": 0.1}, change="lr=0.1")],
                           experiment="lr_check", model="resnet20", epochs=30, data_root="./data")
     exp.table            # pandas DataFrame, one row per configuration
     exp.show()           # the table and the overlaid figures, in a notebook
@@ -61,7 +61,7 @@ KINDS = {"plain": "plain{}", "resnet": "resnet{}", "preact": "preact_resnet{}"}
 
 
 @dataclass
-class Config:
+class Variant:
     """One named configuration: ``params`` are fit parameters (``model``, ``lr``, ``epochs``...)
     and the data settings ``normalize`` / ``norm_ratio``; they override the experiment's common
     parameters. ``groups`` name the overlaid figures the run appears in; ``change`` says in the
@@ -147,7 +147,7 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
 class Step:
     """One planned configuration: its checked fit parameters and which data it trains on."""
 
-    config: Config
+    config: Variant
     model: str
     params: dict
     data_key: tuple
@@ -186,19 +186,19 @@ def _check_name(value, what, kind):
 
 
 def as_configs(configs):
-    """Configs from a list of :class:`Config` / dicts with a ``name``, or a ``{name: params}`` dict."""
+    """Configs from a list of :class:`Variant` / dicts with a ``name``, or a ``{name: params}`` dict."""
     if isinstance(configs, dict):
-        configs = [Config(k, dict(v or {})) for k, v in configs.items()]
+        configs = [Variant(k, dict(v or {})) for k, v in configs.items()]
     out = []
     for c in configs or []:
-        if isinstance(c, Config):
-            out.append(Config(c.name, dict(c.params), tuple(c.groups), c.change))
+        if isinstance(c, Variant):
+            out.append(Variant(c.name, dict(c.params), tuple(c.groups), c.change))
         elif isinstance(c, dict) and "name" in c:
             c = dict(c)
             name, groups, change = c.pop("name"), tuple(c.pop("groups", ()) or ()), c.pop("change", "")
-            out.append(Config(name, dict(c.pop("params", None) or c), groups, change))
+            out.append(Variant(name, dict(c.pop("params", None) or c), groups, change))
         else:
-            raise ConfigError(f"a configuration must be a labkit.experiments.Config or a dict with a 'name', got {c!r}")
+            raise ConfigError(f"a configuration must be a labkit.experiments.Variant or a dict with a 'name', got {c!r}")
     if not out:
         raise ConfigError("no configurations to run: give at least one.")
     return out
@@ -273,10 +273,10 @@ def _load_data(plan, data, data_common, verbose):
     for step in plan:
         if step.data_key not in cache:
             dc = data_common
-            cache[step.data_key] = cifar.load_cifar10(dc["data_root"], download=dc["download"], val_ratio=dc["val_ratio"],
-                                                limit=dc["limit"], test_limit=dc["test_limit"], seed=dc["seed"],
-                                                normalize=step.data_key[0], norm_ratio=step.data_key[1],
-                                                device=dc["device"], verbose=verbose)
+            cache[step.data_key] = cifar.load_cifar10(
+                dc["data_root"], download=dc["download"], val_ratio=dc["val_ratio"], limit=dc["limit"],
+                test_limit=dc["test_limit"], seed=dc["seed"], normalize=step.data_key[0],
+                norm_ratio=step.data_key[1], device=dc["device"], verbose=verbose)
     for step in plan:
         _check_loaded(step.config.name, step.path, cache[step.data_key])
     return cache
@@ -386,29 +386,27 @@ def ablation_configs(studies=ABLATIONS, *, normalize="computed", norm_ratio=1.0,
             raise unknown_name("ablation", s, ABLATIONS)
     base_norm = check_data_params(normalize, norm_ratio)
     sampled = as_float("sampled_norm_ratio", sampled_norm_ratio, 0, hi=1, lo_open=True, hi_open=True)
-    from .config import as_bool
-
     augment, lr, scheduler = as_augment(augment), as_float("lr", lr, 0, lo_open=True), _sched(scheduler)
-    configs = [Config("baseline", {}, tuple(studies), "baseline")]
+    configs = [Variant("baseline", {}, tuple(studies), "baseline")]
     for study in studies:
         if study == "normalization":
             for mode, ratio, name in (("off", 1.0, "norm_off"), ("computed", 1.0, "norm_computed"),
                                       ("computed", sampled, f"norm_ratio{sampled:g}")):
                 if (mode, ratio) != (base_norm["normalize"], base_norm["norm_ratio"]):
                     change = f"normalize={mode}" + (f", norm_ratio={ratio:g}" if ratio != 1.0 else "")
-                    configs.append(Config(name, {"normalize": mode, "norm_ratio": ratio}, (study,), change))
+                    configs.append(Variant(name, {"normalize": mode, "norm_ratio": ratio}, (study,), change))
         elif study == "augmentation":
-            configs.append(Config("no_augment" if augment else "augment", {"augment": not augment}, (study,),
+            configs.append(Variant("no_augment" if augment else "augment", {"augment": not augment}, (study,),
                                   "augment=False (no crop+flip)" if augment else "augment=True (crop+flip)"))
         elif study == "lr":
             values = as_list("lr_values", lr_values, float)
             for v in dict.fromkeys(values):
                 if not math.isclose(v, lr):
-                    configs.append(Config(f"lr{v:g}", {"lr": v}, (study,), f"lr={v:g}"))
+                    configs.append(Variant(f"lr{v:g}", {"lr": v}, (study,), f"lr={v:g}"))
         elif study == "scheduler":
             for s in dict.fromkeys(_sched(s) for s in as_list("schedulers", schedulers)):
                 if s != scheduler:
-                    configs.append(Config(f"sched_{s}", {"scheduler": s}, (study,), f"scheduler={s}"))
+                    configs.append(Variant(f"sched_{s}", {"scheduler": s}, (study,), f"scheduler={s}"))
     return configs
 
 
@@ -474,7 +472,7 @@ def depth_configs(depths=(20, 56, 110), kinds=("plain", "resnet"), shortcut="A")
             if k != "plain" and shortcut == "B":
                 params["model_kwargs"] = {"option": "B"}
                 name += "_optB"
-            configs.append(Config(name, params, (f"{d}_layers",), f"{k}, {d} layers"))
+            configs.append(Variant(name, params, (f"{d}_layers",), f"{k}, {d} layers"))
     return configs
 
 
@@ -514,4 +512,4 @@ def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=P
 
 def model_configs(models):
     """One configuration per model name (e.g. the exercises' simplecnn, vgg11, vgg16)."""
-    return [Config(m, {"model": m}) for m in as_list("models", models)]
+    return [Variant(m, {"model": m}) for m in as_list("models", models)]

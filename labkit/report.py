@@ -159,15 +159,6 @@ def _schedule_settings(config):
         return None
 
 
-# The step size and milestones labkit.train.build_scheduler uses when the config leaves them out.
-def _step_size(cfg):
-    return cfg.step_size or max(1, cfg.epochs // 3)
-
-
-def _milestones(cfg):
-    return cfg.milestones or [max(1, int(cfg.epochs * 0.5)), max(1, int(cfg.epochs * 0.75))]
-
-
 def describe_schedule(config):
     """The learning-rate schedule in words, with the step size / milestones fit used (its defaults
     where the config leaves them out)."""
@@ -178,9 +169,9 @@ def describe_schedule(config):
     if s == "none":
         return f"constant {lr:g}"
     if s == "step":
-        return f"step: x{cfg.gamma:g} every {_step_size(cfg)} epochs"
+        return f"step: x{cfg.gamma:g} every {cfg.step_epochs()} epochs"
     if s == "multistep":  # a milestone given twice is one lr change
-        return f"multistep: x{cfg.gamma:g} after epochs {', '.join(str(m) for m in sorted(set(_milestones(cfg))))}"
+        return f"multistep: x{cfg.gamma:g} after epochs {', '.join(map(str, sorted(set(cfg.milestone_epochs()))))}"
     if s == "cosine":
         return f"cosine from {lr:g} to 0 over {n} epochs (per batch)"
     if s == "onecycle":

@@ -290,7 +290,8 @@ def settings_diff(old, settings=None, data=None, data_keys=None):
     transfer study all ask it."""
     diff = []
     if settings is not None:
-        diff += [(k, old.get(k), settings.get(k)) for k in RESUME_KEYS if jsonable(old.get(k)) != jsonable(settings.get(k))]
+        diff += [(k, old.get(k), settings.get(k)) for k in RESUME_KEYS
+                 if jsonable(old.get(k)) != jsonable(settings.get(k))]
     was = old.get("data")
     if data is None or was is None:
         return diff

@@ -203,10 +203,10 @@ def build_scheduler(cfg, optimizer, steps_per_epoch):
     if s == "none":
         return None, False
     if s == "step":
-        step = cfg.step_size or max(1, cfg.epochs // 3)
+        step = cfg.step_epochs()
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=cfg.gamma), False
     if s == "multistep":
-        ms = cfg.milestones or [max(1, int(cfg.epochs * 0.5)), max(1, int(cfg.epochs * 0.75))]
+        ms = cfg.milestone_epochs()
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=ms, gamma=cfg.gamma), False
     if s == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), True

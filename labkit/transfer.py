@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 
 from .config import TrainConfig, as_bool, as_list, check_data_params
 from .errors import ConfigError, DataMissingError
-from .experiments import Config, Experiment, run_in_folder
+from .experiments import Variant, Experiment, run_in_folder
 from .models import IMAGENET_MODELS, check_model_name, get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .runs import CURVES
@@ -46,7 +46,8 @@ class TransferStudy(Experiment):
     def plot_confusion(self, label, normalize=False, save=None):
         run = self.runs[label]
         return plot_confusion_matrix(run.confusion_matrix, self.classes, normalize=normalize, save=save,
-                                     title=f"{label}: test confusion matrix" + (" (row-normalized)" if normalize else ""))
+                                     title=f"{label}: test confusion matrix"
+                                     + (" (row-normalized)" if normalize else ""))
 
 
 def run_label(model, pretrained):
@@ -137,7 +138,7 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     run_dir = os.fspath(run_dir)
     todo = [r for r in plan if not os.path.isfile(os.path.join(run_dir, r["folder"], "result.json"))]
     plan, skipped = _drop_unavailable(plan, todo, weights, len(data.classes), missing_weights)
-    exp = run_in_folder([Config(r["folder"], {"model": r["model"], **r["train"]}, change=r["label"]) for r in plan],
+    exp = run_in_folder([Variant(r["folder"], {"model": r["model"], **r["train"]}, change=r["label"]) for r in plan],
                         run_dir, name="transfer", data=data, data_common=dict(check_data_params(), device="auto"),
                         resume=resume, start_over=start_over, progress=progress, verbose=verbose, metrics=(),
                         columns=lambda c, run: _columns(c, run, data, plan))

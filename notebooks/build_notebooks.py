@@ -293,7 +293,8 @@ resume = True             # reuse finished runs, continue an interrupted one
 start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept'''),
         md("Every value is checked before anything trains (the bonus's depths too)."),
         code('''\
-from labkit.experiments import as_list, depth_configs, run_depth_study, scale_milestones
+from labkit.config import as_list
+from labkit.experiments import depth_configs, run_depth_study, scale_milestones
 
 preact_depths = as_list("preact_depths", preact_depths, int)
 if preact_depths:
@@ -343,7 +344,8 @@ start_over = False        # with resume: a run that cannot continue (last.pth lo
              'labkit.show_images(raw["train_x"], raw["train_y"], raw["classes"], n=8);'),
         md("## The models"),
         code('''\
-from labkit.experiments import as_list, model_configs, run_experiments
+from labkit.config import as_list
+from labkit.experiments import model_configs, run_experiments
 
 for m in as_list("models", models):
     print(f"{m}: {labkit.count_params(labkit.get_model(m)):,} parameters")

@@ -9,7 +9,7 @@ import pytest
 
 import labkit
 import labkit.data
-from labkit.experiments import (PAPER_TEST_ERROR, Config, ablation_configs, depth_configs, paper_recipe,
+from labkit.experiments import (PAPER_TEST_ERROR, Variant, ablation_configs, depth_configs, paper_recipe,
                                 run_depth_study, run_experiments, scale_milestones)
 
 TINY = dict(limit=200, test_limit=60, epochs=2, progress=False, device="cpu")
@@ -33,7 +33,7 @@ def _files(run_dir):
 @pytest.fixture(scope="module")
 def two_configs(subset_root, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("exp")
-    configs = [Config("base", {}, ("lr",), "baseline"), Config("lr0.05", {"lr": 0.05}, ("lr",), "lr=0.05")]
+    configs = [Variant("base", {}, ("lr",), "baseline"), Variant("lr0.05", {"lr": 0.05}, ("lr",), "lr=0.05")]
     kw = dict(experiment="two", run_dir=run_dir, data_root=subset_root, model="simplecnn", lr=0.01, **TINY)
     exp, out = _run(configs, **kw)
     return exp, out, configs, kw
@@ -96,13 +96,13 @@ def test_changed_settings_fail_before_training(two_configs):
 
 
 @pytest.mark.parametrize("configs, message", [
-    ([Config("a"), Config("b", {"lr": "fast"})], r"configuration 'b': lr must be a number, got the text 'fast'"),
-    ([Config("a"), Config("b", {"modle": "vgg11"})], r"configuration 'b': unknown parameter\(s\) \['modle'\]"),
-    ([Config("a"), Config("b", {"model": "vgg12"})], r"configuration 'b': unknown model 'vgg12'\. Did you mean"),
-    ([Config("a"), Config("b", {"normalize": "zscore"})], r"configuration 'b': normalize must be one of"),
-    ([Config("a"), Config("b", {"norm_ratio": 1.5})], r"configuration 'b': norm_ratio must be <= 1"),
-    ([Config("a"), Config("a", {"lr": 0.1})], r"two configurations are named 'a'"),
-    ([Config("a/b")], r"cannot be a folder name"),
+    ([Variant("a"), Variant("b", {"lr": "fast"})], r"configuration 'b': lr must be a number, got the text 'fast'"),
+    ([Variant("a"), Variant("b", {"modle": "vgg11"})], r"configuration 'b': unknown parameter\(s\) \['modle'\]"),
+    ([Variant("a"), Variant("b", {"model": "vgg12"})], r"configuration 'b': unknown model 'vgg12'\. Did you mean"),
+    ([Variant("a"), Variant("b", {"normalize": "zscore"})], r"configuration 'b': normalize must be one of"),
+    ([Variant("a"), Variant("b", {"norm_ratio": 1.5})], r"configuration 'b': norm_ratio must be <= 1"),
+    ([Variant("a"), Variant("a", {"lr": 0.1})], r"two configurations are named 'a'"),
+    ([Variant("a/b")], r"cannot be a folder name"),
     ([], r"no configurations"),
 ])
 def test_bad_configuration_fails_before_anything_trains(subset_root, tmp_path, monkeypatch, configs, message):
@@ -124,8 +124,8 @@ def test_data_loaded_once_per_normalization_and_divergence_recorded(subset_root,
         return real(*a, **k)
 
     monkeypatch.setattr(labkit.data, "load_cifar10", counting)
-    configs = [Config("a"), Config("b", {"lr": 0.02}), Config("off", {"normalize": "off"}),
-               Config("huge_lr", {"lr": 1e4, "epochs": 3})]
+    configs = [Variant("a"), Variant("b", {"lr": 0.02}), Variant("off", {"normalize": "off"}),
+               Variant("huge_lr", {"lr": 1e4, "epochs": 3})]
     kw = dict(experiment="e", run_dir=tmp_path, data_root=subset_root, model="simplecnn", **dict(TINY, epochs=1))
     exp, out = _run(configs, **kw)
     assert sorted(calls) == [("computed", 1.0), ("off", 1.0)]
@@ -156,10 +156,10 @@ def test_interrupted_configuration_continues(subset_root, tmp_path, monkeypatch)
     monkeypatch.setattr(labkit.train, "evaluate", interrupt_on_second_epoch)
     kw = dict(experiment="e", run_dir=tmp_path, data_root=subset_root, model="simplecnn", **TINY)
     with pytest.raises(KeyboardInterrupt):
-        _run([Config("a")], **kw)
+        _run([Variant("a")], **kw)
     assert json.loads((tmp_path / "e" / "a" / "history.json").read_text())[0]["epoch"] == 1
     monkeypatch.setattr(labkit.train, "evaluate", real_eval)
-    exp, out = _run([Config("a")], **kw)
+    exp, out = _run([Variant("a")], **kw)
     assert "interrupted, will continue" in out and "Resuming" in out and "Epoch: 1\n" not in out
     assert [h["epoch"] for h in exp.runs["a"].history] == [1, 2]
 

@@ -507,23 +507,23 @@ def test_run_name_stays_inside_run_dir(name, tiny, tmp_path):
 
 
 def test_experiment_run_that_cannot_continue_stops_then_starts_over(subset_root, tmp_path):
-    from labkit.experiments import Config, run_experiments
+    from labkit.experiments import Variant, run_experiments
 
     kw = dict(experiment="exp", run_dir=tmp_path, data_root=subset_root, limit=200, test_limit=100, model="simplecnn",
               epochs=1, device="cpu", progress=False, verbose=False)
-    run_experiments([Config("base")], **kw)
+    run_experiments([Variant("base")], **kw)
     run = tmp_path / "exp" / "base"
     (run / "result.json").unlink()
     (run / "last.pth").unlink()
     before = snapshot(run)
     with pytest.raises(labkit.CheckpointError, match=r"last\.pth is missing.*start_over=True"):
-        run_experiments([Config("base")], **kw)
+        run_experiments([Variant("base")], **kw)
     assert snapshot(run) == before
     (run / "config.json").write_text("{trunc")
     with pytest.raises(labkit.CheckpointError, match=r"configuration 'base': run settings .* not valid JSON.*"
                                                       r"start_over=True"):
-        run_experiments([Config("base")], **kw)
-    exp = run_experiments([Config("base")], start_over=True, **kw)
+        run_experiments([Variant("base")], **kw)
+    exp = run_experiments([Variant("base")], start_over=True, **kw)
     assert (run / "result.json").is_file() and (run / "earlier-1" / "best_model.pth").read_bytes() == \
         before["best_model.pth"]
     assert len(exp.runs["base"].history) == 1

@@ -5,8 +5,11 @@
 >>> model = get_model("resnet20", option="B")
 
     registry.py            the names (get_model, list_models, the checks of a name and its options)
-    simplecnn.py           the Lab2 task-1 net          cifar_resnet.py   ResNet-20..110 and plain nets (He et al. 2016)
-    vgg.py                 VGG11/16 for CIFAR           torchvision_models.py  torchvision's ImageNet ResNet18/50 (transfer)
+    simplecnn.py           the Lab2 task-1 net (and its 5x5-kernel variant)
+    cifar_resnet.py        ResNet-20..110, plain nets, pre-activation ResNets (He et al. 2016)
+    vgg.py                 VGG11/16 for CIFAR
+    torchvision_models.py  torchvision's ImageNet ResNet18/50 with a new head (transfer learning;
+                           registry names tv_resnet18 / tv_resnet50, and resnet50 as the transfer lab calls it)
     weights.py             state dicts checked against a model
     saved.py               save_model / load_model (a run's best_model.pth)
 """
