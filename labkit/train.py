@@ -58,7 +58,6 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     An epoch whose loss is NaN/inf (training, validation or tracked test) stops the run before
     anything of it is saved (:class:`labkit.NonFiniteLossError`).
     """
-
     cfg = TrainConfig.from_params(model, params)
     run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over)
     place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)
