@@ -51,6 +51,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     track_test: bool = False
     freeze_epochs: int = 0
+    test_flip: bool = False    # the test accuracy averages each test image with its mirror image
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self):
@@ -68,6 +69,7 @@ class TrainConfig:
         self.augment = as_augment(self.augment)
         self.compile = as_bool("compile", self.compile)
         self.track_test = as_bool("track_test", self.track_test)
+        self.test_flip = as_bool("test_flip", self.test_flip)
         self.freeze_epochs = as_int("freeze_epochs", self.freeze_epochs, 0)
         opt = str(self.optimizer).lower()
         if opt not in OPTIMIZERS:

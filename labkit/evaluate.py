@@ -7,10 +7,12 @@ from .device import autocast_context
 
 
 @torch.inference_mode()
-def evaluate(model, loader, device=None, amp_dtype=None, return_preds=False):
+def evaluate(model, loader, device=None, amp_dtype=None, return_preds=False, flip=False):
     """Mean cross-entropy loss and accuracy (%) of ``model`` over ``loader``.
 
-    With ``return_preds`` also the predicted and true labels (numpy arrays).
+    With ``return_preds`` also the predicted and true labels (numpy arrays). ``flip``: test-time
+    flips, each image's class probabilities averaged with its mirror image's (the loss is that
+    average's cross-entropy).
     """
     model.eval()
     device = device or next(model.parameters()).device
@@ -20,7 +22,10 @@ def evaluate(model, loader, device=None, amp_dtype=None, return_preds=False):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast_context(device, amp_dtype):
             out = model(x)
+            mirrored = model(torch.flip(x, dims=[3])) if flip else None
         out = out.float()
+        if flip:  # log of the averaged probabilities: cross_entropy's log_softmax leaves them as they are
+            out = ((out.softmax(1) + mirrored.float().softmax(1)) / 2).clamp_min(1e-12).log()
         loss_sum += F.cross_entropy(out, y, reduction="sum")
         p = out.argmax(1)
         correct += (p == y).sum()

@@ -449,14 +449,15 @@ class RunFolder:
         self.log(f"Stopped: {msg}")
         raise NonFiniteLossError(msg)
 
-    def finish(self, data, place, eval_batch_size):
-        """Reload the best checkpoint, measure the test set, write result.json, return a RunResult."""
+    def finish(self, data, place, eval_batch_size, flip=False):
+        """Reload the best checkpoint, measure the test set (``flip``: with test-time flips), write
+        result.json, return a RunResult."""
         self.log("Finished Training")
         model = load_model(os.path.join(self.path, "best_model.pth"), device=place.device)
         if place.channels_last:
             model = model.to(memory_format=torch.channels_last)
         test = evaluate(model, data.loader("test", eval_batch_size, shuffle=False, channels_last=place.channels_last),
-                        place.device, place.amp_dtype, return_preds=True)
+                        place.device, place.amp_dtype, return_preds=True, flip=flip)
         cm = confusion(test["targets"], test["preds"], len(data.classes))
         history, _ = read_history(self.path)
         best = max(history, key=lambda h: h["val_acc"])
@@ -464,6 +465,8 @@ class RunFolder:
             "test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
             "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
             "per_class": per_class_accuracy(cm, data.classes), "confusion_matrix": cm.tolist(),
-            "classes": list(data.classes)})
+            "classes": list(data.classes), "test_flip": flip})
+        if flip:
+            self.log("Test-time flips: each test image's prediction averages it and its mirror image")
         self.log(f"Test Accuracy: {test['acc']:.2f}%")
         return load_run(self.path, model=model)

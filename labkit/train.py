@@ -42,7 +42,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     ``classes`` and ``describe()``. Hyper-parameters are those of :class:`labkit.config.TrainConfig`
     (epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, scheduler, milestones,
     gamma, step_size, label_smoothing, augment, seed, device, amp, channels_last, compile,
-    eval_batch_size, track_test, freeze_epochs, model_kwargs).
+    eval_batch_size, track_test, freeze_epochs, test_flip, model_kwargs).
 
     ``track_test=True`` also measures the test set after every epoch (``test_loss``/``test_acc`` in
     the history, for curves such as the ResNet paper's test error); model selection still uses
@@ -73,7 +73,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         print(f"Run folder: {folder.path} | {place.describe(config)}")
     for epoch in range(folder.start, cfg.epochs + 1):
         folder.record_epoch(run_epoch(parts, loaders, epoch, cfg, folder, progress), parts)
-    return folder.finish(data, place, cfg.eval_batch_size)
+    return folder.finish(data, place, cfg.eval_batch_size, cfg.test_flip)
 
 
 def run_epoch(parts, loaders, epoch, cfg, folder, progress=False):

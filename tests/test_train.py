@@ -155,3 +155,23 @@ def test_run_files_are_readable_by_others(run):
     os.umask(mask)
     for f in ("config.json", "history.json", "best_model.pth", "last.pth", "result.json", "log.txt"):
         assert os.stat(os.path.join(res.run_dir, f)).st_mode & 0o777 == 0o666 & ~mask, f
+
+
+def test_test_time_flips_average_an_image_and_its_mirror(run, tmp_path, capsys):
+    res, data, _ = run
+    model = res.model.float().eval()
+    loader = data.loader("test", 250, shuffle=False)
+    got = evaluate(model, loader, torch.device("cpu"), None, return_preds=True, flip=True)
+    with torch.no_grad():
+        probs = torch.cat([(model(x).softmax(1) + model(torch.flip(x, dims=[3])).softmax(1)) / 2 for x, _ in loader])
+    targets = torch.cat([y for _, y in loader])
+    assert (got["preds"] == probs.argmax(1).numpy()).all()
+    assert got["acc"] == pytest.approx(100.0 * (probs.argmax(1) == targets).float().mean().item())
+    assert got["loss"] == pytest.approx(torch.nn.functional.nll_loss(probs.log(), targets).item(), rel=1e-4)
+    # fit(test_flip=True): only the test accuracy changes, and the run says so
+    small = labkit.load_cifar10(data.info["source"], limit=300, test_limit=100, device="cpu", verbose=False)
+    run2 = labkit.fit("simplecnn", small, epochs=1, run_dir=tmp_path, run_name="tta", progress=False, test_flip=True)
+    out = capsys.readouterr().out
+    assert "Test-time flips: each test image's prediction averages it and its mirror image" in out
+    assert json.load(open(os.path.join(run2.run_dir, "result.json")))["test_flip"] is True
+    assert run2.config["test_flip"] is True
