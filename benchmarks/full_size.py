@@ -51,8 +51,10 @@ def real_check(run_dir, real_root=REAL_DEFAULT, device="cpu"):
     real = labkit.load_cifar10(real_root, download=False, normalize="off", device=device, verbose=False)
     real.mean, real.std = cfg["data"]["mean"], cfg["data"]["std"]
     model = load_model(os.path.join(run_dir, "best_model.pth"), device=device)
-    res = evaluate(model, real.loader("test", batch_size=500))
-    out = {"real_test_acc": res["acc"], "real_test_images": res["n"], "real_root": os.path.abspath(real_root)}
+    flip = bool(cfg.get("test_flip", False))  # as the run measured its test set
+    res = evaluate(model, real.loader("test", batch_size=500), flip=flip)
+    out = {"real_test_acc": res["acc"], "real_test_images": res["n"], "real_root": os.path.abspath(real_root),
+           "test_flip": flip}
     atomic_write_json(os.path.join(run_dir, "real_check.json"), out)
     return out
 

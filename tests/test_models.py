@@ -8,7 +8,8 @@ from labkit.models import IMAGENET_MODELS, count_params, get_model, list_models
 # Published / handout figures (ResNet-20/56/110 option A: He et al. 2016 and akamaster's table).
 EXPECTED = {
     "simplecnn": 60_554,
-    "simplecnn_k5": 94_858,  # the same layers with 5x5 kernels (task 1 default)
+    "simplecnn_k5": 94_858,  # the same layers with 5x5 kernels
+    "simplecnn_k7": 146_314,  # 7x7 kernels, dropout 0.25 (task 1 default)
     "resnet18": 11_173_962,
     "resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586, "resnet56": 853_018, "resnet110": 1_727_962,
     # plain nets: the same layers without shortcuts; option A shortcuts have no parameters

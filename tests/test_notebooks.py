@@ -99,11 +99,11 @@ def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     t = texts(nb)
     # the handout's exact net, as the handout prints it, then the default (full-marks) net that trains
     assert "Total params: 60,554" in t and "FLOPs: 5840896.0" in t and "Params: 60554.0" in t
-    assert "Total params: 94,858" in t  # simplecnn_k5: the same layers with 5x5 kernels
+    assert "Total params: 146,314" in t  # simplecnn_k7: the same layers with 7x7 kernels
     assert "class SimpleCNN(nn.Module)" in t  # the model's code
     assert "Epoch: 1" in t and "learning rate: 0.02" in t and "Train loss:" in t and "Val acc:" in t
     assert re.search(r"Test Accuracy: \d+\.\d\d%", t)
-    assert "parameters OK: model='simplecnn_k5', epochs=1" in t
+    assert "parameters OK: model='simplecnn_k7', epochs=1" in t
     assert n_images(nb) >= 2  # the four curves, the confusion matrix
     assert os.path.isfile(os.path.join(run_dir, "task1", "curves.png"))
 
