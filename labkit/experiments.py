@@ -198,7 +198,8 @@ def as_configs(configs):
             name, groups, change = c.pop("name"), tuple(c.pop("groups", ()) or ()), c.pop("change", "")
             out.append(Variant(name, dict(c.pop("params", None) or c), groups, change))
         else:
-            raise ConfigError(f"a configuration must be a labkit.experiments.Variant or a dict with a 'name', got {c!r}")
+            raise ConfigError(f"a configuration must be a labkit.experiments.Variant or a dict with a 'name', "
+                              f"got {c!r}")
     if not out:
         raise ConfigError("no configurations to run: give at least one.")
     return out
