@@ -138,10 +138,11 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     run_dir = os.fspath(run_dir)
     todo = [r for r in plan if not os.path.isfile(os.path.join(run_dir, r["folder"], "result.json"))]
     plan, skipped = _drop_unavailable(plan, todo, weights, len(data.classes), missing_weights)
+    imbalance = data.describe().get("imbalance")  # one value for every row of the table
     exp = run_in_folder([Variant(r["folder"], {"model": r["model"], **r["train"]}, change=r["label"]) for r in plan],
                         run_dir, name="transfer", data=data, data_common=dict(check_data_params(), device="auto"),
                         resume=resume, start_over=start_over, progress=progress, verbose=verbose, metrics=(),
-                        columns=lambda c, run: _columns(c, run, data, plan))
+                        columns=lambda c, run: _columns(c, run, data.classes, imbalance, plan))
     labels = {r["folder"]: r["label"] for r in plan}
     study = TransferStudy(**{**vars(exp), "runs": {labels[k]: v for k, v in exp.runs.items()},
                              "files": {"table": (exp.files["csv"], exp.files["md"])}},
@@ -156,12 +157,11 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     return study
 
 
-def _columns(config, run, data, plan):
+def _columns(config, run, classes, imbalance, plan):
     """The study's table columns besides the runner's: lr, batch size, pretrained, imbalance, per-class accuracy."""
     r = next(p for p in plan if p["folder"] == config.name)
     return {"lr": run.config.get("lr"), "batch_size": run.config.get("batch_size"), "pretrained": r["pretrained"],
-            "imbalance": data.describe().get("imbalance"),
-            **{f"acc {c}": run.per_class.get(c) for c in data.classes}}
+            "imbalance": imbalance, **{f"acc {c}": run.per_class.get(c) for c in classes}}
 
 
 def _save_figures(study, plan):
