@@ -147,13 +147,15 @@ def run_handouts(model_name, data, arrays, cfg, device, workers=HANDOUT_WORKERS,
     optimizer = handout_optimizer(cfg, net.parameters())
     scheduler, per_batch = build_scheduler(cfg, optimizer, len(trainloader))
 
-    def evaluate(loader):
+    def evaluate(loader, flip=False):
         net.eval()
         correct = total = 0
         with torch.no_grad():
             for inputs, targets in loader:
                 inputs, targets = inputs.to(device), targets.to(device)
                 outputs = net(inputs)
+                if flip:  # test-time flips, as the recipe's test_flip: probabilities of image and mirror
+                    outputs = outputs.softmax(1) + net(torch.flip(inputs, dims=[3])).softmax(1)
                 correct += outputs.argmax(1).eq(targets).sum().item()
                 total += targets.size(0)
         return 100.0 * correct / total
@@ -184,10 +186,12 @@ def run_handouts(model_name, data, arrays, cfg, device, workers=HANDOUT_WORKERS,
             best_acc, best_state = val_acc, copy.deepcopy(net.state_dict())
         epochs.append({"epoch": epoch + 1, "seconds": sec, "train_images_per_s": total / train_s,
                        "train_acc": 100.0 * correct / total, "val_acc": val_acc})
+        if cfg.track_test:  # as labkit's track_test: measured after the epoch's seconds, not counted in them
+            epochs[-1]["test_acc"] = evaluate(testloader, cfg.test_flip)
         log(f"    handouts epoch {epoch + 1}: {sec:.2f} s, {total / train_s:.0f} img/s, "
             f"train acc {100.0 * correct / total:.2f}%, val acc {val_acc:.2f}%")
     net.load_state_dict(best_state)
-    test_acc = evaluate(testloader)
+    test_acc = evaluate(testloader, cfg.test_flip)
     return {"epochs": epochs, "test_acc": test_acc, "wall_s": time.perf_counter() - t_start,
             "precision": "fp32", "channels_last": False, "compile": False}
 
@@ -199,7 +203,8 @@ def run_labkit(model_name, data, cfg, run_dir, log=print):
     res = labkit.fit(model_name, data, run_dir=run_dir, progress=False, verbose=False, **params)
     wall = time.perf_counter() - t_start
     epochs = [{"epoch": h["epoch"], "seconds": h["seconds"], "train_images_per_s": h["train_images_per_s"],
-               "train_acc": h["train_acc"], "val_acc": h["val_acc"]} for h in res.history]
+               "train_acc": h["train_acc"], "val_acc": h["val_acc"],
+               **({"test_acc": h["test_acc"]} if "test_acc" in h else {})} for h in res.history]
     for e in epochs:
         log(f"    labkit   epoch {e['epoch']}: {e['seconds']:.2f} s, {e['train_images_per_s']:.0f} img/s, "
             f"train acc {e['train_acc']:.2f}%, val acc {e['val_acc']:.2f}%")

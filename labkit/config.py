@@ -51,7 +51,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     track_test: bool = False
     freeze_epochs: int = 0
-    test_flip: bool = False    # the test accuracy averages each test image with its mirror image
+    test_flip: bool = False    # test accuracies (final, tracked) average each image with its mirror image
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self):

@@ -45,8 +45,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     eval_batch_size, track_test, freeze_epochs, test_flip, model_kwargs).
 
     ``track_test=True`` also measures the test set after every epoch (``test_loss``/``test_acc`` in
-    the history, for curves such as the ResNet paper's test error); model selection still uses
-    the validation set only. ``freeze_epochs=k`` trains only the classifier head (``fc``/``linear``/
+    the history, for curves such as the ResNet paper's test error; with ``test_flip`` measured as the
+    final test is); model selection still uses the validation set only. ``freeze_epochs=k`` trains only the classifier head (``fc``/``linear``/
     ``classifier``) for the first k epochs (transfer learning).
 
     ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, the
@@ -95,7 +95,7 @@ def run_epoch(parts, loaders, epoch, cfg, folder, progress=False):
            "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(time.perf_counter() - t0, 3),
            "train_images_per_s": round(seen / train_seconds, 1)}
     if loaders["test"] is not None:
-        test = evaluate(parts.step_fn, loaders["test"], parts.device, parts.amp_dtype)
+        test = evaluate(parts.step_fn, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip)
         rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
     _check_finite_epoch(rec, folder)
     folder.log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))

@@ -168,14 +168,20 @@ TTA = os.path.join(REPO, "benchmarks", "time_to_accuracy.py")
 
 def test_time_to_accuracy_crossing_sums_epochs_until_the_threshold():
     tta = _load_module(TTA)
-    epochs = [{"epoch": 1, "seconds": 2.0, "val_acc": 50.0}, {"epoch": 2, "seconds": 3.0, "val_acc": 80.0},
-              {"epoch": 3, "seconds": 4.0, "val_acc": 79.0}, {"epoch": 4, "seconds": 5.0, "val_acc": 81.0}]
+    epochs = [{"epoch": 1, "seconds": 2.0, "test_acc": 50.0}, {"epoch": 2, "seconds": 3.0, "test_acc": 80.0},
+              {"epoch": 3, "seconds": 4.0, "test_acc": 79.0}, {"epoch": 4, "seconds": 5.0, "test_acc": 81.0}]
     assert tta.crossing(epochs, 80.0) == (2, 5.0)
     assert tta.crossing(epochs, 81.0) == (4, 14.0)
     assert tta.crossing(epochs, 90.0) == (None, None)
-    assert tta.parse_thresholds("task1=70", ["task1", "resnet18_fast"]) == {"task1": 70.0, "resnet18_fast": 85.0}
+    got = tta.summarize({"epochs": [dict(e, val_acc=e["test_acc"]) for e in epochs], "test_acc": 80.5}, (70.0, 81.0))
+    assert got["reached"] == {"70": {"epoch": 2, "seconds": 5.0}, "81": {"epoch": 4, "seconds": 14.0}}
+    assert tta.parse_thresholds("task1=70", ["task1", "resnet18_fast"]) == {"task1": (70.0,), "resnet18_fast": (85.0,)}
+    assert tta.parse_thresholds(None, ["task1"]) == {"task1": (70.0, 80.0)}
+    assert tta.parse_thresholds("80/75", ["task1"]) == {"task1": (75.0, 80.0)}
     with pytest.raises(SystemExit, match="--presets"):
         tta.parse_thresholds("resnet20_fast=70", ["task1"])
+    with pytest.raises(SystemExit, match="not a percentage"):
+        tta.parse_thresholds("task1=high", ["task1"])
 
 
 def test_time_to_accuracy_quick_runs_both_pipelines(subset_root, tmp_path):
@@ -184,14 +190,15 @@ def test_time_to_accuracy_quick_runs_both_pipelines(subset_root, tmp_path):
     proc = subprocess.run([sys.executable, TTA, "--quick", "--presets", "task1", "--data-label", "subset",
                            "--out", str(out)], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "| preset | model | threshold % | pipeline |" in proc.stdout
-    assert "| task1 | simplecnn_k7 | 15 | handouts (fp32) | 2 |" in proc.stdout
+    assert "| preset | model | pipeline | epochs | s/epoch | threshold % |" in proc.stdout
+    assert "| task1 | simplecnn_k7 | handouts (fp32) | 2 |" in proc.stdout
     rep = json.loads((tmp_path / "tta.json").read_text())
     row = rep["presets"]["task1"]
     for name in ("handouts", "labkit"):
         s = row[name]
         assert s["epochs"] == 2 and s["s_per_epoch"] > 0 and 0 <= s["test_acc"] <= 100
-        assert (s["cross_epoch"] is None) == (s["time_to_threshold_s"] is None)
+        assert set(s["reached"]) == {"15"}
+        assert (s["reached"]["15"]["epoch"] is None) == (s["reached"]["15"]["seconds"] is None)
     assert rep["meta"]["data"] == {"train": 270, "val": 30, "test": 100}
     assert (tmp_path / "tta.md").read_text().startswith("## Time to accuracy")
 
