@@ -125,8 +125,9 @@ def main(argv=None):
                 except ValueError:
                     params[key] = value              # text such as flip or onecycle
             data = labkit.load_cifar10(a.data, download=False, verbose=False)
-            run = labkit.fit(a.model, data, run_dir=a.run_dir, run_name=a.name or f"{a.model}-{a.preset}",
-                             resume=True, progress=False, **params)
+            name = a.name or f"{a.model}-{a.preset}"
+            run = labkit.fit(a.model, data, run_dir=a.run_dir, run_name=name, progress=False,
+                             resume=os.path.isdir(os.path.join(a.run_dir, name)), **params)  # a new run, or resumed
             print(json.dumps(real_check(run.run_dir, a.real)))
         elif a.cmd == "check":
             for r in a.runs:

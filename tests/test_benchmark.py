@@ -210,6 +210,21 @@ def test_time_to_accuracy_refuses_an_unknown_preset(subset_root):
 
 
 # ---- benchmarks/full_size.py -----------------------------------------------------------------------
+def test_full_size_train_starts_a_new_run_and_resumes_it(subset_root, tmp_path, capsys):
+    """``train`` as README gives it: the first call starts the run, a second returns the finished one."""
+    fs = _load_module(os.path.join(REPO, "benchmarks", "full_size.py"))
+    args = ["train", "simplecnn", "--preset", "task1", "--data", subset_root, "--run-dir", str(tmp_path),
+            "--set", "epochs=1", "--set", "test_flip=false"]
+    fs.main(args)
+    run = tmp_path / "simplecnn-task1"
+    assert json.loads((run / "result.json").read_text())["test_acc"] > 0
+    assert json.loads((run / "real_check.json").read_text())["real_test_images"] == 500
+    mtime = (run / "best_model.pth").stat().st_mtime
+    fs.main(args)
+    assert (run / "best_model.pth").stat().st_mtime == mtime and not (run / "earlier-1").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["simplecnn-task1"]
+
+
 def test_full_size_real_check_and_table(subset_root, tmp_path):
     """The real-pixel check evaluates a run's best checkpoint with the run's own normalization on the
     lossless test images, and the table reads finished run folders."""
