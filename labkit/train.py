@@ -46,8 +46,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
 
     ``track_test=True`` also measures the test set after every epoch (``test_loss``/``test_acc`` in
     the history, for curves such as the ResNet paper's test error; with ``test_flip`` measured as the
-    final test is); model selection still uses the validation set only. ``freeze_epochs=k`` trains only the classifier head (``fc``/``linear``/
-    ``classifier``) for the first k epochs (transfer learning).
+    final test is); model selection still uses the validation set only. ``freeze_epochs=k`` trains
+    only the classifier head (``fc``/``linear``/``classifier``) for the first k epochs (transfer learning).
 
     ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, the
     latest run of this model in ``run_dir``) from its last finished epoch; a finished run is
