@@ -175,3 +175,7 @@ def test_test_time_flips_average_an_image_and_its_mirror(run, tmp_path, capsys):
     assert "Test-time flips: each test image's prediction averages it and its mirror image" in out
     assert json.load(open(os.path.join(run2.run_dir, "result.json")))["test_flip"] is True
     assert run2.config["test_flip"] is True
+    # the per-epoch tracked test is measured as the final one (one epoch: the best weights are the last)
+    run3 = labkit.fit("simplecnn", small, epochs=1, run_dir=tmp_path, run_name="tracked", progress=False,
+                      verbose=False, test_flip=True, track_test=True)
+    assert run3.history[-1]["test_acc"] == pytest.approx(run3.test_acc)
