@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import labkit
 from labkit.data import random_crop_flip
-from labkit.presets import fit_preset, get_preset, list_presets, preset_info, preset_table
+from labkit.presets import Preset, fit_preset, get_preset, list_presets, preset_info, preset_table
 from labkit.device import auto_channels_last, cpu_has_fast_bf16
 
 
@@ -165,6 +165,19 @@ def test_presets_are_valid_fit_parameters():
     assert get_preset("resnet18_fast", epochs=5)["epochs"] == 5
     table = preset_table()
     assert table.count("\n") == len(list_presets()) + 2 and "resnet18_fast" in table and "to confirm" in table
+
+
+def test_presets_keep_their_targets():
+    """Each preset's target is backed by a full-size measurement that meets it, or there is none (issue 14)."""
+    for name in list_presets():
+        p = preset_info(name)
+        assert not p.target or p.full_size.startswith("met"), name
+    assert preset_info("task1").target.startswith("> 80%")
+    assert not preset_info("resnet18_fast").target and "> 85%" in preset_info("resnet18_fast").to_confirm
+    row = next(line for line in preset_table().splitlines() if line.startswith("| resnet18_fast "))
+    assert "none: not measured at full size" in row
+    with pytest.raises(ValueError, match="full-size measurement"):
+        Preset(name="x", model="simplecnn", params={}, task="t", target="> 99%", basis="b")
 
 
 def test_preset_errors_name_the_fix():
