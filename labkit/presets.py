@@ -16,10 +16,12 @@ the run's config.json like any other. The speed switches (``amp``, ``channels_la
 
 Where the numbers come from: the schedule follows Smith & Topin, "Super-Convergence" (2019,
 one-cycle lr), label smoothing Szegedy et al. 2016 / Muller et al. 2019, short CIFAR-10
-schedules Page, "How to train your ResNet" (2018). A preset's ``target`` is a promise kept: it is set only where ``full_size`` holds a measurement on the
-full CIFAR-10 that meets it (a Preset with a target and no ``full_size`` cannot be made); an aim
-not yet measured there is not a target and lives in ``to_confirm``. ``measured`` adds the other figures
-(the subset's recipe comparisons).
+schedules Page, "How to train your ResNet" (2018).
+
+A preset's ``target`` is a promise kept: it is set only where ``full_size`` holds a measurement on
+the full CIFAR-10 that meets it (a Preset with a target and no ``full_size`` cannot be made); an aim
+not yet measured there is not a target and lives in ``to_confirm``. ``measured`` adds the other
+figures (the subset's recipe comparisons).
 """
 from dataclasses import dataclass, field
 
@@ -175,8 +177,8 @@ def fit_preset(name, data, model=None, **kwargs):
 def preset_table():
     """A Markdown table of every preset: model, task, parameters, target (and whether full CIFAR-10 measured
     it), the full-size measurement behind it, the other measurements, what is still to confirm."""
-    lines = ["| preset | model | task | parameters | target | measured at full size | other measurements | to confirm |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| preset | model | task | parameters | target | measured at full size | other measurements "
+             "| to confirm |", "|---|---|---|---|---|---|---|---|"]
     for name in list_presets():
         p = PRESETS[name]
         params = ", ".join(f"{k}={v}" for k, v in p.params.items())
