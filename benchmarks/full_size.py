@@ -37,7 +37,7 @@ from labkit.models import load_model  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.presets import get_preset  # noqa: E402
-from train_speed import machine_info, write_report  # noqa: E402
+from train_speed import describe_machine, machine_info, write_report  # noqa: E402
 
 REAL_DEFAULT = os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10-subset")
 DATA_LABEL = "CIFAR-10 (JPEG copy)"
@@ -83,7 +83,7 @@ def run_row(run_dir):
 
 def markdown(rows, meta):
     lines = [f"## Full-size accuracy ({meta['date']}, {DATA_LABEL})", "",
-             f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores; torch {meta['machine']['torch']}. "
+             f"Machine: {describe_machine(meta['machine'])}; torch {meta['machine']['torch']}. "
              f"Test: the JPEG copy's 10,000 test images; real: the same checkpoint on the 500 lossless official "
              f"test images (cifar10-subset). Best-validation checkpoint (45,000 train / 5,000 val).", "",
              "| run | model | recipe | epochs | train acc % (last) | best val % | test % (JPEG, 10k) "

@@ -47,7 +47,7 @@ from labkit.config import TrainConfig  # noqa: E402
 from labkit.device import autocast_context, resolve_device  # noqa: E402
 from labkit.device import auto_channels_last, resolve_amp, tune_cpu_allocator  # noqa: E402
 from labkit.train import build_optimizer  # noqa: E402
-from train_speed import handout_optimizer, machine_info  # noqa: E402
+from train_speed import describe_machine, handout_optimizer, machine_info  # noqa: E402
 
 VARIANTS = ("handouts", "labkit", "labkit_no_bn")
 LABELS = {"handouts": "handouts: fp32, NCHW, SGD", "labkit": "labkit: {amp}, {layout}, fused SGD",
@@ -258,9 +258,7 @@ def main(argv=None):
     meta = {"date": time.strftime("%Y-%m-%d"), "models": args.models, "batch": args.batch,
             "steps": {m: block_steps(m, args.steps) for m in args.models}, "repeats": args.repeats,
             "torch": torch.__version__, "threads": torch.get_num_threads(), "machine_info": info,
-            "machine": info.get("gpu") or f"{info['cpu']}, {info['cores']} cores"
-            + (f" (AVX-512 BF16 {'yes' if info['avx512_bf16'] else 'no'}, AMX {'yes' if info.get('amx') else 'no'})"
-               if "avx512_bf16" in info else "")}
+            "machine": describe_machine(info)}
     md = markdown(results, meta)
     print()
     print(md)

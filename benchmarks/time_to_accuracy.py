@@ -47,7 +47,8 @@ from labkit.config import TrainConfig  # noqa: E402
 from labkit.device import resolve_device  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.presets import get_preset, preset_info  # noqa: E402
-from train_speed import default_data_root, load_data, machine_info, run_isolated, write_report  # noqa: E402
+from train_speed import (default_data_root, describe_machine, load_data, machine_info, run_isolated,  # noqa: E402
+                         write_report)
 
 # preset (the lab's default recipe and model) -> the lab's grading lines, % test accuracy
 LABS = {"task1": (70.0, 80.0), "resnet20_fast": (91.0,), "resnet18_fast": (85.0,)}
@@ -114,8 +115,7 @@ def markdown(report):
     m = report["meta"]
     mach = m["machine"]
     lines = [f"## Time to accuracy: handouts' pipeline vs labkit ({m['date']})", "",
-             f"Machine: {mach['cpu']}, {mach['cores']} cores, device {mach['device']}"
-             + (f" ({mach['gpu']})" if mach.get("gpu") else "") + f"; torch {mach['torch']}. "
+             f"Machine: {describe_machine(mach)}; torch {mach['torch']}. "
              f"Data: {m['data']['train']} train / {m['data']['val']} val / {m['data']['test']} test images from "
              f"{m['data_label']}. Load average (1 min) before/after: {m['load_before']:.1f} / {m['load_after']:.1f}.",
              "", "Time to threshold: training + validation seconds summed up to the first epoch whose test "

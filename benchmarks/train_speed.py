@@ -292,6 +292,7 @@ def machine_info(device):
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "device": str(device)}
+    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()  # the vector unit torch's CPU kernels use
     try:
         info["avx512_bf16"] = bool(torch.cpu._is_avx512_bf16_supported())
         info["amx"] = bool(torch.cpu._is_amx_tile_supported())
@@ -300,6 +301,16 @@ def machine_info(device):
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def describe_machine(info):
+    """One line for a table's header: CPU, cores, its vector unit and bf16/AMX support, device (GPU)."""
+    cpu_units = [info["cpu_capability"]] if info.get("cpu_capability") else []
+    if "avx512_bf16" in info:
+        yes = {True: "yes", False: "no"}
+        cpu_units.append(f"AVX-512 BF16 {yes[bool(info['avx512_bf16'])]}, AMX {yes[bool(info.get('amx'))]}")
+    return (f"{info['cpu']}, {info['cores']} cores" + (f" ({'; '.join(cpu_units)})" if cpu_units else "")
+            + f", device {info['device']}" + (f" ({info['gpu']})" if info.get("gpu") else ""))
 
 
 def summarize(runs):
@@ -343,12 +354,7 @@ def recipe_text(recipes):
 def markdown(report):
     m = report["meta"]
     lines = [f"## Training speed: handouts' pipeline vs labkit ({m['date']})", "",
-             f"Machine: {m['machine']['cpu']}, {m['machine']['cores']} cores"
-             + (f" (AVX-512 BF16 {'yes' if m['machine']['avx512_bf16'] else 'no'}, AMX "
-                f"{'yes' if m['machine'].get('amx') else 'no'})" if "avx512_bf16" in m["machine"] else "")
-             + f", device {m['machine']['device']}"
-             + (f" ({m['machine']['gpu']})" if m['machine'].get('gpu') else "")
-             + f"; torch {m['machine']['torch']}. Data: {m['data']['train']} train / {m['data']['val']} val / "
+             f"Machine: {describe_machine(m['machine'])}; torch {m['machine']['torch']}. Data: {m['data']['train']} train / {m['data']['val']} val / "
              f"{m['data']['test']} test images from {m['data_root']}"
              + (f" (train repeated to {m['repeat_to']})" if m.get("repeat_to") else "")
              + f". Seeds 0..n-1 per model. Load average (1 min) during the run: {m['load_min']:.1f}-{m['load_max']:.1f}.",
