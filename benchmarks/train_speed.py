@@ -354,8 +354,9 @@ def recipe_text(recipes):
 def markdown(report):
     m = report["meta"]
     lines = [f"## Training speed: handouts' pipeline vs labkit ({m['date']})", "",
-             f"Machine: {describe_machine(m['machine'])}; torch {m['machine']['torch']}. Data: {m['data']['train']} train / {m['data']['val']} val / "
-             f"{m['data']['test']} test images from {m['data_root']}"
+             f"Machine: {describe_machine(m['machine'])}; torch {m['machine']['torch']}. "
+             f"Data: {m['data']['train']} train / {m['data']['val']} val / {m['data']['test']} test images from "
+             f"{m['data_root']}"
              + (f" (train repeated to {m['repeat_to']})" if m.get("repeat_to") else "")
              + f". Seeds 0..n-1 per model. Load average (1 min) during the run: {m['load_min']:.1f}-{m['load_max']:.1f}.",
              "", "Recipe, the same for both pipelines: " + recipe_text(m["recipe"]), "",
