@@ -15,6 +15,7 @@ resumed: :mod:`labkit.runs`; the device and precision: :mod:`labkit.device`.
 """
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,12 +91,12 @@ def run_epoch(parts, loaders, epoch, cfg, folder, progress=False):
                mininterval=1.0) if progress else None
     train_loss, train_acc, seen = train_epoch(parts, loaders["train"], epoch, folder, bar)
     train_seconds = time.perf_counter() - t0
-    val = evaluate(parts.step_fn, loaders["val"], parts.device, parts.amp_dtype)
+    val = evaluate(parts.forward, loaders["val"], parts.device, parts.amp_dtype)
     rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
            "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(time.perf_counter() - t0, 3),
            "train_images_per_s": round(seen / train_seconds, 1)}
     if loaders["test"] is not None:
-        test = evaluate(parts.step_fn, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip)
+        test = evaluate(parts.forward, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip)
         rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
     _check_finite_epoch(rec, folder)
     folder.log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
@@ -121,14 +122,14 @@ def train_epoch(parts, loader, epoch, folder, bar=None):
     if bar is not None:
         bar.close()
     if not parts.per_batch and parts.scheduler is not None:
-        parts.scheduler.step()
+        step_schedule(parts)
     return torch.stack(losses).float().mean().item(), 100.0 * correct.item() / seen, seen
 
 
 def one_batch(parts, x, y):
     """One optimizer step: forward in the run's precision, loss, backward, update; (loss, logits), detached."""
     with autocast_context(parts.device, parts.amp_dtype):
-        out = parts.step_fn(x)
+        out = parts.forward(x)
         loss = parts.criterion(out.float(), y)
     parts.optimizer.zero_grad(set_to_none=True)
     if parts.scaler is not None:  # fp16: scale the loss so small gradients do not underflow
@@ -139,13 +140,24 @@ def one_batch(parts, x, y):
         loss.backward()
         parts.optimizer.step()
     if parts.per_batch:
-        parts.scheduler.step()
+        step_schedule(parts)
     return loss.detach(), out.detach()
+
+
+def step_schedule(parts):
+    """Advance the lr schedule. Under fp16 a GradScaler skips the optimizer step of an overflow (by design,
+    often the first step) while the schedule goes on, and torch warns that lr_scheduler.step() came before
+    optimizer.step(): expected there, so not shown."""
+    if parts.scaler is None:
+        return parts.scheduler.step()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+        parts.scheduler.step()
 
 
 @dataclass
 class TrainingParts:
-    """What a training step needs: the model (``step_fn``: it, or its torch.compile'd form), the loss,
+    """What a training step needs: the model (``forward``: it, or its torch.compile'd form), the loss,
     the optimizer and its schedule (stepped per batch or per epoch), the fp16 grad scaler (or None)."""
 
     net: nn.Module
@@ -156,7 +168,7 @@ class TrainingParts:
     scaler: object
     device: torch.device
     amp_dtype: object
-    step_fn: object = None
+    forward: object = None
 
     @property
     def check_every(self):
@@ -171,7 +183,7 @@ def build_parts(cfg, num_classes, place, steps, class_weights=None):
         net = net.to(memory_format=torch.channels_last)
     if cfg.freeze_epochs and not any(hasattr(net, h) for h in HEAD_NAMES):
         raise ConfigError(f"freeze_epochs needs a model with a classifier head named one of {HEAD_NAMES}.")
-    optimizer = build_optimizer(cfg, net.parameters())
+    optimizer = build_optimizer(cfg, net.parameters(), scaled=place.use_scaler)
     scheduler, per_batch = build_scheduler(cfg, optimizer, steps)
     return TrainingParts(net, nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing),
                          optimizer, scheduler, per_batch,
@@ -179,9 +191,14 @@ def build_parts(cfg, num_classes, place, steps, class_weights=None):
                          place.device, place.amp_dtype)
 
 
-def build_optimizer(cfg, params):
-    """The optimizer, as one fused kernel where torch has one (CPU and CUDA): the same update rule
-    as the default per-parameter loop, which on the CPU costs 40 ms of a ResNet18 step (fused: 2 ms)."""
+def build_optimizer(cfg, params, scaled=False):
+    """The optimizer. Without a GradScaler (bf16, fp32) as one fused kernel where torch has one (CPU and
+    CUDA): the same update rule as the default per-parameter loop, which on the CPU costs 40 ms of a
+    ResNet18 step (fused: 2 ms). Under a GradScaler (``scaled``: fp16, Colab's T4) never fused: torch's
+    fused SGD takes the scaler's overflow flag into its kernel, and when the first step overflows (the
+    scaler's designed start) the kernel returns before writing the momentum buffers it allocated with
+    ``torch.empty_like``, so the second step reads uninitialised memory as momentum (NaN in epoch 1).
+    Unfused, the GradScaler itself skips the step of an overflow, before the optimizer sees it."""
     params = list(params)
     if cfg.optimizer == "sgd":
         cls, kw = torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -189,6 +206,8 @@ def build_optimizer(cfg, params):
     else:
         cls, kw = (torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW), dict(
             lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if scaled:
+        return cls(params, **kw)
     try:
         return cls(params, fused=True, **kw)
     except (RuntimeError, ValueError, TypeError):  # a device/dtype without a fused kernel
@@ -280,7 +299,7 @@ def _restored_parts(folder, cfg, num_classes, place, steps, weights, start_over)
             folder.cannot_restore(f"its last.pth does not fit this run's model/optimizer ({type(e).__name__}: "
                                   f"{str(e).splitlines()[0][:160] if str(e) else ''})", start_over)
             parts = build_parts(cfg, num_classes, place, steps, weights)
-    parts.step_fn = torch.compile(parts.net) if cfg.compile else parts.net
+    parts.forward = torch.compile(parts.net) if cfg.compile else parts.net
     return parts
 
 

@@ -1,0 +1,138 @@
+"""The T4 tier: Colab's free GPU trains in fp16 with a GradScaler, a road no machine here has. It is
+forced on the CPU (fp16 autocast + ``torch.amp.GradScaler('cpu')``, ``amp="fp16", device="cpu"``)
+through the real ``fit``, with the first step's gradients made to overflow (GradScaler's designed
+first-step behaviour at its default scale on deep nets), an interruption after epoch 1 and a resume.
+
+What it must equal: the same run in which that first step is skipped by hand (forward only, the
+scale halved, the schedule advanced, no update), for every optimizer labkit offers. torch's fused
+SGD fails it: on an overflow its kernel leaves the momentum buffers it allocated with
+``torch.empty_like`` unwritten, and the next step reads that memory as momentum.
+"""
+import math
+
+import pytest
+import torch
+
+import labkit
+from labkit import train
+from labkit.files import read_checkpoint
+from labkit.models import registry
+
+OPTIMIZERS = {
+    "sgd": dict(optimizer="sgd", lr=0.02, momentum=0.9),
+    "sgd_nesterov": dict(optimizer="sgd", lr=0.02, momentum=0.9, nesterov=True),
+    "sgd_plain": dict(optimizer="sgd", lr=0.02, momentum=0.0),
+    "adam": dict(optimizer="adam", lr=1e-3),
+    "adamw": dict(optimizer="adamw", lr=1e-3),
+}
+T4 = dict(amp="fp16", device="cpu", epochs=2, batch_size=32, scheduler="onecycle", seed=3, progress=False,
+          verbose=False)
+
+
+@pytest.fixture(scope="module")
+def small(subset_root):
+    return labkit.load_cifar10(subset_root, device="cpu", limit=224, test_limit=32, normalize="fixed", verbose=False)
+
+
+class FirstStepOverflow:
+    """Makes the very first backward of the test produce inf gradients (one conv weight), as an fp16
+    overflow of the scaled loss does; later steps are untouched."""
+
+    def __init__(self, monkeypatch):
+        self.fired = False
+        real = registry.MODELS["simplecnn"]
+
+        def build(**kw):
+            net = real(**kw)
+            net.features[0].weight.register_hook(self._hook)
+            return net
+
+        monkeypatch.setitem(registry.MODELS, "simplecnn", build)
+
+    def _hook(self, grad):
+        if self.fired:
+            return grad
+        self.fired = True
+        return grad * math.inf
+
+
+def skip_first_step_by_hand(monkeypatch):
+    """The reference: ``one_batch`` whose first call does what a skipped overflow step does."""
+    real, calls = train.one_batch, []
+
+    def one_batch(parts, x, y):
+        calls.append(1)
+        if len(calls) > 1:
+            return real(parts, x, y)
+        with torch.autocast("cpu", dtype=torch.float16):
+            out = parts.forward(x)  # batch-norm statistics and dropout advance as in the real step
+            loss = parts.criterion(out.float(), y)
+        parts.optimizer.zero_grad(set_to_none=True)
+        parts.scaler.scale(loss)  # the scaler's scale exists from the first scaled loss on
+        parts.scaler.update(parts.scaler.get_scale() * 0.5)  # GradScaler's backoff after an overflow
+        if parts.per_batch:
+            train.step_schedule(parts)
+        return loss.detach(), out.detach()
+
+    monkeypatch.setattr(train, "one_batch", one_batch)
+
+
+class InterruptAt:
+    """``data`` whose training loader raises KeyboardInterrupt once, when epoch ``epoch`` starts."""
+
+    def __init__(self, data, epoch):
+        self.data, self.epoch, self.done = data, epoch, False
+        self.classes = data.classes
+
+    def describe(self):
+        return self.data.describe()
+
+    def __getattr__(self, name):
+        return getattr(self.data, name)
+
+    def loader(self, split, *args, **kwargs):
+        ld = self.data.loader(split, *args, **kwargs)
+        if split == "train":
+            real_set_epoch = ld.set_epoch
+
+            def set_epoch(epoch):
+                if epoch == self.epoch and not self.done:
+                    self.done = True
+                    raise KeyboardInterrupt
+                real_set_epoch(epoch)
+
+            ld.set_epoch = set_epoch
+        return ld
+
+
+def _state(run_dir):
+    return read_checkpoint(f"{run_dir}/last.pth", "training state")
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_fp16_gradscaler_first_step_overflow_then_resume(small, tmp_path, monkeypatch, name):
+    params = {**T4, **OPTIMIZERS[name]}
+    with monkeypatch.context() as m:
+        skip_first_step_by_hand(m)
+        ref = labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="reference", **params)
+    with monkeypatch.context() as m:
+        overflow = FirstStepOverflow(m)
+        interrupted = InterruptAt(small, epoch=2)
+        with pytest.raises(KeyboardInterrupt):
+            labkit.fit("simplecnn", interrupted, run_dir=tmp_path, run_name="t4", **params)
+        assert overflow.fired and _state(tmp_path / "t4")["epoch"] == 1
+        got = labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="t4", resume=True, **params)
+    a, b = _state(ref.run_dir), _state(got.run_dir)
+    assert a["scaler"]["scale"] == b["scaler"]["scale"] <= 2.0 ** 15  # the forced overflow halved 65536 (at least)
+    assert b["epoch"] == 2 and [h["epoch"] for h in got.history] == [1, 2]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), f"{name}: {k} differs from the run with the overflow step skipped"
+    assert [h["train_loss"] for h in got.history] == [h["train_loss"] for h in ref.history]
+    assert all(math.isfinite(h["train_loss"]) for h in got.history)
+    assert got.test_acc == ref.test_acc
+
+
+def test_fp16_on_the_cpu_is_the_t4_road(small, tmp_path):
+    run = labkit.fit("simplecnn", small, run_dir=tmp_path, **{**T4, "epochs": 1})
+    assert run.config["precision"] == "fp16 + GradScaler" and run.config["grad_scaler"] is True
+    assert run.config["fused_optimizer"] is False  # under a GradScaler the optimizer is never fused
