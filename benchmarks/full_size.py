@@ -14,7 +14,7 @@ first 500 images of the official test batch).
 
 ``train`` runs ``labkit.fit`` (resumable: run it again after an interruption) and then ``check``;
 ``check`` evaluates a run folder's best checkpoint on the lossless images with the run's own
-normalization and writes ``real_check.json`` into the run folder; ``table`` collects run folders
+normalization and writes its ``real_check.json`` into the run folder; ``table`` collects run folders
 (also ones trained by the notebooks) into one Markdown table.
 """
 import argparse
@@ -32,8 +32,8 @@ for p in (REPO, HERE):
 import torch  # noqa: E402
 
 import labkit  # noqa: E402
-from labkit.files import atomic_write_json  # noqa: E402
-from labkit.models import load_model  # noqa: E402
+from labkit.files import atomic_write_json, read_json_file  # noqa: E402
+from labkit.runs import load_run, run_status  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.presets import get_preset  # noqa: E402
@@ -45,37 +45,32 @@ DATA_LABEL = "CIFAR-10 (JPEG copy)"
 
 def real_check(run_dir, real_root=REAL_DEFAULT, device="cpu"):
     """Accuracy of ``run_dir``'s best checkpoint on the lossless official test images of ``real_root``,
-    normalized with the run's own mean/std; written to ``run_dir/real_check.json`` and returned."""
-    with open(os.path.join(run_dir, "config.json")) as f:
-        cfg = json.load(f)
+    normalized with the run's own mean/std; written to the run folder's ``real_check.json`` and returned."""
+    run = load_run(run_dir, device=device)
     real = labkit.load_cifar10(real_root, download=False, normalize="off", device=device, verbose=False)
-    real.mean, real.std = cfg["data"]["mean"], cfg["data"]["std"]
-    model = load_model(os.path.join(run_dir, "best_model.pth"), device=device)
-    flip = bool(cfg.get("test_flip", False))  # as the run measured its test set
-    res = evaluate(model, real.loader("test", batch_size=500), flip=flip)
+    real.mean, real.std = run.config["data"]["mean"], run.config["data"]["std"]
+    flip = bool(run.config.get("test_flip", False))  # as the run measured its test set
+    res = evaluate(run.model, real.loader("test", batch_size=500), flip=flip)
     out = {"real_test_acc": res["acc"], "real_test_images": res["n"], "real_root": os.path.abspath(real_root),
            "test_flip": flip}
-    atomic_write_json(os.path.join(run_dir, "real_check.json"), out)
+    atomic_write_json(run.file("real_check"), out)
     return out
 
 
 def run_row(run_dir):
-    """One table row from a finished run folder (result.json, history.json, config.json, real_check.json)."""
-    def read(name):
-        path = os.path.join(run_dir, name)
-        return json.load(open(path)) if os.path.isfile(path) else None
-
-    cfg, hist, result = read("config.json"), read("history.json") or [], read("result.json")
-    real = read("real_check.json")
-    if cfg is None or result is None:
+    """One table row from a finished run folder (its record, history, result and real-pixel check)."""
+    if run_status(run_dir) != "finished":
         return None
+    run = load_run(run_dir, model=False)
+    cfg, hist = run.config, run.history
+    real = read_json_file(run.file("real_check"), "real-pixel check", "") or {}
     best = max(hist, key=lambda h: h["val_acc"]) if hist else {}
     return {"run": os.path.basename(os.path.normpath(run_dir)), "model": cfg["model"], "epochs": len(hist),
             "recipe": f"{cfg['optimizer']} lr {cfg['lr']:g} {cfg['scheduler']}, wd {cfg['weight_decay']:g}, "
                       f"{ {True: 'crop+flip', 'flip': 'flip', False: 'no aug'}[cfg['augment']]}"
                       + (f", ls {cfg['label_smoothing']:g}" if cfg.get("label_smoothing") else ""),
             "train_images": cfg["data"]["train"], "best_val_acc": best.get("val_acc"),
-            "test_acc": result.get("test_acc"), "real_test_acc": (real or {}).get("real_test_acc"),
+            "test_acc": run.test_acc, "real_test_acc": real.get("real_test_acc"),
             "train_acc_last": hist[-1]["train_acc"] if hist else None,
             "train_minutes": round(sum(h["seconds"] for h in hist) / 60, 1), "device": cfg.get("device"),
             "precision": cfg.get("amp_dtype")}

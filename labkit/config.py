@@ -27,6 +27,15 @@ SCHEDULER_ALIASES = {"constant": "none", None: "none", "": "none", "cos": "cosin
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 
+def canonical_scheduler(name):
+    """The scheduler name of :data:`SCHEDULERS` that ``name`` (or one of its aliases, any case) means."""
+    sched = SCHEDULER_ALIASES.get(name, name) if isinstance(name, (str, type(None))) else name
+    sched = SCHEDULER_ALIASES.get(str(sched).lower(), str(sched).lower())
+    if sched not in SCHEDULERS:
+        raise unknown_name("scheduler", name, SCHEDULERS + tuple(a for a in SCHEDULER_ALIASES if a))
+    return sched
+
+
 @dataclass
 class TrainConfig:
     model: str = "simplecnn"
@@ -75,11 +84,7 @@ class TrainConfig:
         if opt not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         self.optimizer = opt
-        sched = SCHEDULER_ALIASES.get(self.scheduler, self.scheduler)
-        sched = SCHEDULER_ALIASES.get(str(sched).lower(), str(sched).lower())
-        if sched not in SCHEDULERS:
-            raise unknown_name("scheduler", self.scheduler, SCHEDULERS + tuple(a for a in SCHEDULER_ALIASES if a))
-        self.scheduler = sched
+        self.scheduler = canonical_scheduler(self.scheduler)
         if self.nesterov and (opt != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov=True needs optimizer='sgd' with momentum > 0.")
         if self.step_size is not None:

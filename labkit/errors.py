@@ -28,6 +28,10 @@ class RunExistsError(LabkitError, FileExistsError):
     """A run folder already holds a run and this call would overwrite it."""
 
 
+class RunBusyError(LabkitError, RuntimeError):
+    """Another process is training this run folder right now."""
+
+
 class NonFiniteLossError(LabkitError, FloatingPointError):
     """The training loss became NaN or infinite."""
 

@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
-from .config import SCHEDULER_ALIASES, TrainConfig, as_augment, as_bool, as_float, as_int, as_list, check_data_params
+from .config import TrainConfig, as_augment, as_bool, as_float, as_int, as_list, canonical_scheduler, check_data_params
 from . import data as cifar  # cifar.load_cifar10: looked up at call time (tests count the loads)
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError, unknown_name
-from .files import read_json_file
 from .plots import plot_histories, plot_history, show_png
 from .results import save_table, summarize_runs, with_error_rates
-from .runs import CURVES, diff_text, load_run, settings_diff, stop_line
+from .runs import CURVES, diff_text, is_run, load_run, run_record, run_status, settings_diff, stop_line
 from .train import fit
 
 DATA_KEYS = ("normalize", "norm_ratio")  # the data settings a configuration may change
@@ -79,7 +78,7 @@ class Experiment:
 
     name: str
     path: str
-    configs: list
+    variants: list
     runs: dict
     table: object
     files: dict
@@ -101,15 +100,15 @@ class Experiment:
 
     def show_runs(self):
         """Display each run's own four curves (train/val accuracy and loss per epoch)."""
-        show_png(*[os.path.join(r.run_dir, "curves.png") for r in self.runs.values()])
+        show_png(*[r.file("curves") for r in self.runs.values()])
 
 
 # ---- the runner: plan (every check) → data → fit each configuration → table and figures ----------
-def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=None, data_root="./data",
+def run_experiments(variants, *, experiment="experiment", run_dir="runs", data=None, data_root="./data",
                     download=True, normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1,
                     seed=0, device="auto", resume=True, start_over=False, progress=True, verbose=True,
                     metrics=CURVES, tag="comparison", title=None, columns=None, **common):
-    """Train ``configs`` one after another in ``run_dir/experiment/<name>`` and compare them.
+    """Train ``variants`` one after another in ``run_dir/experiment/<name>`` and compare them.
 
     - ``common``: fit parameters for every configuration (``model``, ``epochs``, ``lr``...);
       a configuration's own ``params`` override them.
@@ -129,7 +128,7 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
     call is repeated; delete its folder to retry); the others still run.
     Returns an :class:`Experiment`.
     """
-    configs = as_configs(configs)
+    variants = as_variants(variants)
     _check_name(experiment, "experiment name", "a folder name")
     _check_name(tag, "tag", "part of a file name")
     data_common = check_data_params(normalize, norm_ratio, limit, test_limit, val_ratio, seed, data_root)
@@ -137,39 +136,39 @@ def run_experiments(configs, *, experiment="experiment", run_dir="runs", data=No
         data_common.update({k: v for k, v in getattr(data, "info", {}).items() if k in ("limit", "val_ratio", "seed")})
     common.setdefault("seed", data_common["seed"])
     common.setdefault("device", device)
-    return run_in_folder(configs, os.path.join(os.fspath(run_dir), experiment), name=experiment, data=data,
+    return run_in_folder(variants, os.path.join(os.fspath(run_dir), experiment), name=experiment, data=data,
                          data_common=dict(data_common, download=download, device=device), resume=resume,
                          start_over=start_over, progress=progress, verbose=verbose, metrics=metrics, tag=tag,
                          title=title or experiment, columns=columns, common=common)
 
 
 @dataclass
-class Step:
-    """One planned configuration: its checked fit parameters and which data it trains on."""
+class PlannedRun:
+    """One planned run of an experiment: its variant, checked fit parameters and which data it trains on."""
 
-    config: Variant
+    variant: Variant
     model: str
     params: dict
     data_key: tuple
     path: str
 
 
-def run_in_folder(configs, exp_dir, *, name, data, data_common, resume=True, start_over=False, progress=True,
+def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, start_over=False, progress=True,
                   verbose=True, metrics=CURVES, tag="comparison", title=None, columns=None, common=None):
-    """The runner behind :func:`run_experiments` and the transfer study: every configuration checked
-    (names, settings, existing folders, the data), then each trained with fit in ``exp_dir/<name>``, the
-    table written after every run; ``metrics=()`` draws no overlaid figure."""
-    configs = as_configs(configs)
+    """The runner behind :func:`run_experiments` and the transfer study: every variant checked (names,
+    settings, existing folders, the data), then each trained with fit in ``exp_dir/<name>``, the table
+    written after every run; ``metrics=()`` draws no overlaid figure."""
+    variants = as_variants(variants)
     _check_name(tag, "tag", "part of a file name")
     resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
-    plan = plan_configs(configs, common or {}, data_common, exp_dir, resume, start_over, given=data is not None)
+    plan = plan_variants(variants, common or {}, data_common, exp_dir, resume, start_over, given=data is not None)
     cache = _load_data(plan, data, data_common, verbose)
     if verbose:
         _print_plan(name, exp_dir, plan)
     runs, status = {}, {}
-    for i, step in enumerate(plan, 1):
-        runs[step.config.name], status[step.config.name] = _train_step(step, i, len(plan), cache, exp_dir,
-                                                                       start_over, progress, verbose)
+    for i, planned in enumerate(plan, 1):
+        key = planned.variant.name
+        runs[key], status[key] = _train_variant(planned, i, len(plan), cache, exp_dir, start_over, progress, verbose)
         _save_table(plan, runs, status, exp_dir, tag, columns)  # after every run: partial results are kept
     df, table_files = _save_table(plan, runs, status, exp_dir, tag, columns)
     figures = _save_figures(plan, runs, exp_dir, tag, metrics, title) if metrics else {}
@@ -177,7 +176,7 @@ def run_in_folder(configs, exp_dir, *, name, data, data_common, resume=True, sta
     if verbose:
         print(f"\nComparison table: {table_files[0]} and {table_files[1]}"
               + (f"; figures: {', '.join(figures.values())}" if figures else ""))
-    return Experiment(name, exp_dir, [s.config for s in plan], runs, df, files, figures, status)
+    return Experiment(name, exp_dir, [p.variant for p in plan], runs, df, files, figures, status)
 
 
 def _check_name(value, what, kind):
@@ -185,12 +184,12 @@ def _check_name(value, what, kind):
         raise ConfigError(f"{what} {value!r} cannot be {kind}: use letters, digits and . _ - + =")
 
 
-def as_configs(configs):
-    """Configs from a list of :class:`Variant` / dicts with a ``name``, or a ``{name: params}`` dict."""
-    if isinstance(configs, dict):
-        configs = [Variant(k, dict(v or {})) for k, v in configs.items()]
+def as_variants(variants):
+    """Variants from a list of :class:`Variant` / dicts with a ``name``, or a ``{name: params}`` dict."""
+    if isinstance(variants, dict):
+        variants = [Variant(k, dict(v or {})) for k, v in variants.items()]
     out = []
-    for c in configs or []:
+    for c in variants or []:
         if isinstance(c, Variant):
             out.append(Variant(c.name, dict(c.params), tuple(c.groups), c.change))
         elif isinstance(c, dict) and "name" in c:
@@ -205,11 +204,11 @@ def as_configs(configs):
     return out
 
 
-def plan_configs(configs, base, data_common, exp_dir, resume, start_over=False, given=False):
-    """Check every configuration (names, settings, existing run folders) before anything loads or trains;
-    the :class:`Step` list. With ``given`` data the folders' data is checked once it is known."""
+def plan_variants(variants, base, data_common, exp_dir, resume, start_over=False, given=False):
+    """Check every variant (names, settings, existing run folders) before anything loads or trains;
+    the :class:`PlannedRun` list. With ``given`` data the folders' data is checked once it is known."""
     seen, plan = set(), []
-    for c in configs:
+    for c in variants:
         _check_name(c.name, "configuration name", "a folder name")
         if c.name in seen:
             raise ConfigError(f"two configurations are named {c.name!r}; names must be unique.")
@@ -224,14 +223,15 @@ def plan_configs(configs, base, data_common, exp_dir, resume, start_over=False, 
             cfg = TrainConfig.from_params(params.pop("model"), params)
         except ConfigError as e:
             raise ConfigError(f"configuration {c.name!r}: {e}") from None
-        step = Step(c, cfg.model, params, (data["normalize"], data["norm_ratio"]), os.path.join(exp_dir, c.name))
-        if resume and os.path.exists(step.path) and os.listdir(step.path):
+        planned = PlannedRun(c, cfg.model, params, (data["normalize"], data["norm_ratio"]),
+                             os.path.join(exp_dir, c.name))
+        if resume and os.path.exists(planned.path) and os.listdir(planned.path):
             keys = () if given else ("normalize", "limit", "val_ratio", "seed") + (
                 ("norm_ratio",) if data["normalize"] == "computed" else ())
-            _check_existing(c.name, step.path, cfg, {**data_common, **dict(zip(DATA_KEYS, step.data_key))}, keys,
-                            start_over)
-        plan.append(step)
-    existing = [s.config.name for s in plan if os.path.exists(s.path) and os.listdir(s.path)]
+            _check_existing(c.name, planned.path, cfg, {**data_common, **dict(zip(DATA_KEYS, planned.data_key))},
+                            keys, start_over)
+        plan.append(planned)
+    existing = [p.variant.name for p in plan if os.path.exists(p.path) and os.listdir(p.path)]
     if existing and not resume:
         raise RunExistsError(f"experiment folder {exp_dir!r} already holds run(s) {', '.join(existing)}. Pass "
                              f"resume=True to reuse finished runs and continue interrupted ones, or choose another "
@@ -241,20 +241,18 @@ def plan_configs(configs, base, data_common, exp_dir, resume, start_over=False, 
 
 def _check_existing(name, path, cfg, data, data_keys, start_over=False):
     """An existing run folder must come from the same settings (else: fail now, not mid-way)."""
-    cfg_file = os.path.join(path, "config.json")
-    if not os.path.isfile(cfg_file):
-        if start_over and os.path.isfile(os.path.join(path, "last.pth")):
-            return  # a labkit run that lost its settings: fit sets its files aside and trains it again
+    if not is_run(path):
         raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); move it away or choose "
                              f"another experiment name.")
     try:
-        old = read_json_file(cfg_file, f"configuration {name!r}: run settings",
-                             "Pass start_over=True to train it again (its files are kept in earlier-1/ inside it), "
-                             "or use another experiment name.")
-    except CheckpointError:
+        old = run_record(path)
+    except CheckpointError as e:
         if start_over:
-            return
-        raise
+            return  # fit sets its files aside and trains it again
+        raise CheckpointError(f"configuration {name!r}: {e} Pass start_over=True to train it again (its files are "
+                              f"kept in earlier-1/ inside it), or use another experiment name.") from None
+    if old is None:
+        return  # a run that lost its settings: fit stops it with the fix (or starts it over)
     diff = settings_diff(old, cfg.to_dict(), data, data_keys)
     if diff:
         raise ConfigError(f"configuration {name!r}: its run folder {path!r} was made with other settings ("
@@ -271,23 +269,23 @@ def _load_data(plan, data, data_common, verbose):
                if isinstance(data, cifar.CifarData)
                else (data_common["normalize"], data_common["norm_ratio"]))
         cache[key] = data
-    for step in plan:
-        if step.data_key not in cache:
+    for planned in plan:
+        if planned.data_key not in cache:
             dc = data_common
-            cache[step.data_key] = cifar.load_cifar10(
+            cache[planned.data_key] = cifar.load_cifar10(
                 dc["data_root"], download=dc["download"], val_ratio=dc["val_ratio"], limit=dc["limit"],
-                test_limit=dc["test_limit"], seed=dc["seed"], normalize=step.data_key[0],
-                norm_ratio=step.data_key[1], device=dc["device"], verbose=verbose)
-    for step in plan:
-        _check_loaded(step.config.name, step.path, cache[step.data_key])
+                test_limit=dc["test_limit"], seed=dc["seed"], normalize=planned.data_key[0],
+                norm_ratio=planned.data_key[1], device=dc["device"], verbose=verbose)
+    for planned in plan:
+        _check_loaded(planned.variant.name, planned.path, cache[planned.data_key])
     return cache
 
 
 def _check_loaded(name, path, data):
     """After loading, before any training: an existing run must have used this very data (as fit
-    checks when it resumes: split sizes, normalization, source folder...)."""
+    checks when it resumes: split sizes, normalization, the content's digest...)."""
     try:
-        old = read_json_file(os.path.join(path, "config.json"), "run settings", "")
+        old = run_record(path) if is_run(path) else None
     except CheckpointError:
         return  # refused (or set aside with start_over) by _check_existing / fit, before any training
     diff = settings_diff(old, data=data.describe(), data_keys=None) if old else []
@@ -298,26 +296,27 @@ def _check_loaded(name, path, data):
                           "(or run_dir), or the data settings of that run.")
 
 
+STATUS_WORDS = {"finished": "finished", "diverged": "diverged", "interrupted": "interrupted, will continue"}
+
+
 def _print_plan(name, exp_dir, plan):
     print(f"Experiment {name!r}: {len(plan)} configuration(s) in {exp_dir}")
-    for s in plan:
-        state = ("finished" if os.path.isfile(os.path.join(s.path, "result.json")) else
-                 "diverged" if stop_line(s.path) else
-                 "interrupted, will continue" if os.path.isfile(os.path.join(s.path, "last.pth")) else "to train")
-        print(f"  {s.config.name:<18} {s.model:<16} {s.config.change or '':<34} [{state}]")
+    for p in plan:
+        state = STATUS_WORDS.get(run_status(p.path), "to train") if os.path.isdir(p.path) else "to train"
+        print(f"  {p.variant.name:<18} {p.model:<16} {p.variant.change or '':<34} [{state}]")
 
 
-def _train_step(step, i, n, cache, exp_dir, start_over, progress, verbose):
-    """Train (or read back) one configuration: (RunResult, "finished" or "diverged")."""
-    c, path = step.config, step.path
+def _train_variant(planned, i, n, cache, exp_dir, start_over, progress, verbose):
+    """Train (or read back) one variant: (RunResult, "finished" or "diverged")."""
+    c, path = planned.variant, planned.path
     if verbose:
         print(f"\n=== [{i}/{n}] {c.name}" + (f" ({c.change})" if c.change not in ("", c.name) else "") + " ===")
     stopped, status = stop_line(path), "finished"
     if stopped is None:
         try:
-            res = fit(step.model, cache[step.data_key], run_dir=exp_dir, run_name=c.name, resume=os.path.isdir(path),
-                      start_over=start_over and os.path.isdir(path), progress=progress, verbose=verbose,
-                      **step.params)
+            res = fit(planned.model, cache[planned.data_key], run_dir=exp_dir, run_name=c.name,
+                      resume=os.path.isdir(path), start_over=start_over and os.path.isdir(path), progress=progress,
+                      verbose=verbose, **planned.params)
         except NonFiniteLossError as e:
             stopped = f"Stopped: {e}"
     if stopped is not None:
@@ -327,12 +326,12 @@ def _train_step(step, i, n, cache, exp_dir, start_over, progress, verbose):
     if res.model is not None:
         res.model = res.model.cpu()
     if res.history:
-        plt.close(plot_history(res, title=c.name, save=os.path.join(path, "curves.png")))
+        plt.close(plot_history(res, title=c.name, save=res.file("curves")))
     return res, status
 
 
 def _save_table(plan, runs, status, exp_dir, tag, columns):
-    done = [(s.config, runs[s.config.name]) for s in plan if s.config.name in runs]
+    done = [(p.variant, runs[p.variant.name]) for p in plan if p.variant.name in runs]
     df = summarize_runs([r for _, r in done])
     df.insert(1, "change", [c.change for c, _ in done])
     df["status"] = [status.get(c.name, "") for c, _ in done]
@@ -346,11 +345,11 @@ def _save_table(plan, runs, status, exp_dir, tag, columns):
 def _save_figures(plan, runs, exp_dir, tag, metrics, title):
     """One overlaid figure per group (all runs in one figure when no configuration has a group)."""
     groups = {}
-    for s in plan:
-        for g in s.config.groups:
-            groups.setdefault(g, []).append(s.config.name)
+    for p in plan:
+        for g in p.variant.groups:
+            groups.setdefault(g, []).append(p.variant.name)
     if not groups:
-        groups = {None: [s.config.name for s in plan]}
+        groups = {None: [p.variant.name for p in plan]}
     figures = {}
     for g, names in groups.items():
         runs_g = {n: with_error_rates(runs[n].history) for n in names if n in runs}
@@ -364,12 +363,7 @@ def _save_figures(plan, runs, exp_dir, tag, metrics, title):
 
 
 # ---- Lab2 task 2: ablations against one baseline -------------------------------------------------
-def _sched(name):
-    s = SCHEDULER_ALIASES.get(name, name)
-    return SCHEDULER_ALIASES.get(str(s).lower(), str(s).lower())
-
-
-def ablation_configs(studies=ABLATIONS, *, normalize="computed", norm_ratio=1.0, augment=True, lr=0.01,
+def ablation_variants(studies=ABLATIONS, *, normalize="computed", norm_ratio=1.0, augment=True, lr=0.01,
                      scheduler="none", lr_values=LR_VALUES, schedulers=SCHEDULERS, sampled_norm_ratio=0.3):
     """The baseline plus, for each study, the variants that differ from it in that one setting.
 
@@ -387,7 +381,7 @@ def ablation_configs(studies=ABLATIONS, *, normalize="computed", norm_ratio=1.0,
             raise unknown_name("ablation", s, ABLATIONS)
     base_norm = check_data_params(normalize, norm_ratio)
     sampled = as_float("sampled_norm_ratio", sampled_norm_ratio, 0, hi=1, lo_open=True, hi_open=True)
-    augment, lr, scheduler = as_augment(augment), as_float("lr", lr, 0, lo_open=True), _sched(scheduler)
+    augment, lr, scheduler = as_augment(augment), as_float("lr", lr, 0, lo_open=True), canonical_scheduler(scheduler)
     configs = [Variant("baseline", {}, tuple(studies), "baseline")]
     for study in studies:
         if study == "normalization":
@@ -405,7 +399,7 @@ def ablation_configs(studies=ABLATIONS, *, normalize="computed", norm_ratio=1.0,
                 if not math.isclose(v, lr):
                     configs.append(Variant(f"lr{v:g}", {"lr": v}, (study,), f"lr={v:g}"))
         elif study == "scheduler":
-            for s in dict.fromkeys(_sched(s) for s in as_list("schedulers", schedulers)):
+            for s in dict.fromkeys(canonical_scheduler(s) for s in as_list("schedulers", schedulers)):
                 if s != scheduler:
                     configs.append(Variant(f"sched_{s}", {"scheduler": s}, (study,), f"scheduler={s}"))
     return configs
@@ -421,7 +415,7 @@ def run_ablations(model="resnet18", ablations=ABLATIONS, *, lr_values=LR_VALUES,
     and the experiment, as in :func:`run_experiments`. Figures: ``comparison_<study>.png``
     (baseline and that study's variants overlaid); table ``comparison.csv`` / ``.md``.
     """
-    configs = ablation_configs(ablations, normalize=normalize, norm_ratio=norm_ratio, augment=augment, lr=lr,
+    configs = ablation_variants(ablations, normalize=normalize, norm_ratio=norm_ratio, augment=augment, lr=lr,
                                scheduler=scheduler, lr_values=lr_values, schedulers=schedulers,
                                sampled_norm_ratio=sampled_norm_ratio)
     kwargs.setdefault("title", f"{model}: ablations against the baseline")
@@ -447,7 +441,7 @@ def paper_recipe(epochs=PAPER_EPOCHS):
             "gamma": 0.1, "augment": True, "normalize": "computed", "track_test": True}
 
 
-def depth_configs(depths=(20, 56, 110), kinds=("plain", "resnet"), shortcut="A"):
+def depth_variants(depths=(20, 56, 110), kinds=("plain", "resnet"), shortcut="A"):
     """One configuration per (depth, kind): kinds ``plain`` (no shortcuts), ``resnet``,
     ``preact`` (pre-activation ResNet); grouped by depth for the overlaid figures."""
     depths = as_list("depths", depths, int)
@@ -507,10 +501,10 @@ def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=P
     if not recipe.get("track_test"):
         raise ConfigError("the depth study plots the test error per epoch: it needs track_test=True.")
     recipe.setdefault("title", "Training loss and test error: " + " vs ".join(as_list("kinds", kinds)))
-    return run_experiments(depth_configs(depths, kinds, shortcut), experiment=experiment, tag=tag,
+    return run_experiments(depth_variants(depths, kinds, shortcut), experiment=experiment, tag=tag,
                            metrics=("train_loss", "test_err"), columns=_depth_columns, **recipe)
 
 
-def model_configs(models):
+def model_variants(models):
     """One configuration per model name (e.g. the exercises' simplecnn, vgg11, vgg16)."""
     return [Variant(m, {"model": m}) for m in as_list("models", models)]

@@ -7,12 +7,15 @@ a crash during a save leaves the previous file whole. The file gets the mode an 
 it goes to is created when missing.
 """
 import contextlib
+import glob
 import io
 import json
 import math
 import os
+import pickle
 import tempfile
 
+import numpy as np
 import torch
 
 from .errors import CheckpointError
@@ -31,29 +34,75 @@ def _umask():
     return mask
 
 
+def write_file(path, data, append=False):
+    """Write (or with ``append`` add) ``data`` (bytes) to ``path`` and flush it to the disk. Every byte labkit
+    writes into a run folder goes through here (the fault-injection tests interrupt it)."""
+    with open(path, "ab" if append else "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def discard(path):
+    """Remove ``path``, emptied first: on Google Drive a removed file goes to the trash, where its bytes
+    would count against the quota for 30 days."""
+    try:
+        os.truncate(path, 0)
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def temp_copies(path):
+    """The temporary files :func:`atomic_path` makes next to ``path`` (left behind by a killed write)."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    return sorted(glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")), key=os.path.getmtime)
+
+
 @contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to ``path``; on success move it onto ``path`` atomically."""
+def atomic_path(path, supersede=False):
+    """Yield a temporary path next to ``path``; on success move it onto ``path`` atomically.
+
+    ``supersede``: the file being replaced is emptied just before the swap, so that the superseded copy
+    takes no space wherever it goes (Google Drive keeps replaced files in its trash). In that short
+    window the temporary file, complete on disk, is the only whole copy: an interruption there completes
+    the swap, and after a kill :func:`recover_temp` finds it."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets an ordinary file's mode (0644)
     os.close(fd)
+    emptied = False
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if supersede and os.path.isfile(path):
+            emptied = True  # from here on the temporary file is the only whole copy
+            os.truncate(path, 0)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
-            os.remove(tmp)
+            if emptied:
+                os.replace(tmp, path)  # interrupted between emptying and the swap: finish the swap
+            else:
+                os.remove(tmp)
 
 
-def atomic_write_bytes(path, data):
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
+def recover_temp(path, readable):
+    """After a kill: if ``path`` is missing or not ``readable(path)`` but a complete temporary copy of it is
+    there (a kill inside :func:`atomic_path`'s swap), move the newest such copy into place. True if done."""
+    if os.path.isfile(path) and readable(path):
+        return False
+    for tmp in reversed(temp_copies(path)):
+        if readable(tmp):
+            os.replace(tmp, path)
+            return True
+    return False
+
+
+def atomic_write_bytes(path, data, supersede=False):
+    with atomic_path(path, supersede) as tmp:
+        write_file(tmp, data)
 
 
 def atomic_write_text(path, text):
@@ -93,10 +142,10 @@ def jsonable(obj):
     return json.loads(json.dumps(_finite(obj), default=_json_default))
 
 
-def atomic_torch_save(obj, path):
+def atomic_torch_save(obj, path, supersede=False):
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), supersede)
 
 
 def read_checkpoint(path, what="checkpoint"):
@@ -118,6 +167,9 @@ def read_checkpoint(path, what="checkpoint"):
 
 def read_json_file(path, what, fix):
     """A run folder's JSON file (None if missing); a truncated or garbage one stops with ``fix``."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"{what} {path!r} is a folder, not a file: move it out of the way (labkit writes "
+                              f"that file there). {fix}".rstrip())
     if not os.path.isfile(path):
         return None
     try:
@@ -126,3 +178,28 @@ def read_json_file(path, what, fix):
     except (ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{what} {path!r} is not valid JSON (truncated or overwritten: "
                               f"{type(e).__name__}: {str(e)[:120]}). {fix}") from None
+
+
+# ---- pickles from users: numpy arrays and plain values only -------------------------------------------
+# What the official CIFAR-10 batches (and faithful copies) hold: dicts, lists, bytes and numpy arrays. Any
+# other global in a pickle (a crafted batch file's __reduce__ naming os.system, say) is refused unrun.
+_RECONSTRUCT, _SCALAR = np.zeros(0).__reduce__()[0], np.float64(0).__reduce__()[0]  # numpy 1 and 2 alike
+_PICKLE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+                   ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+                   ("numpy.core.multiarray", "scalar"): _SCALAR, ("numpy._core.multiarray", "scalar"): _SCALAR,
+                   ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return _PICKLE_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it asks to run {module}.{name}, which a data file never needs") from None
+
+
+def read_data_pickle(path, encoding="bytes"):
+    """``pickle.load`` of a data file a user was given (a CIFAR-10 batch), but refusing anything that is not
+    plain data: a crafted file cannot run code. Raises pickle.UnpicklingError for such a file."""
+    with open(path, "rb") as f:
+        return _DataOnlyUnpickler(f, encoding=encoding).load()

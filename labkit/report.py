@@ -30,8 +30,8 @@ from .errors import ConfigError, LabkitError
 from .models import get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .presets import preset_info
-from .results import find_runs, summarize_runs
-from .runs import CURVES, RunResult, latest_run, load_run, stop_line
+from .results import summarize_runs
+from .runs import CURVES, RunResult, latest_run, load_run, run_status, runs_below
 from .summary import input_size_for, profile_flops
 
 try:  # IPython is optional: in plain Python the tables still work, figures are saved and text printed
@@ -59,22 +59,6 @@ class ReportError(LabkitError, FileNotFoundError):
 
 
 # ---- finding and loading runs --------------------------------------------------------------------
-def _is_run(path):
-    return os.path.isfile(os.path.join(path, "config.json"))
-
-
-def _run_folders(folder):
-    """Run folders in ``folder``: itself, its children, else its grandchildren (run_dir/experiment/run)."""
-    if _is_run(folder):
-        return [folder]
-    runs = find_runs(folder)
-    if not runs:
-        for sub in sorted(os.listdir(folder)):
-            if os.path.isdir(os.path.join(folder, sub)):
-                runs += find_runs(os.path.join(folder, sub))
-    return runs
-
-
 def collect_runs(*specs, run_dir=None):
     """RunResults (numbers only, no weights) for ``specs``: run folders, folders of runs (an experiment
     folder, a whole run_dir), glob patterns, or RunResults. A relative path not found as given is
@@ -96,7 +80,7 @@ def collect_runs(*specs, run_dir=None):
             matches = sorted(glob.glob(cand)) if glob.has_magic(cand) else ([cand] if os.path.isdir(cand) else [])
             for m in matches:
                 if os.path.isdir(m):
-                    found += _run_folders(m)
+                    found += runs_below(m)
             if found:
                 break
         if not found:
@@ -144,9 +128,8 @@ def _get(config, key):
 
 def status(run):
     """'finished', 'diverged' (fit logged 'Stopped: ...') or 'not finished'."""
-    if os.path.isfile(os.path.join(run.run_dir, "result.json")):
-        return "finished"
-    return "diverged" if stop_line(run.run_dir) else "not finished"
+    st = run_status(run.run_dir)
+    return st if st in ("finished", "diverged") else "not finished"
 
 
 # ---- model and hyper-parameter tables --------------------------------------------------------------

@@ -10,15 +10,6 @@ from .runs import load_run
 COLUMNS = ["run", "model", "epochs", "best_val_acc", "best_epoch", "test_acc", "train_seconds"]
 
 
-def find_runs(run_dir):
-    """Run folders (with a config.json) directly inside ``run_dir``, oldest first."""
-    if not os.path.isdir(run_dir):
-        return []
-    paths = [os.path.join(run_dir, d) for d in os.listdir(run_dir)
-             if os.path.isfile(os.path.join(run_dir, d, "config.json"))]
-    return sorted(paths, key=lambda p: os.path.getmtime(os.path.join(p, "config.json")))
-
-
 def run_row(run, extra_keys=()):
     """One table row from a RunResult or a run folder (finished or not)."""
     if isinstance(run, (str, os.PathLike)):

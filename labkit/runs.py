@@ -1,47 +1,80 @@
-"""A run's folder: where it lives, what it holds, whether it can continue, and reading it back.
+"""A run's folder, and nothing else: the one module that names its files, writes them, reads them back
+and finds runs. It stores; every training decision is :func:`labkit.train.fit`'s.
 
-    config.json      every hyper-parameter, the data split, device/precision used
-    history.json     one entry per finished epoch
-    best_model.pth   best weights so far (labkit.load_model reads it)
-    last.pth         full training state after the last finished epoch (for resume)
-    result.json      test accuracy, per-class accuracy, confusion matrix (when finished)
-    log.txt          the printed epoch lines (and a last "Stopped: ..." line if the run diverged)
+    config.json           the run's record: every setting, the data (split sizes, normalization, a digest of
+                          its content), device and precision, when it started
+    last.pth              the training state after the last finished epoch: the commit point of every epoch
+                          and the record of what ran (weights, optimizer, schedule, scaler, random state,
+                          history, best epoch, the record above, the length of log.txt)
+    history.json          one entry per finished epoch (what last.pth holds, as JSON)
+    best_model.pth        the best epoch's weights (labkit.load_model reads it)
+    result.json           test accuracy, per-class accuracy, confusion matrix (when finished)
+    log.txt               the printed lines (and a last "Stopped: ..." line if the run diverged)
+    curves.png, confusion_matrix.png, real_check.json: figures and checks made from the run later
+    .lock                 while a process trains the run (a second process is refused)
 
-Missing, truncated or garbage files are named, never silently replaced.
+**One commit point per epoch.** An epoch's lines are appended to log.txt; then last.pth is replaced
+(atomically: that is the commit); then, if the epoch is the best so far, best_model.pth; then history.json.
+A kill at any byte of any of these writes leaves a run that resumes exactly: the next call finds the newest
+whole last.pth (also a complete temporary copy a kill left in the middle of its swap), rewrites
+best_model.pth from it when the kill came between the two (last.pth then holds the best epoch's weights),
+makes history.json and config.json say what last.pth says, cuts log.txt back to the lines of the committed
+epochs, and removes temporary files.
 
-A resume that cannot find its run, or finds one that cannot continue (its training state
-``last.pth`` or best checkpoint ``best_model.pth`` missing or unreadable), stops with the fix.
-``start_over=True`` trains such a run again from epoch 1 in the same folder after moving every
-file it held into ``earlier-1/`` (``earlier-2/``...) inside it: nothing is deleted.
+**Google Drive** (Colab's runs/): a disconnect loses at most the epoch in progress. A file labkit replaces
+(last.pth every epoch, best_model.pth at every new best) is emptied just before the swap, so that Drive's
+trash receives empty files, not one superseded checkpoint per epoch (Drive keeps replaced and deleted files
+in its trash, counted against the quota, for 30 days).
+
+**A run is checked against last.pth, not config.json**: a resume compares the call's settings with the
+record inside the training state, and the data by its content digest, not by its path.
 """
+import hashlib
 import json
 import os
+import socket
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 
-from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError
-from .evaluate import confusion, evaluate, per_class_accuracy
-from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_json, jsonable, read_checkpoint,
-                    read_json_file)
-from .models import load_model, save_model, unwrap
-from .rng import rng_state, set_rng_state
+from .errors import CheckpointError, ConfigError, RunBusyError, RunExistsError
+from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_json, discard, jsonable,
+                    read_checkpoint, read_json_file, recover_temp, temp_copies, write_file)
+from .models import load_model, save_model
+
+CONFIG, STATE, HISTORY, BEST, RESULT, LOG = "config.json", "last.pth", "history.json", "best_model.pth", \
+    "result.json", "log.txt"
+LOCK = ".lock"
+EXTRA = {"curves": "curves.png", "confusion": "confusion_matrix.png", "real_check": "real_check.json"}
+RUN_FILES = (CONFIG, STATE, HISTORY, BEST, RESULT, LOG)
+EARNED = (BEST, HISTORY, RESULT)  # files whose presence means an epoch was finished (there is something to lose)
 
 # Hyper-parameters that must match for a run to be resumed.
 RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
                "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment", "seed", "model_kwargs",
                "freeze_epochs")
+# data description keys that say where the data was, not what it is: the same images moved or spelled
+# differently are the same data (compared by ``digest``)
+DATA_PLACES = ("source", "train_csv", "test_csv", "image_dir", "data_root")
 CURVES = ("train_acc", "val_acc", "train_loss", "val_loss")  # the per-epoch curves of a history
-# files whose presence means an epoch was finished in a run folder (there is something to lose)
-EARNED = ("best_model.pth", "history.json", "result.json")
+EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")  # what every history entry holds
+
+
+def path_of(run_dir, name):
+    """The path of a run folder's file ``name``: one of :data:`RUN_FILES` or a key of :data:`EXTRA`."""
+    return os.path.join(os.fspath(run_dir), EXTRA.get(name, name))
 
 
 def check_run_location(run_dir, run_name):
-    """``run_dir`` as text (a folder or not yet there) and ``run_name`` (None or one folder name inside it)."""
+    """``run_dir`` as text (``~`` expanded; a folder or not yet there) and ``run_name`` (None or one folder
+    name inside it)."""
     if run_dir is None or not isinstance(run_dir, (str, os.PathLike)) or not os.fspath(run_dir).strip():
         raise ConfigError(f"run_dir must be a folder path (text), got {run_dir!r}; e.g. run_dir='runs'.")
-    run_dir = os.fspath(run_dir)
+    run_dir = os.path.expanduser(os.fspath(run_dir))
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise ConfigError(f"run_dir {run_dir!r} is a file, not a folder. Point run_dir at a folder "
                           f"(it is made if missing), e.g. run_dir='runs'.")
@@ -56,22 +89,233 @@ def check_run_location(run_dir, run_name):
         raise ConfigError(f"run_name must be one folder name inside run_dir, got {run_name!r}: it would write "
                           f"outside {run_dir!r}. To keep runs elsewhere, set run_dir to that folder and "
                           f"run_name to a plain name such as 'task1'.")
+    if run_name != run_name.strip() or run_name.startswith(".") or len(run_name.encode()) > 200:
+        raise ConfigError(f"run_name {run_name!r} cannot be a run folder's name (no leading or trailing spaces, "
+                          f"not starting with '.', at most 200 bytes); e.g. run_name='task1'.")
     return run_dir, run_name
+
+
+# ---- reading a folder back ---------------------------------------------------------------------------
+def read_config(path):
+    """config.json of the run in ``path`` (None if missing); CheckpointError if it is no JSON object."""
+    cfg = read_json_file(os.path.join(path, CONFIG), "run settings",
+                         "The run's settings are lost; its checkpoints and result.json are intact.")
+    if cfg is not None and not isinstance(cfg, dict):
+        raise CheckpointError(f"run settings {os.path.join(path, CONFIG)!r} hold a JSON {type(cfg).__name__}, not "
+                              f"the run's settings (an object): it was overwritten. Resuming the run rewrites it "
+                              f"from last.pth.")
+    return cfg
+
+
+def _valid_history(hist):
+    return isinstance(hist, list) and all(isinstance(h, dict) and all(k in h for k in EPOCH_KEYS) for h in hist) \
+        and [h["epoch"] for h in hist] == list(range(1, len(hist) + 1))
+
+
+def _valid_state(st):
+    return (isinstance(st, dict) and st.get("format") == STATE_FORMAT and isinstance(st.get("epoch"), int)
+            and st["epoch"] >= 1 and _valid_history(st.get("history")) and len(st["history"]) == st["epoch"]
+            and isinstance(st.get("model"), dict) and isinstance(st.get("best_epoch"), int))
+
+
+RECORD_KEYS = ("format", "epoch", "history", "best_epoch", "best_val_acc", "config", "log_bytes")
+
+
+def _load_state(file, record_only=False):
+    """The training state in ``file`` if whole and valid, else None (never raises for a bad file).
+    ``record_only``: only its small entries (:data:`RECORD_KEYS`), read through a memory map without
+    reading the tensors (none of them is kept, so the file can be replaced afterwards)."""
+    try:
+        st = torch.load(file, map_location="cpu", weights_only=True, mmap=record_only)
+    except Exception:  # noqa: BLE001  (truncated, garbage, crafted: not a state)
+        return None
+    if not _valid_state(st):
+        return None
+    return {k: st[k] for k in RECORD_KEYS if k in st} if record_only else st
+
+
+def read_state(path, record_only=False):
+    """(state, problem): the training state of the run in ``path`` (last.pth, or a complete temporary copy a
+    kill left in the middle of replacing it), or None with why it cannot be had (None: there is none).
+    ``record_only`` maps the file instead of reading its tensors (for the record and the history)."""
+    file = os.path.join(path, STATE)
+    for cand in ([file] if os.path.isfile(file) else []) + list(reversed(temp_copies(file))):
+        st = _load_state(cand, record_only)
+        if st is not None:
+            return st, None
+    if os.path.isdir(file):
+        return None, "its training state last.pth is a folder"
+    if not os.path.isfile(file):
+        earned = [f for f in EARNED if os.path.isfile(os.path.join(path, f))]
+        return None, (f"its training state last.pth is missing (the folder still holds {', '.join(earned)})"
+                      if earned else None)
+    try:
+        torch.load(file, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001
+        return None, "its training state last.pth is corrupt or truncated and cannot be read"
+    return None, "its last.pth is not a labkit training state"
+
+
+def run_record(path):
+    """The record of what the run in ``path`` ran: the one inside last.pth, else (runs whose state holds
+    none, or without a state) config.json; None if neither is there."""
+    st, _ = read_state(path, record_only=True)
+    if st is not None and isinstance(st.get("config"), dict):
+        return st["config"]
+    return read_config(path)
+
+
+def read_history(path):
+    """(history, source): history.json when whole (and as long as result.json says), else the history in
+    last.pth; ([], None) when neither has one."""
+    try:
+        hist = read_json_file(os.path.join(path, HISTORY), "history", "")
+    except CheckpointError:
+        hist = None
+    result = _read_result_quietly(path)
+    if _valid_history(hist) and (result is None or result.get("epochs") in (None, len(hist))):
+        return hist, HISTORY
+    st, _ = read_state(path, record_only=True)
+    return (st["history"], STATE) if st is not None else ([], None)
+
+
+def _valid_result(res):
+    return isinstance(res, dict) and isinstance(res.get("test_acc"), (int, float)) and "best_epoch" in res
+
+
+def read_result(path):
+    """result.json (None if missing or not a result: ``{}``, ``[]``...); CheckpointError if not JSON."""
+    res = read_json_file(os.path.join(path, RESULT), "run result",
+                         "Delete it and run fit again with resume=True and the run's settings: the test set is "
+                         "measured again from best_model.pth, without training.")
+    return res if _valid_result(res) else None
+
+
+def _read_result_quietly(path):
+    try:
+        return read_result(path)
+    except CheckpointError:
+        return None
+
+
+def stop_line(path):
+    """The 'Stopped: ...' line fit logged if the run in ``path`` diverged (and did not finish later), else None."""
+    log = os.path.join(path, LOG)
+    if not os.path.isfile(log) or _read_result_quietly(path) is not None:
+        return None
+    with open(log, encoding="utf-8", errors="replace") as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
+    return lines[-1] if lines and lines[-1].startswith("Stopped:") else None
+
+
+def replay_log(path):
+    """Print a finished run's training lines from its log.txt (what it printed while training), so a
+    notebook that reloads the run shows the same prints as one that trained it."""
+    log = os.path.join(path, LOG)
+    if not os.path.isfile(log):
+        return False
+    with open(log, encoding="utf-8", errors="replace") as f:
+        print(f.read().rstrip("\n"), flush=True)
+    return True
+
+
+# ---- finding runs --------------------------------------------------------------------------------------
+def is_run(path):
+    """True for a folder fit wrote (it holds config.json or last.pth)."""
+    path = os.fspath(path)
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, f)) for f in (CONFIG, STATE))
+
+
+def run_status(path):
+    """'finished', 'diverged' (fit logged 'Stopped: ...'), 'interrupted' (an epoch finished, more to do) or
+    'not started' (no finished epoch)."""
+    if _read_result_quietly(path) is not None:
+        return "finished"
+    if stop_line(path):
+        return "diverged"
+    st, _ = read_state(path, record_only=True)
+    return "interrupted" if st is not None else "not started"
+
+
+def _started(path):
+    """When the run in ``path`` started (its record's ``started``; older runs: config.json's time)."""
+    try:
+        cfg = read_config(path) or {}
+    except CheckpointError:
+        cfg = {}
+    started = cfg.get("started")
+    if isinstance(started, (int, float)):
+        return float(started)
+    for f in (CONFIG, STATE, LOG):
+        if os.path.isfile(os.path.join(path, f)):
+            return os.path.getmtime(os.path.join(path, f))
+    return 0.0
+
+
+def find_runs(run_dir):
+    """The run folders directly inside ``run_dir``, oldest first (by when they started)."""
+    run_dir = os.fspath(run_dir)
+    if not os.path.isdir(run_dir):
+        return []
+    return sorted((p for p in (os.path.join(run_dir, d) for d in os.listdir(run_dir)) if is_run(p)), key=_started)
+
+
+def runs_below(folder):
+    """Run folders in ``folder``: itself, its children, else its grandchildren (run_dir/experiment/run)."""
+    folder = os.fspath(folder)
+    if is_run(folder):
+        return [folder]
+    runs = find_runs(folder)
+    if not runs and os.path.isdir(folder):
+        for sub in sorted(os.listdir(folder)):
+            if os.path.isdir(os.path.join(folder, sub)):
+                runs += find_runs(os.path.join(folder, sub))
+    return runs
+
+
+def _model_of(path):
+    try:
+        return (run_record(path) or {}).get("model")
+    except CheckpointError:
+        return None
+
+
+def runs_of(run_dir, models):
+    """The runs of ``models`` (a registry name, or several) directly in ``run_dir``, oldest first."""
+    names = {models} if isinstance(models, str) else set(models)
+    return [p for p in find_runs(run_dir) if _model_of(p) in names]
+
+
+def latest_run(run_dir, models):
+    """The run of ``models`` in ``run_dir`` that started last (not the one whose files changed last: a figure
+    saved again into an older run does not make it the latest), or None."""
+    runs = runs_of(run_dir, models)
+    return runs[-1] if runs else None
 
 
 def _runs_in(run_dir):
     if not os.path.isdir(run_dir):
         return "run_dir does not exist"
-    names = sorted(d for d in os.listdir(run_dir) if os.path.isfile(os.path.join(run_dir, d, "config.json")))
+    names = [os.path.basename(p) for p in find_runs(run_dir)]
     return f"runs there: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}" if names else "it holds no run"
 
 
-def find_resume_path(run_dir, run_name, model, start_over):
-    """The folder ``resume=True`` continues: ``run_dir/run_name``, or this model's latest run.
-
-    A run that is not there stops the call with the fix, or with ``start_over`` gives the folder
-    to start in (None: a new folder)."""
-    path = os.path.join(run_dir, run_name) if run_name else latest_run(run_dir, model)
+def find_resume_path(run_dir, run_name, model, start_over, verbose=True):
+    """The folder ``resume=True`` continues: ``run_dir/run_name``, or without a name this model's latest
+    interrupted run (else its latest run). A run that is not there stops the call with the fix, or with
+    ``start_over`` gives the folder to start in (None: a new folder)."""
+    if run_name:
+        path = os.path.join(run_dir, run_name)
+    else:
+        runs = runs_of(run_dir, model)
+        waiting = [p for p in runs if run_status(p) == "interrupted"]
+        path = (waiting or runs or [None])[-1]
+        others = [p for p in runs if p != path]
+        if path and others and verbose:
+            print(f"resume=True without run_name: continuing {os.path.basename(path)} ({run_status(path)}, the "
+                  f"latest {'interrupted ' if waiting else ''}'{model}' run); also there: "
+                  + ", ".join(f"{os.path.basename(p)} ({run_status(p)})" for p in others[-5:])
+                  + ". Pass run_name to pick another.")
     if path and os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(f"{path!r} is a file, not a run folder; choose another run_name.")
     if path and os.path.isdir(path):
@@ -84,82 +328,64 @@ def find_resume_path(run_dir, run_name, model, start_over):
                       f"to start this one.")
 
 
-def read_history(path):
-    """(history, source): history.json, or where it is missing/unreadable the history kept in last.pth."""
-    try:
-        hist = read_json_file(os.path.join(path, "history.json"), "history", "")
-        if isinstance(hist, list):
-            return hist, "history.json"
-    except CheckpointError:
-        pass
-    state = os.path.join(path, "last.pth")
-    if os.path.isfile(state):
+def new_run_dir(run_dir, name, exact=False):
+    """A fresh folder ``run_dir/name`` (``exact``: that one or RunExistsError; else ``name-2``... if taken)."""
+    os.makedirs(run_dir, exist_ok=True)
+    for k in range(1, 2 if exact else 10000):
+        path = os.path.join(run_dir, name if k == 1 else f"{name}-{k}")
         try:
-            st = read_checkpoint(state, "training state")
-            if isinstance(st, dict) and isinstance(st.get("history"), list):
-                return st["history"], "last.pth"
-        except CheckpointError:
-            pass
-    return [], None
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            continue
+    if exact:
+        raise RunExistsError(f"run folder {os.path.join(run_dir, name)!r} was just made by another process (two runs "
+                             f"started with the same run_name at once); labkit never shares a run folder. Choose "
+                             f"another run_name, or resume=True once that run is finished.")
+    raise RunExistsError(f"could not find a free run folder for {name!r} in {run_dir!r}")
 
 
-def continue_problem(path):
-    """Why the interrupted run in ``path`` cannot continue (None: it can); reads last.pth once.
+# ---- the settings check ---------------------------------------------------------------------------------
+def settings_diff(old, settings=None, data=None, data_keys=None):
+    """[(name, was, now)] for what differs between the run record ``old`` (last.pth's or config.json) and the
+    new ``settings`` (``TrainConfig.to_dict()``: the :data:`RESUME_KEYS`) and data description ``data``
+    (``data.describe()``; only ``data_keys`` when given, named ``data <key>`` otherwise). The data is
+    compared by what it is (split sizes, normalization, content digest), not by where it is.
 
-    Returns (state or None, problem text or None)."""
-    last = os.path.join(path, "last.pth")
-    if not os.path.isfile(last):
-        earned = [f for f in EARNED if os.path.isfile(os.path.join(path, f))]
-        return None, (f"its training state last.pth is missing (the folder still holds {', '.join(earned)})"
-                      if earned else None)
-    try:
-        state = read_checkpoint(last, "training state")
-    except CheckpointError:
-        return None, "its training state last.pth is corrupt or truncated and cannot be read"
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        return None, "its last.pth is not a labkit training state"
-    best_epoch = state.get("best_epoch") or 0
-    if best_epoch:
-        best = os.path.join(path, "best_model.pth")
-        try:
-            obj = read_checkpoint(best, "best checkpoint")
-            ok = isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and obj.get("epoch") == best_epoch
-        except CheckpointError:
-            ok = False
-        if not ok:
-            if best_epoch == state.get("epoch"):  # the best epoch is the last finished one: last.pth has its weights
-                state["restore_best"] = True
-            else:
-                what = "missing" if not os.path.isfile(best) else "unreadable or of another epoch"
-                return state, (f"its best checkpoint best_model.pth (epoch {best_epoch}) is {what}, and that "
-                               f"epoch's weights are nowhere else")
-    return state, None
+    The one compatibility check of a run folder: fit's resume, the experiment runner's plan and the
+    transfer study all ask it."""
+    diff = []
+    if settings is not None:
+        diff += [(k, old.get(k), settings.get(k)) for k in RESUME_KEYS
+                 if jsonable(old.get(k)) != jsonable(settings.get(k))]
+    was = old.get("data")
+    if data is None or not isinstance(was, dict):
+        return diff
+    now = jsonable(data)
+    if data_keys is not None:
+        return diff + [(k, was.get(k), now.get(k)) for k in data_keys if k in was and was.get(k) != now.get(k)]
+    keys = sorted((set(was) | set(now)) - set(DATA_PLACES))
+    if "digest" in was and "digest" in now:  # same content: the split sizes and counts are the same too
+        keys = [k for k in keys if k in ("digest", "normalize", "mean", "std", "norm_ratio")]
+    return diff + [(f"data {k}", was.get(k), now.get(k)) for k in keys if was.get(k) != now.get(k)]
 
 
-def cannot_continue(path, problem):
-    return CheckpointError(
-        f"cannot resume {path!r}: {problem}. Nothing was changed. Fix: start_over=True trains this run again "
-        f"from epoch 1 in the same folder (its files are moved to {next_earlier(path)!r} first; nothing is "
-        f"deleted), or resume=False starts a new run in a new folder.")
+def diff_text(diff, sep=", "):
+    """``k was a, now b`` for each difference of :func:`settings_diff`."""
+    return sep.join(f"{k} was {a!r}, now {b!r}" for k, a, b in diff)
 
 
-def next_earlier(path):
-    k = 1
-    while os.path.exists(os.path.join(path, f"earlier-{k}")):
-        k += 1
-    return os.path.join(path, f"earlier-{k}")
+def data_digest(*arrays):
+    """A short digest of the data's content (tensors or arrays, in order): what identifies it."""
+    h = hashlib.blake2b(digest_size=12)
+    for a in arrays:
+        t = torch.as_tensor(a).detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
-def set_aside(path):
-    """Move everything in the run folder ``path`` (but earlier attempts) into a new ``earlier-k/``."""
-    dest = next_earlier(path)
-    os.makedirs(dest)
-    for name in os.listdir(path):
-        if not name.startswith("earlier-"):
-            os.replace(os.path.join(path, name), os.path.join(dest, name))
-    return dest
-
-
+# ---- what a finished run reads as ----------------------------------------------------------------------
 @dataclass
 class RunResult:
     run_dir: str
@@ -177,161 +403,29 @@ class RunResult:
         return {"run": os.path.basename(self.run_dir), "model": self.config.get("model"),
                 "epochs": len(self.history), "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
                 "test_acc": self.test_acc,
-                "train_seconds": round(sum(h["seconds"] for h in self.history), 1)}
+                "train_seconds": round(sum(h.get("seconds", 0) for h in self.history), 1)}
 
+    def file(self, name):
+        """The path of one of the run folder's files (``"curves"``, ``"confusion"``, ``"real_check"``...)."""
+        return path_of(self.run_dir, name)
 
-def new_run_dir(run_dir, name):
-    """A fresh, unique folder ``run_dir/name[-k]`` (never an existing run's)."""
-    os.makedirs(run_dir, exist_ok=True)
-    for k in range(1, 10000):
-        path = os.path.join(run_dir, name if k == 1 else f"{name}-{k}")
-        try:
-            os.makedirs(path)
-            return path
-        except FileExistsError:
-            continue
-    raise RunExistsError(f"could not find a free run folder for {name!r} in {run_dir!r}")
-
-
-def latest_run(run_dir, model_name):
-    """The most recently updated run folder of ``model_name`` (a registry name, or several) in
-    ``run_dir`` (or None)."""
-    names = {model_name} if isinstance(model_name, str) else set(model_name)
-    if not os.path.isdir(run_dir):
-        return None
-    best = None
-    for d in os.listdir(run_dir):
-        path = os.path.join(run_dir, d)
-        cfg = os.path.join(path, "config.json")
-        if not os.path.isfile(cfg):
-            continue
-        try:
-            with open(cfg) as f:
-                if json.load(f).get("model") not in names:
-                    continue
-        except (OSError, ValueError):
-            continue
-        t = max(os.path.getmtime(os.path.join(path, f)) for f in os.listdir(path))
-        if best is None or t > best[0]:
-            best = (t, path)
-    return best and best[1]
-
-
-def replay_log(path):
-    """Print a finished run's training lines from its log.txt (what it printed while training), so a
-    notebook that reloads the run shows the same prints as one that trained it."""
-    log = os.path.join(path, "log.txt")
-    if not os.path.isfile(log):
-        return False
-    with open(log, encoding="utf-8") as f:
-        print(f.read().rstrip("\n"), flush=True)
-    return True
-
-
-def _pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose):
-    """(path, state): the run folder to resume and its training state ("finished", a state dict, or
-    None to start at epoch 1), or (None, None) for a new folder made later. Changes no file unless
-    ``start_over`` sets a run's files aside."""
-    if not resume:
-        if run_name and os.path.exists(os.path.join(run_dir, run_name)):
-            raise RunExistsError(
-                f"run folder {os.path.join(run_dir, run_name)!r} already exists. Pass resume=True to continue "
-                f"(or reload) it, or choose another run_name; labkit never overwrites a run.")
-        return None, None
-    path = find_resume_path(run_dir, run_name, cfg.model, start_over)
-    if path and os.path.isdir(path):
-        return path, _resume_state(path, cfg, data, start_over, verbose)
-    if verbose:
-        print(f"start_over=True: no run {path or cfg.model!r} to resume in {run_dir!r}; starting a new one.")
-    return path, None
-
-
-def _resume_state(path, cfg, data, start_over, verbose):
-    """For resume=True on the existing folder ``path``: "finished", the training state to continue
-    from, or None (start at epoch 1 there: nothing was earned, or start_over set the files aside)."""
-    labkit_files = [f for f in ("config.json", "last.pth", "log.txt") + EARNED if os.path.isfile(os.path.join(path, f))]
-    if not labkit_files:
-        if os.listdir(path):
-            raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); choose another run_name.")
-        return None
-    try:
-        old = read_json_file(os.path.join(path, "config.json"), "run settings", "")
-        problem = None if old is not None else "its config.json (the run's settings) is missing"
-    except CheckpointError:
-        old, problem = None, "its config.json (the run's settings) is not valid JSON"
-    if old is not None:
-        _check_same_settings(path, old, cfg, data)
-        if os.path.isfile(os.path.join(path, "result.json")):
-            return "finished"
-        state, problem = continue_problem(path)
-        if problem is None:
-            if state is None and verbose:
-                print(f"resume=True: no epoch of {path} had finished; starting it at epoch 1.")
-            return state
-    if not start_over:
-        raise cannot_continue(path, problem)
-    _start_over(path, problem, verbose)
-    return None
-
-
-def _start_over(path, problem, verbose):
-    moved = set_aside(path)
-    if verbose:
-        print(f"start_over=True: {path} could not continue ({problem}); its files are now in {moved}. "
-              f"Training it again from epoch 1.")
-
-
-def settings_diff(old, settings=None, data=None, data_keys=None):
-    """[(name, was, now)] for what differs between the run config ``old`` (its config.json) and the new
-    ``settings`` (``TrainConfig.to_dict()``: the :data:`RESUME_KEYS`) and data description ``data``
-    (``data.describe()``; only ``data_keys`` when given, named ``data <key>`` otherwise).
-
-    The one compatibility check of a run folder: fit's resume, the experiment runner's plan and the
-    transfer study all ask it."""
-    diff = []
-    if settings is not None:
-        diff += [(k, old.get(k), settings.get(k)) for k in RESUME_KEYS
-                 if jsonable(old.get(k)) != jsonable(settings.get(k))]
-    was = old.get("data")
-    if data is None or was is None:
-        return diff
-    now = jsonable(data)
-    if data_keys is not None:
-        return diff + [(k, was.get(k), now.get(k)) for k in data_keys if k in was and was.get(k) != now.get(k)]
-    return diff + [(f"data {k}", was.get(k), now.get(k)) for k in sorted(set(was) | set(now))
-                   if was.get(k) != now.get(k)]
-
-
-def diff_text(diff, sep=", "):
-    """``k was a, now b`` for each difference of :func:`settings_diff`."""
-    return sep.join(f"{k} was {a!r}, now {b!r}" for k, a, b in diff)
-
-
-def _check_same_settings(path, old, cfg, data):
-    """ConfigError listing every setting (and data split value) that differs from the run's."""
-    diff = settings_diff(old, cfg.to_dict(), data.describe())
-    if diff:
-        raise ConfigError(f"cannot resume {path!r} with other settings: {diff_text(diff)}. "
-                          f"Use the run's settings, or resume=False for a new run.")
+    @property
+    def status(self):
+        return run_status(self.run_dir)
 
 
 def load_run(path, device="cpu", model=None):
-    """A finished (or interrupted) run folder as a RunResult, with its best model loaded.
-
-    The history comes from history.json, or where that is missing or unreadable from last.pth."""
+    """A finished (or interrupted) run folder as a RunResult, with its best model loaded (``model=False``:
+    the numbers only). The history comes from history.json, or where that is missing or stale from last.pth."""
     path = os.fspath(path)
-    if not os.path.isdir(path) or not any(os.path.isfile(os.path.join(path, f))
-                                          for f in ("config.json", "last.pth") + EARNED):
+    if not os.path.isdir(path) or not any(os.path.isfile(os.path.join(path, f)) for f in (CONFIG, STATE) + EARNED):
         raise ConfigError(f"{path!r} is not a run folder (a folder fit wrote, with config.json, history.json, "
                           f"best_model.pth...). Pass run_dir/run_name of a run, e.g. run.run_dir.")
-    cfg = read_json_file(os.path.join(path, "config.json"), "run settings",
-                         "The run's settings are lost; its checkpoints and result.json are intact.") or {}
-    res = read_json_file(os.path.join(path, "result.json"), "run result",
-                         "Delete it and run fit again with resume=True and the run's settings: the test set is "
-                         "measured again from best_model.pth, without training.") or {}
+    cfg = read_config(path) or (run_record(path) or {})
+    res = read_result(path) or {}
     hist, _ = read_history(path)
-    if model is None and os.path.isfile(os.path.join(path, "best_model.pth")):
-        model = load_model(os.path.join(path, "best_model.pth"), device=device)
+    if model is None and os.path.isfile(os.path.join(path, BEST)):
+        model = load_model(os.path.join(path, BEST), device=device)
     elif model is False:  # caller only wants the numbers
         model = None
     best = (max(hist, key=lambda h: h["val_acc"]) if hist else
@@ -342,131 +436,369 @@ def load_run(path, device="cpu", model=None):
                      confusion_matrix=res.get("confusion_matrix"), model=model)
 
 
-def stop_line(path):
-    """The 'Stopped: ...' line fit logged if the run in ``path`` diverged (and did not finish later), else None."""
-    log = os.path.join(path, "log.txt")
-    if not os.path.isfile(log) or os.path.isfile(os.path.join(path, "result.json")):
-        return None
-    with open(log, encoding="utf-8") as f:
-        lines = [ln.strip() for ln in f if ln.strip()]
-    return lines[-1] if lines and lines[-1].startswith("Stopped:") else None
+def _best_epoch_on_disk(path):
+    """The epoch best_model.pth holds (0 when it is missing or unreadable, or a complete temporary copy's)."""
+    file = os.path.join(path, BEST)
+    for cand in ([file] if os.path.isfile(file) else []) + list(reversed(temp_copies(file))):
+        try:
+            obj = read_checkpoint(cand, "best checkpoint")
+        except CheckpointError:
+            continue
+        if isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and isinstance(obj.get("epoch"), int):
+            return obj["epoch"]
+    return 0
 
 
+# ---- the lock: one process per run folder ----------------------------------------------------------------
+class RunLock:
+    """``.lock`` in a run folder while a process trains it. A second process (a second Colab tab on the same
+    Drive run) is refused with a clear message. The holder renews it every BEAT seconds, so the lock of a
+    process that died (a killed kernel, a lost VM) is taken over: at once on the same machine, after STALE
+    seconds without renewal elsewhere."""
+
+    BEAT, STALE = 20.0, 120.0
+    _held = set()  # lock files this process holds
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, LOCK)
+        self.token, self._stop, self._thread = uuid.uuid4().hex, threading.Event(), None
+
+    def _holder(self):
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder):
+        try:
+            age = time.time() - os.path.getmtime(self.path)
+        except OSError:
+            return True
+        if age > self.STALE:
+            return True
+        if not isinstance(holder, dict):
+            return age > 5  # a lock file being written this instant is not stale
+        if holder.get("host") == socket.gethostname():
+            pid = holder.get("pid")
+            if pid == os.getpid():
+                return self.path not in self._held
+            try:
+                os.kill(int(pid), 0)
+            except (ProcessLookupError, ValueError, TypeError):
+                return True
+            except PermissionError:
+                return False
+        return False
+
+    def acquire(self):
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "token": self.token}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if not self._stale(holder):
+                    raise RunBusyError(self._busy_message(holder)) from None
+                discard(self.path)  # the lock of a process that is gone
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(me, f)
+            self._held.add(self.path)
+            self._thread = threading.Thread(target=self._beat, daemon=True, name="labkit-run-lock")
+            self._thread.start()
+            return self
+        raise RunBusyError(self._busy_message(self._holder()))
+
+    def _busy_message(self, holder):
+        holder = holder if isinstance(holder, dict) else {}
+        folder = os.path.dirname(self.path)
+        try:
+            ago = f"{time.time() - os.path.getmtime(self.path):.0f} s ago"
+        except OSError:
+            ago = "just now"
+        return (f"run folder {folder!r} is being trained by another process (pid {holder.get('pid', '?')} on "
+                f"{holder.get('host', '?')}, since {holder.get('since', '?')}; last sign of life {ago}): two "
+                f"sessions would write the same files. Wait until it finishes (then resume=True reloads it), stop "
+                f"the other session, or use another run_name. A lock whose process died is taken over by itself "
+                f"{self.STALE:.0f} s after its last sign of life (at once on the same machine).")
+
+    def _beat(self):
+        while not self._stop.wait(self.BEAT):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
+
+    def release(self):
+        self._stop.set()
+        self._held.discard(self.path)
+        holder = self._holder()
+        if isinstance(holder, dict) and holder.get("token") == self.token:
+            discard(self.path)
+
+
+# ---- the folder of one fit call -------------------------------------------------------------------------
 class RunFolder:
-    """One run's folder and every write to it, in the order fit makes them.
+    """The folder of one ``fit`` call and every write to it, in the order fit makes them.
 
-    ``RunFolder.open`` finds the run to resume (checked, nothing changed) or leaves the folder to make;
-    ``create`` makes it once every check passed; ``begin`` restores a resumed run's history and random
-    state and writes config.json; ``record_epoch`` keeps the best checkpoint, last.pth and history.json;
-    ``stop_diverged`` ends a run whose loss became NaN/inf; ``finish`` measures the test set."""
+    ``RunFolder.open`` finds the run to resume, locks it and checks it against the call (nothing is written
+    before a refusal); ``recover`` then makes its files agree with the committed state; ``create`` makes a
+    new folder; ``begin`` writes config.json; ``log`` appends a line; ``commit_epoch`` commits a finished
+    epoch; ``flush_best`` puts the best weights into best_model.pth; ``record_stop`` ends a diverged run;
+    ``write_result`` the finished one. Use it as a context manager: leaving it releases the lock."""
 
-    def __init__(self, path, state, verbose=True):
-        self.path, self.state, self.verbose = path, state, verbose
-        self.history, self.best_acc, self.best_epoch, self.start = [], -1.0, 0, 1
-        self.model_meta = {}
+    def __init__(self, path, verbose=True):
+        self.path, self.verbose = path, verbose
+        self.state, self.finished, self.retest, self.notes = None, False, None, []
+        self.best_on_disk, self._lock = 0, None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # -- finding and checking (no writes) --
     @classmethod
     def open(cls, cfg, data, run_dir, run_name, resume, start_over, verbose=True):
-        """The folder for fit's call: the run to resume and its state ("finished", the training state, or
-        None to start at epoch 1), or a folder still to make (path None)."""
-        return cls(*_pick_run(cfg, data, run_dir, run_name, resume, start_over, verbose), verbose)
+        """The folder for fit's call: the run to resume (locked and checked; its state in ``.state``, or
+        ``.finished``), or a folder still to make (``path`` None or not there yet)."""
+        if not resume:
+            if run_name and os.path.lexists(os.path.join(run_dir, run_name)):
+                raise RunExistsError(
+                    f"run folder {os.path.join(run_dir, run_name)!r} already exists. Pass resume=True to continue "
+                    f"(or reload) it, or choose another run_name; labkit never overwrites a run.")
+            return cls(None, verbose)
+        path = find_resume_path(run_dir, run_name, cfg.model, start_over, verbose)
+        folder = cls(path, verbose)
+        if not (path and os.path.isdir(path)):
+            if verbose:
+                print(f"start_over=True: no run {path or cfg.model!r} to resume in {run_dir!r}; starting a new one.")
+            return folder
+        folder._lock = RunLock(path).acquire()
+        try:
+            folder._examine(cfg, data, start_over)
+        except BaseException:
+            folder.__exit__()
+            raise
+        return folder
 
-    @property
-    def finished(self):
-        return self.state == "finished"
+    def _examine(self, cfg, data, start_over):
+        """Read the folder and check it against the call; refuse (nothing changed) or note what to do."""
+        path = self.path
+        for name in RUN_FILES:
+            if os.path.isdir(os.path.join(path, name)):
+                raise CheckpointError(f"{os.path.join(path, name)!r} is a folder, but labkit keeps the run's {name} "
+                                      f"there: move that folder out of the run folder, then run again. Nothing was "
+                                      f"changed.")
+        if not any(os.path.isfile(os.path.join(path, f)) or temp_copies(os.path.join(path, f)) for f in RUN_FILES):
+            if [f for f in os.listdir(path) if f != LOCK]:
+                raise RunExistsError(f"{path!r} exists but holds no labkit run (no config.json); choose another "
+                                     f"run_name.")
+            return
+        state, problem = read_state(path)
+        result = _read_result_quietly(path)
+        record = state.get("config") if state is not None else None
+        if not isinstance(record, dict):  # runs from before the record was kept in last.pth, or no state
+            try:
+                record = read_config(path)
+                if record is None and problem is None:
+                    problem = "its config.json (the run's settings) is missing"
+            except CheckpointError:
+                record, problem = None, problem or "its config.json (the run's settings) is not valid JSON"
+        if record is not None:
+            _check_same_settings(path, record, cfg, data)
+        if state is None and result is not None and os.path.isfile(os.path.join(path, BEST)):
+            self.finished = True  # a finished run whose training state was removed: its result stands
+            return
+        if state is None and problem is None:
+            if self.verbose:
+                print(f"resume=True: no epoch of {path} had finished; starting it at epoch 1.")
+            return
+        if problem is None:
+            self.best_on_disk = _best_epoch_on_disk(path)
+            if state["best_epoch"] not in (state["epoch"], self.best_on_disk):
+                what = "missing" if not os.path.isfile(os.path.join(path, BEST)) else "unreadable or of another epoch"
+                problem = (f"its best checkpoint best_model.pth (epoch {state['best_epoch']}) is {what}, and that "
+                           f"epoch's weights are nowhere else")
+        if problem is not None:
+            if not start_over:
+                raise cannot_continue(path, problem)
+            self._start_over(problem)
+            return
+        self.state = state
+        done = state["epoch"] >= cfg.epochs and result is not None and result.get("best_epoch") == state["best_epoch"]
+        if done and bool(result.get("test_flip", False)) != cfg.test_flip:
+            self.retest = (f"test_flip was {bool(result.get('test_flip', False))}, now {cfg.test_flip}: the test "
+                           f"set is measured again from best_model.pth (no training)")
+        else:
+            self.finished = done
 
-    def reload(self, device):
-        """A finished run as it is: its printed lines again, then its RunResult (no training)."""
+    def _start_over(self, problem):
+        moved = set_aside(self.path)
         if self.verbose:
-            print(f"Run {self.path} already finished; loading its result (no training). Its log:")
-            replay_log(self.path)
-        return load_run(self.path, device=device)
+            print(f"start_over=True: {self.path} could not continue ({problem}); its files are now in {moved}. "
+                  f"Training it again from epoch 1.")
+        self.state, self.best_on_disk = None, 0
 
     def cannot_restore(self, problem, start_over):
         """The saved state does not fit the model: stop (nothing changed), or with start_over set it aside."""
         if not start_over:
             raise cannot_continue(self.path, problem)
-        _start_over(self.path, problem, self.verbose)
-        self.state = None
+        self._start_over(problem)
 
-    def create(self, run_dir, name):
+    # -- repair, then the writes of a run, in order --
+    def recover(self):
+        """Make the folder agree with its committed state after a kill: the whole last.pth (or its complete
+        temporary copy), history.json as last.pth has it, log.txt cut back to the committed lines, config.json
+        rewritten when it was changed by hand, a result.json of no use removed, temporary files removed.
+        Nothing the state holds is lost; no file is touched that already agrees."""
+        st, path = self.state, self.path
+        if st is None:
+            return
+        recover_temp(os.path.join(path, STATE), lambda f: _load_state(f, record_only=True) is not None)
+        recover_temp(os.path.join(path, BEST), lambda f: _best_epoch_on_disk_file(f) > 0)
+        for name in RUN_FILES:
+            for tmp in temp_copies(os.path.join(path, name)):
+                discard(tmp)
+        if self.best_on_disk != st["best_epoch"]:  # killed between the commit and the best checkpoint's write
+            if isinstance(st.get("config"), dict):
+                self.save_best(st["model"], st)
+                self.notes.append(f"best_model.pth was missing or unreadable; rewritten from last.pth "
+                                  f"(epoch {st['best_epoch']}, its best)")
+        log = os.path.join(path, LOG)
+        if (not self.finished and isinstance(st.get("log_bytes"), int) and os.path.isfile(log)
+                and os.path.getsize(log) > st["log_bytes"]):
+            os.truncate(log, st["log_bytes"])  # the lines of an epoch that was not committed
+        try:
+            hist = read_json_file(os.path.join(path, HISTORY), "history", "")
+        except CheckpointError:
+            hist = None
+        if hist != st["history"]:
+            atomic_write_json(os.path.join(path, HISTORY), st["history"])
+        record = st.get("config")
+        if isinstance(record, dict):
+            try:
+                on_disk = read_config(path)
+            except CheckpointError:
+                on_disk = None
+            if on_disk != record:
+                changed = settings_diff(on_disk, record) if isinstance(on_disk, dict) else []
+                atomic_write_json(os.path.join(path, CONFIG), record)
+                self.notes.append("config.json " + (f"said {diff_text([(k, a, b) for k, a, b in changed])} "
+                                                    if changed else "was missing or unreadable ")
+                                  + "but last.pth records what ran: rewritten from last.pth")
+        if os.path.isfile(os.path.join(path, RESULT)) and not self.finished:
+            discard(os.path.join(path, RESULT))  # empty, of another shape, or of an earlier test: measured again
+
+    def create(self, run_dir, name, exact=False):
+        """Make the run's folder if it is not there yet (``exact``: the name the user gave, else name-2...)
+        and lock it."""
         if self.path is None or not os.path.isdir(self.path):
-            self.path = new_run_dir(run_dir, name)
+            self.path = new_run_dir(run_dir, os.path.basename(self.path) if self.path else name,
+                                    exact=exact or self.path is not None)
+        if self._lock is None:
+            self._lock = RunLock(self.path).acquire()
         return self.path
 
-    def begin(self, config, parts, epochs):
-        """Restore a resumed run's history, best epoch and random state; write config.json; print the start."""
-        self.model_meta = dict(model_name=config["model"], model_kwargs=config["model_kwargs"],
-                               num_classes=config["num_classes"], classes=config["classes"])
+    def begin(self, record, epochs):
+        """Write config.json (the record of this session) and say where the run starts."""
+        atomic_write_json(os.path.join(self.path, CONFIG), record)
         st = self.state
         if st is not None:
-            set_rng_state(st["rng"])
-            self.history, self.best_acc, self.best_epoch = st["history"], st["best_val_acc"], st["best_epoch"]
-            self.start = st["epoch"] + 1
-            if st.get("restore_best"):  # best epoch == last finished epoch: its weights are the state's
-                self._save_best(parts.net, self.best_epoch, self.best_acc)
-        atomic_write_json(os.path.join(self.path, "config.json"), config)
-        if st is not None:
             self.log(f"Resuming {self.path} after epoch {st['epoch']} of {epochs}")
-            if st.get("restore_best"):
-                self.log(f"best_model.pth was missing or unreadable; rewritten from last.pth "
-                         f"(epoch {self.best_epoch}, its best)")
+        for note in self.notes + ([self.retest] if self.retest else []):
+            self.log(note)
         return st is not None
 
     def log(self, line):
         """Print ``line`` (when verbose) and append it to log.txt."""
         if self.verbose:
             print(line, flush=True)
-        with open(os.path.join(self.path, "log.txt"), "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        write_file(os.path.join(self.path, LOG), (line + "\n").encode("utf-8"), append=True)
 
-    def record_epoch(self, rec, parts):
-        """A finished epoch: into the history and log; a new best checkpoint if validation improved;
-        the whole training state (last.pth) and history.json."""
-        self.history.append(rec)
-        if rec["val_acc"] > self.best_acc:
-            self.best_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
-            self._save_best(parts.net, rec["epoch"], rec["val_acc"])
-        atomic_torch_save({"format": STATE_FORMAT, "epoch": rec["epoch"], "model": unwrap(parts.net).state_dict(),
-                           "optimizer": parts.optimizer.state_dict(),
-                           "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
-                           "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
-                           "rng": rng_state(), "history": self.history, "best_val_acc": self.best_acc,
-                           "best_epoch": self.best_epoch}, os.path.join(self.path, "last.pth"))
-        atomic_write_json(os.path.join(self.path, "history.json"), self.history)
+    def log_size(self):
+        log = os.path.join(self.path, LOG)
+        return os.path.getsize(log) if os.path.isfile(log) else 0
 
-    def _save_best(self, net, epoch, val_acc):
-        meta = self.model_meta
-        save_model(net, os.path.join(self.path, "best_model.pth"), meta["model_name"], meta["model_kwargs"],
-                   num_classes=meta["num_classes"], epoch=epoch, val_acc=val_acc, classes=meta["classes"])
+    def commit_epoch(self, state, net=None):
+        """Commit a finished epoch: last.pth (the whole training state: the commit), then best_model.pth when
+        ``net`` is given (the epoch is the best so far), then history.json."""
+        atomic_torch_save(state, os.path.join(self.path, STATE), supersede=True)
+        self.state = state
+        if net is not None:
+            self.save_best(net, state)
+        atomic_write_json(os.path.join(self.path, HISTORY), state["history"])
 
-    def stop_diverged(self, what):
-        """Log the 'Stopped:' line and raise NonFiniteLossError; nothing of the diverged epoch is saved."""
-        kept = (f"the best checkpoint so far (epoch {self.best_epoch}) is kept in {self.path}/best_model.pth"
-                if self.best_epoch else "no checkpoint was saved (it diverged in the first epoch)")
-        msg = (f"{what}: the run diverged and was stopped; {kept}. "
-               f"Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization.")
-        self.log(f"Stopped: {msg}")
-        raise NonFiniteLossError(msg)
+    def save_best(self, weights, state):
+        """best_model.pth: ``weights`` (a model or its state dict) of ``state``'s best epoch."""
+        record = state["config"]
+        save_model(weights, os.path.join(self.path, BEST), record["model"], record.get("model_kwargs"),
+                   num_classes=record.get("num_classes"), epoch=state["best_epoch"], val_acc=state["best_val_acc"],
+                   classes=record.get("classes"), supersede=True)
+        self.best_on_disk = state["best_epoch"]
 
-    def finish(self, data, place, eval_batch_size, flip=False):
-        """Reload the best checkpoint, measure the test set (``flip``: with test-time flips), write
-        result.json, return a RunResult."""
-        self.log("Finished Training")
-        model = load_model(os.path.join(self.path, "best_model.pth"), device=place.device)
-        if place.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        test = evaluate(model, data.loader("test", eval_batch_size, shuffle=False, channels_last=place.channels_last),
-                        place.device, place.amp_dtype, return_preds=True, flip=flip)
-        cm = confusion(test["targets"], test["preds"], len(data.classes))
-        history, _ = read_history(self.path)
-        best = max(history, key=lambda h: h["val_acc"])
-        atomic_write_json(os.path.join(self.path, "result.json"), {
-            "test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
-            "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
-            "per_class": per_class_accuracy(cm, data.classes), "confusion_matrix": cm.tolist(),
-            "classes": list(data.classes), "test_flip": flip})
-        if flip:
-            self.log("Test-time flips: each test image's prediction averages it and its mirror image")
-        self.log(f"Test Accuracy: {test['acc']:.2f}%")
-        return load_run(self.path, model=model)
+    @property
+    def best_model_path(self):
+        return os.path.join(self.path, BEST)
+
+    def record_stop(self, message):
+        """A diverged run: the 'Stopped:' line into log.txt (best_model.pth keeps the best epoch so far)."""
+        self.log(f"Stopped: {message}")
+
+    def write_result(self, result):
+        atomic_write_json(os.path.join(self.path, RESULT), result)
+
+    def reload(self, device):
+        """A finished run as it is: its printed lines again, then its RunResult (no training)."""
+        if self.verbose:
+            print(f"Run {self.path} already finished; loading its result (no training). Its log:")
+            replay_log(self.path)
+            for note in self.notes:
+                print(note)
+        return load_run(self.path, device=device)
+
+
+def _best_epoch_on_disk_file(file):
+    try:
+        obj = read_checkpoint(file, "best checkpoint")
+    except CheckpointError:
+        return 0
+    return obj["epoch"] if isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and \
+        isinstance(obj.get("epoch"), int) else 0
+
+
+def cannot_continue(path, problem):
+    return CheckpointError(
+        f"cannot resume {path!r}: {problem}. Nothing was changed. Fix: start_over=True trains this run again "
+        f"from epoch 1 in the same folder (its files are moved to {next_earlier(path)!r} first; nothing is "
+        f"deleted), or resume=False starts a new run in a new folder.")
+
+
+def _check_same_settings(path, old, cfg, data):
+    """ConfigError listing every setting (and data value) that differs from what the run recorded."""
+    diff = settings_diff(old, cfg.to_dict(), data.describe())
+    if diff:
+        raise ConfigError(f"cannot resume {path!r} with other settings: {diff_text(diff)}. "
+                          f"Use the run's settings, or resume=False for a new run.")
+
+
+def next_earlier(path):
+    k = 1
+    while os.path.exists(os.path.join(path, f"earlier-{k}")):
+        k += 1
+    return os.path.join(path, f"earlier-{k}")
+
+
+def set_aside(path):
+    """Move everything in the run folder ``path`` (but earlier attempts and the lock) into a new ``earlier-k/``."""
+    dest = next_earlier(path)
+    os.makedirs(dest)
+    for name in os.listdir(path):
+        if not name.startswith("earlier-") and name != LOCK:
+            os.replace(os.path.join(path, name), os.path.join(dest, name))
+    return dest

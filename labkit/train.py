@@ -1,17 +1,18 @@
 """The one training loop of every lab: ``fit`` → ``run_epoch`` → ``train_epoch`` → ``one_batch``.
 
-Per epoch it prints the handouts' lines::
+``fit`` shows the whole life of a run, in order: the settings checked, the run folder opened (or the run to
+continue found, locked and checked), the training parts built (and a resumed run's state loaded into
+them), the epochs (each committed to the folder), a stop on a non-finite loss, the final test of the best
+checkpoint, the result. Per epoch it prints the handouts' lines::
 
     Epoch: 3
     learning rate: 0.01
     Train loss: 1.123 | Train acc: 0.601 Val loss: 1.046 | Val acc: 0.634
 
-(the Lab2 handout's format: losses and accuracies as fractions to 3 decimals, the learning rate
-to 3 significant digits; history.json keeps full precision), keeps the best checkpoint (by
-validation accuracy), saves the whole training state after every epoch (so an interrupted run
-resumes with ``resume=True``), and at the end reloads the best checkpoint and prints
-``Finished Training`` and ``Test Accuracy: NN.NN%``. What a run's folder holds and how it is
-resumed: :mod:`labkit.runs`; the device and precision: :mod:`labkit.device`.
+(the Lab2 handout's format: losses and accuracies as fractions to 3 decimals, the learning rate to 3
+significant digits; history.json keeps full precision), and at the end ``Finished Training`` and ``Test
+Accuracy: NN.NN%``. Where the run's files go and how each epoch is committed: :mod:`labkit.runs` (storage
+only: it decides nothing); the device and precision: :mod:`labkit.device`.
 """
 import math
 import time
@@ -25,13 +26,15 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, as_bool
 from .device import autocast_context, choose_placement, device_record
-from .errors import ConfigError
-from .evaluate import evaluate
-from .models import get_model, unwrap
-from .rng import seed_everything
-from .runs import RunFolder, check_run_location
+from .errors import ConfigError, NonFiniteLossError
+from .evaluate import confusion, evaluate, per_class_accuracy
+from .files import STATE_FORMAT, jsonable
+from .models import get_model, load_model, unwrap
+from .rng import rng_state, seed_everything, set_rng_state
+from .runs import RunFolder, check_run_location, load_run
 
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
+DIVERGED_FIX = "Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization."
 
 
 def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=False, start_over=False,
@@ -50,12 +53,13 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     final test is); model selection still uses the validation set only. ``freeze_epochs=k`` trains
     only the classifier head (``fc``/``linear``/``classifier``) for the first k epochs (transfer learning).
 
-    ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, the
-    latest run of this model in ``run_dir``) from its last finished epoch; a finished run is
+    ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, this model's latest
+    interrupted run in ``run_dir``, else its latest run) from its last finished epoch; a finished run is
     returned as it is. Without ``resume`` every call gets a new folder. A resume that finds no such
     run, or a run that cannot continue (its ``last.pth`` or ``best_model.pth`` missing or unreadable),
     stops with the fix and changes nothing; ``start_over=True`` (with ``resume=True``) then starts
     it from epoch 1 in the same folder, after moving what the folder held into ``earlier-1/``.
+    A run another process is training is refused (:class:`labkit.RunBusyError`).
     An epoch whose loss is NaN/inf (training, validation or tracked test) stops the run before
     anything of it is saved (:class:`labkit.NonFiniteLossError`).
     """
@@ -63,33 +67,106 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over)
     place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)
     weights = _loss_weights(class_weights, data, place.device)
-    folder = RunFolder.open(cfg, data, run_dir, run_name, resume, start_over, verbose)
-    if folder.finished:
-        return folder.reload(place.device)
-    loaders = _loaders(cfg, data, place.channels_last)
-    parts = _restored_parts(folder, cfg, len(data.classes), place, len(loaders["train"]), weights, start_over)
-    folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    config = _run_record(cfg, data, place, parts, weights, folder.path)
-    if not folder.begin(config, parts, cfg.epochs) and verbose:
-        print(f"Run folder: {folder.path} | {place.describe(config)}")
-    for epoch in range(folder.start, cfg.epochs + 1):
-        folder.record_epoch(run_epoch(parts, loaders, epoch, cfg, folder, progress), parts)
-    return folder.finish(data, place, cfg.eval_batch_size, cfg.test_flip)
+    with RunFolder.open(cfg, data, run_dir, run_name, resume, start_over, verbose) as folder:
+        folder.recover()  # a resumed run's files made to agree with its last committed epoch
+        if folder.finished:
+            return folder.reload(place.device)
+        loaders = _loaders(cfg, data, place.channels_last)
+        parts = build_parts(cfg, len(data.classes), place, len(loaders["train"]), weights)
+        so_far = resume_into(parts, folder, start_over)  # a resumed run's saved state loaded into the parts
+        if so_far is None:  # its state did not fit the model and start_over set it aside: epoch 1, fresh parts
+            parts, so_far = build_parts(cfg, len(data.classes), place, len(loaders["train"]), weights), SoFar([])
+        parts.forward = torch.compile(parts.net) if cfg.compile else parts.net
+        folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}", exact=bool(run_name))
+        record = _run_record(cfg, data, place, parts, weights, folder.path, so_far.started)
+        if not folder.begin(record, cfg.epochs) and verbose:
+            print(f"Run folder: {folder.path} | {place.describe(record)}")
+        try:
+            for epoch in range(so_far.epochs + 1, cfg.epochs + 1):
+                rec = run_epoch(parts, loaders, epoch, cfg, folder.log, progress)
+                new_best = so_far.add(rec)
+                folder.commit_epoch(training_state(parts, so_far, record, folder.log_size()),
+                                    parts.net if new_best else None)
+        except NonFiniteLossError as e:
+            kept = (f"the best checkpoint so far (epoch {so_far.best_epoch}) is kept in {folder.best_model_path}"
+                    if so_far.best_epoch else "no checkpoint was saved (it diverged in the first epoch)")
+            message = f"{e}: the run diverged and was stopped; {kept}. {DIVERGED_FIX}"
+            folder.record_stop(message)
+            raise NonFiniteLossError(message) from None
+        folder.log("Finished Training")
+        test = final_test(folder.best_model_path, data, place, cfg)
+        folder.write_result({**test["result"], "epochs": len(so_far.history), "best_val_acc": so_far.best_val_acc,
+                             "best_epoch": so_far.best_epoch})
+        if cfg.test_flip:
+            folder.log("Test-time flips: each test image's prediction averages it and its mirror image")
+        folder.log(f"Test Accuracy: {test['result']['test_acc']:.2f}%")
+        return load_run(folder.path, model=test["model"])
 
 
-def run_epoch(parts, loaders, epoch, cfg, folder, progress=False):
+@dataclass
+class SoFar:
+    """What a run has done: its finished epochs' history, its best epoch, when it started."""
+
+    history: list
+    best_val_acc: float = -1.0
+    best_epoch: int = 0
+    started: float = None
+
+    def __post_init__(self):
+        self.started = time.time() if self.started is None else self.started
+
+    @property
+    def epochs(self):
+        return len(self.history)
+
+    def add(self, rec):
+        """A finished epoch; True if it is the best so far (by validation accuracy)."""
+        self.history.append(rec)
+        if rec["val_acc"] > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
+            return True
+        return False
+
+
+def training_state(parts, so_far, record, log_bytes):
+    """last.pth: everything an exact resume needs, the record of what ran and how long log.txt was."""
+    return {"format": STATE_FORMAT, "epoch": so_far.epochs, "model": unwrap(parts.net).state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
+            "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+            "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
+            "rng": rng_state(), "history": so_far.history, "best_val_acc": so_far.best_val_acc,
+            "best_epoch": so_far.best_epoch, "config": jsonable(record), "log_bytes": log_bytes}
+
+
+def final_test(best_path, data, place, cfg):
+    """The best checkpoint on the test set (``cfg.test_flip``: with test-time flips): {"model", "result":
+    test accuracy and loss, per-class accuracy, confusion matrix}."""
+    model = load_model(best_path, device=place.device)
+    if place.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loader = data.loader("test", cfg.eval_batch_size, shuffle=False, channels_last=place.channels_last)
+    test = evaluate(model, loader, place.device, place.amp_dtype, return_preds=True, flip=cfg.test_flip)
+    cm = confusion(test["targets"], test["preds"], len(data.classes))
+    return {"model": model, "result": {"test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
+                                       "per_class": per_class_accuracy(cm, data.classes),
+                                       "confusion_matrix": cm.tolist(), "classes": list(data.classes),
+                                       "test_flip": cfg.test_flip}}
+
+
+def run_epoch(parts, loaders, epoch, cfg, log, progress=False):
     """One epoch: its two header lines, training on every batch, the validation (and tracked test)
-    set; returns the history record and logs the handout's line. A NaN/inf loss stops the run."""
+    set; returns the history record and logs the handout's line. ``log(line)`` prints and keeps a line.
+    A NaN/inf loss raises NonFiniteLossError."""
     lr_now = parts.optimizer.param_groups[0]["lr"]
-    folder.log(f"Epoch: {epoch}")
-    folder.log(f"learning rate: {_fmt_lr(lr_now)}")
+    log(f"Epoch: {epoch}")
+    log(f"learning rate: {_fmt_lr(lr_now)}")
     t0 = time.perf_counter()
     parts.net.train()
     if cfg.freeze_epochs:
         _freeze_backbone(parts.net, frozen=epoch <= cfg.freeze_epochs)
     bar = tqdm(total=len(loaders["train"]), desc=f"Epoch {epoch}/{cfg.epochs}", leave=False,
                mininterval=1.0) if progress else None
-    train_loss, train_acc, seen = train_epoch(parts, loaders["train"], epoch, folder, bar)
+    train_loss, train_acc, seen = train_epoch(parts, loaders["train"], epoch, bar)
     train_seconds = time.perf_counter() - t0
     val = evaluate(parts.forward, loaders["val"], parts.device, parts.amp_dtype)
     rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
@@ -98,12 +175,12 @@ def run_epoch(parts, loaders, epoch, cfg, folder, progress=False):
     if loaders["test"] is not None:
         test = evaluate(parts.forward, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip)
         rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
-    _check_finite_epoch(rec, folder)
-    folder.log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
+    _check_finite_epoch(rec)
+    log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
     return rec
 
 
-def train_epoch(parts, loader, epoch, folder, bar=None):
+def train_epoch(parts, loader, epoch, bar=None):
     """Every batch of one epoch through :func:`one_batch`: (mean loss, accuracy %, images seen). The
     losses are checked for NaN/inf every ``parts.check_every`` steps (one device sync per check)."""
     loader.set_epoch(epoch)
@@ -115,7 +192,7 @@ def train_epoch(parts, loader, epoch, folder, bar=None):
         correct += (out.argmax(1) == y).sum()
         seen += len(y)
         if step % parts.check_every == 0 or step == len(loader):
-            _check_finite(losses, checked, epoch, parts.optimizer, folder)
+            _check_finite(losses, checked, epoch, parts.optimizer)
             checked = step
         if bar is not None:
             bar.update()
@@ -288,19 +365,21 @@ def _loaders(cfg, data, channels_last):
     return loaders
 
 
-def _restored_parts(folder, cfg, num_classes, place, steps, weights, start_over):
-    """The training parts, with a resumed run's saved state loaded (a state that does not fit the model
-    stops the call, or with start_over is set aside and the parts are built afresh)."""
-    parts = build_parts(cfg, num_classes, place, steps, weights)
-    if folder.state is not None:
-        try:
-            _load_state(folder.state, parts)
-        except (RuntimeError, KeyError, ValueError, TypeError) as e:
-            folder.cannot_restore(f"its last.pth does not fit this run's model/optimizer ({type(e).__name__}: "
-                                  f"{str(e).splitlines()[0][:160] if str(e) else ''})", start_over)
-            parts = build_parts(cfg, num_classes, place, steps, weights)
-    parts.forward = torch.compile(parts.net) if cfg.compile else parts.net
-    return parts
+def resume_into(parts, folder, start_over):
+    """What the run has done so far, with a resumed run's saved state loaded into ``parts`` (its random state
+    restored last, so the next epoch draws what it would have drawn). None when the state does not fit the
+    model and ``start_over`` set it aside (otherwise that stops the call: nothing changed)."""
+    st = folder.state
+    if st is None:
+        return SoFar([])
+    try:
+        _load_state(st, parts)
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        folder.cannot_restore(f"its last.pth does not fit this run's model/optimizer ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:160] if str(e) else ''})", start_over)
+        return None
+    set_rng_state(st["rng"])
+    return SoFar(list(st["history"]), st["best_val_acc"], st["best_epoch"], (st.get("config") or {}).get("started"))
 
 
 def _load_state(state, parts):
@@ -312,9 +391,10 @@ def _load_state(state, parts):
         parts.scaler.load_state_dict(state["scaler"])
 
 
-def _run_record(cfg, data, place, parts, weights, path):
-    """config.json: every setting, where and in what precision it ran, the data, the model's size."""
-    config = {**cfg.to_dict(), "run_dir": path, **place.record(), "num_classes": len(data.classes),
+def _run_record(cfg, data, place, parts, weights, path, started):
+    """config.json: every setting, where and in what precision it ran, the data, the model's size, when it
+    started."""
+    config = {**cfg.to_dict(), "run_dir": path, "started": started, **place.record(), "num_classes": len(data.classes),
               "classes": list(data.classes), "data": data.describe(), "torch": torch.__version__,
               "params": sum(p.numel() for p in parts.net.parameters()),
               "fused_optimizer": bool(parts.optimizer.defaults.get("fused")),
@@ -332,20 +412,20 @@ def _freeze_backbone(net, frozen):
         p.requires_grad_(not frozen or id(p) in head_params)
 
 
-def _check_finite(losses, start, epoch, optimizer, folder):
-    """Stop the run if a loss after index ``start`` is NaN/inf (one sync per check)."""
+def _check_finite(losses, start, epoch, optimizer):
+    """Raise NonFiniteLossError if a loss after index ``start`` is NaN/inf (one sync per check)."""
     finite = torch.isfinite(torch.stack(losses[start:]))
     if bool(finite.all()):
         return
     bad = start + int((~finite).nonzero()[0]) + 1
-    folder.stop_diverged(f"training loss became {losses[bad - 1].item()} at epoch {epoch}, step {bad}, "
-                         f"learning rate {_fmt_lr(optimizer.param_groups[0]['lr'])}")
+    raise NonFiniteLossError(f"training loss became {losses[bad - 1].item()} at epoch {epoch}, step {bad}, "
+                             f"learning rate {_fmt_lr(optimizer.param_groups[0]['lr'])}")
 
 
-def _check_finite_epoch(rec, folder):
-    """A finished epoch whose mean training, validation or test loss is NaN/inf diverged: stop before
+def _check_finite_epoch(rec):
+    """A finished epoch whose mean training, validation or test loss is NaN/inf diverged: raise before
     anything of it is saved (the best checkpoint, last.pth and history.json stay the earlier epoch's)."""
     for key, what in (("train_loss", "training loss"), ("val_loss", "validation loss"), ("test_loss", "test loss")):
         if key in rec and not math.isfinite(rec[key]):
-            folder.stop_diverged(f"{what} became {rec[key]} at epoch {rec['epoch']} (training loss "
-                                 f"{rec['train_loss']:.4g}), learning rate {_fmt_lr(rec['lr'])}")
+            raise NonFiniteLossError(f"{what} became {rec[key]} at epoch {rec['epoch']} (training loss "
+                                     f"{rec['train_loss']:.4g}), learning rate {_fmt_lr(rec['lr'])}")

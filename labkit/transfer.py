@@ -23,7 +23,7 @@ from .errors import ConfigError, DataMissingError
 from .experiments import Variant, Experiment, run_in_folder
 from .models import IMAGENET_MODELS, check_model_name, get_model
 from .plots import plot_confusion_matrix, plot_histories
-from .runs import CURVES
+from .runs import CURVES, run_status
 
 
 @dataclass
@@ -136,7 +136,7 @@ def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(
     if missing_weights not in MISSING_WEIGHTS:
         raise ConfigError(f"missing_weights must be 'stop' or 'skip', got {missing_weights!r}")
     run_dir = os.fspath(run_dir)
-    todo = [r for r in plan if not os.path.isfile(os.path.join(run_dir, r["folder"], "result.json"))]
+    todo = [r for r in plan if run_status(os.path.join(run_dir, r["folder"])) != "finished"]
     plan, skipped = _drop_unavailable(plan, todo, weights, len(data.classes), missing_weights)
     imbalance = data.describe().get("imbalance")  # one value for every row of the table
     exp = run_in_folder([Variant(r["folder"], {"model": r["model"], **r["train"]}, change=r["label"]) for r in plan],

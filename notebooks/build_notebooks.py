@@ -298,11 +298,11 @@ start_over = False        # with resume: a run that cannot continue (last.pth lo
         md("Every value is checked before anything trains (the bonus's depths too)."),
         code('''\
 from labkit.config import as_list
-from labkit.experiments import depth_configs, run_depth_study, scale_milestones
+from labkit.experiments import depth_variants, run_depth_study, scale_milestones
 
 preact_depths = as_list("preact_depths", preact_depths, int)
 if preact_depths:
-    depth_configs(preact_depths, ["resnet", "preact"], shortcut)  # checks the bonus's depths now
+    depth_variants(preact_depths, ["resnet", "preact"], shortcut)  # checks the bonus's depths now
 print("lr divided by 10 after epochs", milestones or scale_milestones(epochs), "of", epochs)
 common = dict(epochs=epochs, milestones=milestones, batch_size=batch_size, optimizer=optimizer, lr=lr,
               momentum=momentum, weight_decay=weight_decay, scheduler=scheduler, gamma=gamma, augment=augment,
@@ -349,13 +349,13 @@ start_over = False        # with resume: a run that cannot continue (last.pth lo
         md("## The models"),
         code('''\
 from labkit.config import as_list
-from labkit.experiments import model_configs, run_experiments
+from labkit.experiments import model_variants, run_experiments
 
 for m in as_list("models", models):
     print(f"{m}: {labkit.count_params(labkit.get_model(m)):,} parameters")
 labkit.get_model("vgg16").classifier  # three fully connected layers, dropout 0.5'''),
         md("## Training and testing each model"),
-        code("exp = run_experiments(model_configs(models), data=data, experiment=experiment, run_dir=run_dir,\n"
+        code("exp = run_experiments(model_variants(models), data=data, experiment=experiment, run_dir=run_dir,\n"
              "                      resume=resume, data_root=data_root, normalize=normalize, norm_ratio=norm_ratio,\n"
              "                      limit=limit, test_limit=test_limit, val_ratio=val_ratio, seed=seed, device=device,\n"
              "                      progress=progress, epochs=epochs, batch_size=batch_size, optimizer=optimizer,\n"

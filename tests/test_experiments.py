@@ -9,7 +9,7 @@ import pytest
 
 import labkit
 import labkit.data
-from labkit.experiments import (PAPER_TEST_ERROR, Variant, ablation_configs, depth_configs, paper_recipe,
+from labkit.experiments import (PAPER_TEST_ERROR, Variant, ablation_variants, depth_variants, paper_recipe,
                                 run_depth_study, run_experiments, scale_milestones)
 
 TINY = dict(limit=200, test_limit=60, epochs=2, progress=False, device="cpu")
@@ -175,27 +175,27 @@ def test_milestones_scale_with_epochs():
 
 
 def test_builders():
-    names = [c.name for c in ablation_configs()]
+    names = [c.name for c in ablation_variants()]
     assert names == ["baseline", "norm_off", "norm_ratio0.3", "no_augment", "lr0.1", "lr0.001",
                      "sched_step", "sched_cosine", "sched_onecycle", "sched_cyclic"]
-    base = ablation_configs()[0]
+    base = ablation_variants()[0]
     assert base.params == {} and set(base.groups) == {"normalization", "augmentation", "lr", "scheduler"}
     # variants are relative to the baseline: never a copy of it
-    alt = ablation_configs(["normalization", "scheduler", "lr"], normalize="off", scheduler="cosine", lr=0.05,
+    alt = ablation_variants(["normalization", "scheduler", "lr"], normalize="off", scheduler="cosine", lr=0.05,
                            lr_values="[0.1, 0.05, 0.01]")
     assert [c.name for c in alt] == ["baseline", "norm_computed", "norm_ratio0.3", "sched_none", "sched_step",
                                      "sched_onecycle", "sched_cyclic", "lr0.1", "lr0.01"]
     with pytest.raises(labkit.ConfigError, match="unknown ablation 'augment'. Did you mean 'augmentation'"):
-        ablation_configs(["augment"])
-    d = depth_configs([20, 56], ["plain", "resnet"])
+        ablation_variants(["augment"])
+    d = depth_variants([20, 56], ["plain", "resnet"])
     assert [(c.name, c.groups) for c in d] == [("plain20", ("20_layers",)), ("resnet20", ("20_layers",)),
                                                ("plain56", ("56_layers",)), ("resnet56", ("56_layers",))]
-    assert [c.name for c in depth_configs("110", "resnet,preact", shortcut="B")] == ["resnet110_optB",
+    assert [c.name for c in depth_variants("110", "resnet,preact", shortcut="B")] == ["resnet110_optB",
                                                                                      "preact_resnet110_optB"]
     with pytest.raises(labkit.ConfigError, match="depth 21 is not a CIFAR ResNet depth"):
-        depth_configs([21])
+        depth_variants([21])
     with pytest.raises(labkit.ConfigError, match="unknown kind 'plan'. Did you mean 'plain'"):
-        depth_configs([20], ["plan"])
+        depth_variants([20], ["plan"])
     assert PAPER_TEST_ERROR["resnet20"] == 8.75 and PAPER_TEST_ERROR["resnet56"] == 6.97
     assert PAPER_TEST_ERROR["resnet110"] == 6.43
 
