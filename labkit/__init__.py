@@ -2,7 +2,7 @@
 from .config import TrainConfig
 from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, compute_mean_std, load_cifar10, read_cifar_folder
 from .errors import (CheckpointError, ConfigError, DataError, DataMissingError, LabkitError, NonFiniteLossError,
-                     RunExistsError)
+                     RunBusyError, RunExistsError)
 from .evaluate import evaluate
 from .models import count_params, get_model, list_models, load_model
 from .plots import plot_confusion_matrix, plot_histories, plot_history, show_images

@@ -57,7 +57,7 @@ class TrainConfig:
     amp: str = "auto"
     channels_last: object = "auto"
     compile: bool = False
-    eval_batch_size: int = 1000
+    eval_batch_size: int = None
     track_test: bool = False
     freeze_epochs: int = 0
     test_flip: bool = False    # test accuracies (final, tracked) average each image with its mirror image
@@ -67,7 +67,8 @@ class TrainConfig:
         check_model_name(self.model)
         self.epochs = as_int("epochs", self.epochs, 1)
         self.batch_size = as_int("batch_size", self.batch_size, 1)
-        self.eval_batch_size = as_int("eval_batch_size", self.eval_batch_size, 1)
+        if self.eval_batch_size is not None:
+            self.eval_batch_size = as_int("eval_batch_size", self.eval_batch_size, 1)
         self.seed = as_int("seed", self.seed, 0)
         self.lr = as_float("lr", self.lr, 0, lo_open=True)
         self.momentum = as_float("momentum", self.momentum, 0, hi=1, hi_open=True)
@@ -98,6 +99,7 @@ class TrainConfig:
             if ms != sorted(ms):
                 raise ConfigError(f"milestones must be increasing, got {ms}")
             self.milestones = ms
+        self._check_schedule_settings()
         amp = {True: "auto", False: "off", None: "off"}.get(self.amp, self.amp)
         amp = str(amp).lower()
         if amp not in AMP_MODES:
@@ -108,6 +110,25 @@ class TrainConfig:
         check_model_kwargs(self.model, self.model_kwargs)
         resolve_device(self.device)  # an unknown or absent device fails here, before any folder or data
         return self
+
+    def _check_schedule_settings(self):
+        """Settings of one schedule given to another, or pointing past the last epoch, would change nothing: say so."""
+        if self.milestones and self.scheduler != "multistep":
+            raise ConfigError(f"milestones={self.milestones} are for scheduler='multistep', but the scheduler is "
+                              f"{self.scheduler!r}: they would change nothing. Leave milestones out (None), or use "
+                              f"scheduler='multistep'.")
+        if self.milestones and max(self.milestones) > self.epochs:
+            late = [m for m in self.milestones if m > self.epochs]
+            raise ConfigError(f"milestones {late} lie beyond the last epoch (epochs={self.epochs}): the lr would "
+                              f"never drop there. Use milestones up to {self.epochs} (None: 50% and 75% of the "
+                              f"epochs; the depth study scales the paper's 81/122 of 164 to epochs).")
+        if self.step_size is not None and self.scheduler != "step":
+            raise ConfigError(f"step_size={self.step_size} is for scheduler='step', but the scheduler is "
+                              f"{self.scheduler!r}: it would change nothing. Leave it out (None) or use "
+                              f"scheduler='step'.")
+        if self.step_size is not None and self.step_size > self.epochs:
+            raise ConfigError(f"step_size={self.step_size} is longer than the run (epochs={self.epochs}): the lr "
+                              f"would never drop. Use step_size <= {self.epochs} (None: a third of the epochs).")
 
     @classmethod
     def from_params(cls, model, params, *, extra=(), what="training parameter", context=""):
@@ -124,6 +145,11 @@ class TrainConfig:
         unknown = sorted(set(params) - set(valid))
         if unknown:
             raise ConfigError(f"unknown {what}(s) {unknown}{context}. Valid ones: {', '.join(valid)}")
+
+    def eval_batch(self, input_size=32):
+        """The evaluation batch: ``eval_batch_size``, else 1,000 images of 32x32 scaled by the image area (224x224:
+        20), so that an evaluation batch takes about the same memory whatever the image size."""
+        return self.eval_batch_size or max(1, round(1000 * (32 / int(input_size or 32)) ** 2))
 
     def step_epochs(self):
         """StepLR's step size: ``step_size``, else a third of the epochs (at least 1)."""
@@ -297,4 +323,5 @@ def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_lim
         raise ConfigError(NO_VALIDATION)
     return {"normalize": mode, "norm_ratio": ratio if mode == "computed" else 1.0,
             "limit": as_count("limit", limit), "test_limit": as_count("test_limit", test_limit),
-            "val_ratio": val_ratio, "seed": as_int("seed", seed, 0), "data_root": os.fspath(data_root)}
+            "val_ratio": val_ratio, "seed": as_int("seed", seed, 0),
+            "data_root": os.path.expanduser(os.fspath(data_root))}

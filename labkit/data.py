@@ -8,6 +8,7 @@ The one data path of the CIFAR labs:
 ``data_root`` may hold ``cifar-10-batches-py/`` (what torchvision's download
 unpacks) or be that folder itself, e.g. ``../shared/data/cifar10-subset``.
 """
+import hashlib
 import math
 import os
 import pickle
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from .config import NORMALIZE_MODES, as_bool, as_count, check_data_params
 from .device import resolve_device
 from .errors import ConfigError, DataError, DataMissingError
+from .files import read_data_pickle
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -39,19 +41,35 @@ def find_cifar_folder(data_root):
 
 def _read_batch(path):
     try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+        d = read_data_pickle(path)  # plain data only: a crafted batch file cannot run code
     except FileNotFoundError:
         raise DataMissingError(f"{path} is missing: the CIFAR-10 folder is incomplete. "
                                "Delete the folder and download again (load_cifar10(..., download=True)).") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder, not a CIFAR-10 batch file: move it away and download again.") from None
+    except pickle.UnpicklingError as e:
+        if "asks to run" in str(e):
+            raise DataError(f"{path} is not a CIFAR-10 batch: {e}, so it was not loaded (a crafted file?). "
+                            f"Delete it and download CIFAR-10 again from its official source.") from None
+        raise DataError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}). "
+                        "Delete it (or the whole cifar-10-batches-py folder) and download again.") from None
     except Exception as e:
         raise DataError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}). "
                         "Delete it (or the whole cifar-10-batches-py folder) and download again.") from None
+    if not isinstance(d, dict):
+        raise DataError(f"{path} holds a {type(d).__name__}, not a CIFAR-10 batch (a dict with 'data' and "
+                        f"'labels'). Delete it and download CIFAR-10 again.")
     d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
     if "data" not in d or "labels" not in d:
         raise DataError(f"{path} is not a CIFAR-10 batch (keys {sorted(d)}; expected 'data' and 'labels').")
-    data = np.asarray(d["data"])
-    labels = np.asarray(d["labels"], dtype=np.int64)
+    try:
+        data = np.asarray(d["data"])
+        labels = np.asarray(d["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DataError(f"{path}: its 'data' / 'labels' are not arrays of numbers ({type(e).__name__}: {e}); "
+                        f"it is not a CIFAR-10 batch. Delete it and download CIFAR-10 again.") from None
+    if labels.ndim != 1:
+        raise DataError(f"{path}: 'labels' has shape {labels.shape}, not one label per image. Re-download it.")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path}: 'data' has shape {data.shape} and dtype {data.dtype}; "
                         "a CIFAR-10 batch holds uint8 rows of 3072 values (3x32x32). Re-download it.")
@@ -80,8 +98,7 @@ def read_cifar_folder(folder, verbose=True):
     meta = os.path.join(found, "batches.meta")
     if os.path.isfile(meta):
         try:
-            with open(meta, "rb") as f:
-                names = pickle.load(f, encoding="latin1").get("label_names")
+            names = read_data_pickle(meta, encoding="latin1").get("label_names")
             if names and len(names) == 10:
                 classes = list(names)
         except Exception:
@@ -131,29 +148,41 @@ def compute_mean_std(images, ratio=1.0, seed=0, verbose=True):
     return mean, std
 
 
-def random_crop_flip(x, generator, pad=4, flip=True):
-    """Batched torchvision-style RandomCrop(32, padding=pad) + RandomHorizontalFlip(0.5).
+def draw_crop_flip(b, generator, pad=4, flip=True):
+    """The random numbers of :func:`random_crop_flip` for ``b`` images, from a CPU ``generator``: crop
+    offsets (dy, dx; None without padding) and the flip mask (None without flips), on the CPU."""
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator) if pad else None
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator) if pad else None
+    m = (torch.rand(b, generator=generator) < 0.5) if flip else None
+    return dy, dx, m
 
-    ``x``: (B, C, H, W) of any dtype on any device; zero padding as torchvision's.
-    Random numbers come from a CPU ``generator`` so results match across devices.
-    """
+
+def apply_crop_flip(x, dy, dx, m, pad=4):
+    """Crop (offsets ``dy``, ``dx`` into the zero-padded image) and flip (mask ``m``) the batch ``x``
+    (B, C, H, W), any dtype, on its device; the offsets and mask must be on that device too."""
     b, c, h, w = x.shape
-    dev = x.device
     if pad:
         # zero canvas + one gather over the flattened image: ~100x faster on the CPU than F.pad on
         # uint8 plus 4-tensor advanced indexing (40 ms -> 0.4 ms per 128 images), same result
         hp, wp = h + 2 * pad, w + 2 * pad
         xp = x.new_zeros((b, c, hp, wp))
         xp[:, :, pad:pad + h, pad:pad + w] = x
-        dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
-        dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
-        grid = (torch.arange(h, device=dev)[:, None] * wp + torch.arange(w, device=dev)[None]).view(1, 1, h * w)
+        grid = (torch.arange(h, device=x.device)[:, None] * wp + torch.arange(w, device=x.device)[None]).view(1, 1, -1)
         idx = (dy * wp + dx).view(b, 1, 1) + grid
         x = xp.view(b, c, hp * wp).gather(2, idx.expand(b, c, h * w)).view(b, c, h, w)
-    if flip:
-        m = (torch.rand(b, generator=generator) < 0.5).to(dev)
+    if m is not None:
         x = torch.where(m[:, None, None, None], x.flip(3), x)
     return x
+
+
+def random_crop_flip(x, generator, pad=4, flip=True):
+    """Batched torchvision-style RandomCrop(32, padding=pad) + RandomHorizontalFlip(0.5).
+
+    ``x``: (B, C, H, W) of any dtype on any device; zero padding as torchvision's.
+    Random numbers come from a CPU ``generator`` so results match across devices.
+    """
+    draws = [None if t is None else t.to(x.device) for t in draw_crop_flip(len(x), generator, pad, flip)]
+    return apply_crop_flip(x, *draws, pad=pad)
 
 
 def epoch_generator(seed, epoch, stream=0):
@@ -186,13 +215,14 @@ class BatchLoader:
         n = len(self.y)
         gen = epoch_generator(self.seed, self.epoch)
         order = torch.randperm(n, generator=gen).to(self.x.device) if self.shuffle else None
-        aug_gen = epoch_generator(self.seed, self.epoch, stream=1)
+        pad = 0 if self.augment == "flip" else 4  # augment True: crop + flip; "flip": flip only
+        draws = self._epoch_draws(pad) if self.augment else None
         for i in range(len(self)):
             sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
             idx = order[sl] if order is not None else sl
             xb, yb = self.x[idx], self.y[idx]
-            if self.augment:  # True: crop + flip; "flip": flip only
-                xb = random_crop_flip(xb, aug_gen, pad=0 if self.augment == "flip" else 4)
+            if draws is not None:
+                xb = apply_crop_flip(xb, *(None if t is None else t[sl] for t in draws), pad=pad)
             xb = xb.float()
             if self.mean is not None:
                 xb = (xb - self.mean) / self.std
@@ -201,6 +231,17 @@ class BatchLoader:
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, yb
+
+    def _epoch_draws(self, pad):
+        """Every batch's crop offsets and flip mask of this epoch, drawn batch by batch from the (seed, epoch)
+        generator as the images are augmented, then copied to the device at once: three copies an epoch
+        instead of three blocking ones per batch (which kept a GPU's CPU from running ahead)."""
+        gen = epoch_generator(self.seed, self.epoch, stream=1)
+        n = len(self.y)
+        per_batch = [draw_crop_flip(min(self.batch_size, n - i * self.batch_size), gen, pad)
+                     for i in range(len(self))]
+        return [None if parts[0] is None else torch.cat(parts).to(self.x.device, non_blocking=True)
+                for parts in zip(*per_batch)] if per_batch else None
 
 
 @dataclass
@@ -249,6 +290,17 @@ class CifarData:
     def describe(self):
         return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y),
                 "normalize": self.normalize, "mean": self.mean, "std": self.std, **self.info}
+
+
+def data_digest(*arrays):
+    """A short digest of the data's content (tensors or arrays, in order): what identifies the data when
+    a run is resumed or compared, wherever its files are."""
+    h = hashlib.blake2b(digest_size=12)
+    for a in arrays:
+        t = torch.as_tensor(a).detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def check_data_root(data_root):
@@ -359,7 +411,8 @@ def load_cifar10(data_root="./data", download=True, val_ratio=0.1, limit=None, t
     data = CifarData(train_x, y[train_idx], x[val_idx], y[val_idx], test_x, test_y, raw["classes"],
                      mean=mean, std=std, normalize=normalize,
                      info={"source": raw["folder"], "norm_ratio": float(norm_ratio), "val_ratio": val_ratio,
-                           "seed": int(seed), "limit": limit})
+                           "seed": int(seed), "limit": limit,
+                           "digest": data_digest(train_x, y[train_idx], x[val_idx], y[val_idx], test_x, test_y)})
     if verbose:
         print(f"Split: {len(data.train_y)} train / {len(data.val_y)} validation / {len(data.test_y)} test images")
     return data.to(device)

@@ -49,6 +49,17 @@ def autocast_context(device, amp_dtype):
     return torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype)
 
 
+def to_device(x, y, device, channels_last=False):
+    """A batch on the training device, in the model's memory format (converted there, after the copy: a
+    pinned CPU batch then copies without blocking). Asynchronous only to a GPU: a copy to the CPU would
+    be read before it is done."""
+    blocking = device.type != "cuda"
+    x, y = x.to(device, non_blocking=not blocking), y.to(device, non_blocking=not blocking)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+
 def cuda_native_bf16(device):
     """True where the GPU computes bf16 natively: compute capability >= 8.0 (A100, L4, H100...).
     Not torch.cuda.is_bf16_supported(): it is also True on a T4 (7.5), where bf16 is emulated and

@@ -3,14 +3,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .device import autocast_context
+from .device import autocast_context, to_device
 
 
 @torch.inference_mode()
-def evaluate(model, loader, device=None, amp_dtype=None, return_preds=False, flip=False):
+def evaluate(model, loader, device=None, amp_dtype=None, return_preds=False, flip=False, channels_last=False):
     """Mean cross-entropy loss and accuracy (%) of ``model`` over ``loader``.
 
-    With ``return_preds`` also the predicted and true labels (numpy arrays). ``flip``: test-time
+    With ``return_preds`` also the predicted and true labels (numpy arrays). ``channels_last``: the model's
+    memory format (each batch converted on the device, after the copy). ``flip``: test-time
     flips, each image's class probabilities averaged with its mirror image's (the loss is that
     average's cross-entropy).
     """
@@ -19,7 +20,7 @@ def evaluate(model, loader, device=None, amp_dtype=None, return_preds=False, fli
     total, correct, loss_sum = 0, torch.zeros((), device=device), torch.zeros((), device=device)
     preds, targets = [], []
     for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = to_device(x, y, torch.device(device), channels_last)
         with autocast_context(device, amp_dtype):
             out = model(x)
             mirrored = model(torch.flip(x, dims=[3])) if flip else None

@@ -498,6 +498,8 @@ def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=P
     if milestones is not None:
         recipe["milestones"] = milestones
     recipe.update(kwargs)
+    if milestones is None and canonical_scheduler(recipe.get("scheduler")) != "multistep":
+        recipe.pop("milestones")  # the paper's lr drops belong to its step schedule, not to another one
     if not recipe.get("track_test"):
         raise ConfigError("the depth study plots the test error per epoch: it needs track_test=True.")
     recipe.setdefault("title", "Training loss and test error: " + " vs ".join(as_list("kinds", kinds)))

@@ -6,6 +6,7 @@ a crash during a save leaves the previous file whole. The file gets the mode an 
 ``open(path, "w")`` would give (0644 under the usual umask 022), so others can read it; the folder
 it goes to is created when missing.
 """
+import codecs
 import contextlib
 import glob
 import io
@@ -187,7 +188,8 @@ _RECONSTRUCT, _SCALAR = np.zeros(0).__reduce__()[0], np.float64(0).__reduce__()[
 _PICKLE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
                    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
                    ("numpy.core.multiarray", "scalar"): _SCALAR, ("numpy._core.multiarray", "scalar"): _SCALAR,
-                   ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+                   ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                   ("_codecs", "encode"): codecs.encode}  # how Python 3 writes bytes into a protocol-2 pickle
 
 
 class _DataOnlyUnpickler(pickle.Unpickler):

@@ -30,4 +30,6 @@ def set_rng_state(st):
     n = st["numpy"]
     np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
     if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
+        # a run saved on more GPUs than this machine has: the states of the GPUs it has (the one it trains on first)
+        for i, state in enumerate(st["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, i)

@@ -29,7 +29,6 @@ in its trash, counted against the quota, for 30 days).
 **A run is checked against last.pth, not config.json**: a resume compares the call's settings with the
 record inside the training state, and the data by its content digest, not by its path.
 """
-import hashlib
 import json
 import os
 import socket
@@ -375,16 +374,6 @@ def diff_text(diff, sep=", "):
     return sep.join(f"{k} was {a!r}, now {b!r}" for k, a, b in diff)
 
 
-def data_digest(*arrays):
-    """A short digest of the data's content (tensors or arrays, in order): what identifies it."""
-    h = hashlib.blake2b(digest_size=12)
-    for a in arrays:
-        t = torch.as_tensor(a).detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
 # ---- what a finished run reads as ----------------------------------------------------------------------
 @dataclass
 class RunResult:
@@ -658,7 +647,14 @@ class RunFolder:
         rewritten when it was changed by hand, a result.json of no use removed, temporary files removed.
         Nothing the state holds is lost; no file is touched that already agrees."""
         st, path = self.state, self.path
-        if st is None:
+        if path is None or not os.path.isdir(path):
+            return
+        if st is None:  # no epoch was committed: what the folder holds belongs to an epoch 1 that never finished
+            for name in RUN_FILES:
+                for tmp in temp_copies(os.path.join(path, name)):
+                    discard(tmp)
+            if os.path.isfile(os.path.join(path, LOG)):
+                os.truncate(os.path.join(path, LOG), 0)
             return
         recover_temp(os.path.join(path, STATE), lambda f: _load_state(f, record_only=True) is not None)
         recover_temp(os.path.join(path, BEST), lambda f: _best_epoch_on_disk_file(f) > 0)

@@ -25,7 +25,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, as_bool
-from .device import autocast_context, choose_placement, device_record
+from .device import autocast_context, choose_placement, device_record, to_device
 from .errors import ConfigError, NonFiniteLossError
 from .evaluate import confusion, evaluate, per_class_accuracy
 from .files import STATE_FORMAT, jsonable
@@ -144,8 +144,9 @@ def final_test(best_path, data, place, cfg):
     model = load_model(best_path, device=place.device)
     if place.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loader = data.loader("test", cfg.eval_batch_size, shuffle=False, channels_last=place.channels_last)
-    test = evaluate(model, loader, place.device, place.amp_dtype, return_preds=True, flip=cfg.test_flip)
+    loader = data.loader("test", cfg.eval_batch(_input_size(data)), shuffle=False, channels_last=place.channels_last)
+    test = evaluate(model, loader, place.device, place.amp_dtype, return_preds=True, flip=cfg.test_flip,
+                    channels_last=place.channels_last)
     cm = confusion(test["targets"], test["preds"], len(data.classes))
     return {"model": model, "result": {"test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
                                        "per_class": per_class_accuracy(cm, data.classes),
@@ -168,12 +169,13 @@ def run_epoch(parts, loaders, epoch, cfg, log, progress=False):
                mininterval=1.0) if progress else None
     train_loss, train_acc, seen = train_epoch(parts, loaders["train"], epoch, bar)
     train_seconds = time.perf_counter() - t0
-    val = evaluate(parts.forward, loaders["val"], parts.device, parts.amp_dtype)
+    val = evaluate(parts.forward, loaders["val"], parts.device, parts.amp_dtype, channels_last=parts.channels_last)
     rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
            "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(time.perf_counter() - t0, 3),
            "train_images_per_s": round(seen / train_seconds, 1)}
     if loaders["test"] is not None:
-        test = evaluate(parts.forward, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip)
+        test = evaluate(parts.forward, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip,
+                        channels_last=parts.channels_last)
         rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
     _check_finite_epoch(rec)
     log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
@@ -186,7 +188,7 @@ def train_epoch(parts, loader, epoch, bar=None):
     loader.set_epoch(epoch)
     losses, correct, seen, checked = [], torch.zeros((), device=parts.device, dtype=torch.long), 0, 0
     for step, (x, y) in enumerate(loader, 1):
-        x, y = x.to(parts.device, non_blocking=True), y.to(parts.device, non_blocking=True)
+        x, y = to_device(x, y, parts.device, parts.channels_last)
         loss, out = one_batch(parts, x, y)
         losses.append(loss)
         correct += (out.argmax(1) == y).sum()
@@ -245,6 +247,7 @@ class TrainingParts:
     scaler: object
     device: torch.device
     amp_dtype: object
+    channels_last: bool = False
     forward: object = None
 
     @property
@@ -265,7 +268,7 @@ def build_parts(cfg, num_classes, place, steps, class_weights=None):
     return TrainingParts(net, nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing),
                          optimizer, scheduler, per_batch,
                          torch.amp.GradScaler(place.device.type) if place.use_scaler else None,
-                         place.device, place.amp_dtype)
+                         place.device, place.amp_dtype, place.channels_last)
 
 
 def build_optimizer(cfg, params, scaled=False):
@@ -350,13 +353,24 @@ def _loss_weights(class_weights, data, device):
     return weights
 
 
+def _input_size(data):
+    return getattr(data, "input_size", 32)
+
+
 def _loaders(cfg, data, channels_last):
-    """The train, val and (with track_test) test loaders; a ConfigError when a split gives no batch."""
+    """The train, val and (with track_test) test loaders; a ConfigError when a split gives no batch, or a batch
+    larger than the training set (one step an epoch: the schedule would barely move)."""
+    eval_batch = cfg.eval_batch(_input_size(data))
     loaders = {"train": data.loader("train", cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                                     channels_last=channels_last),
-               "val": data.loader("val", cfg.eval_batch_size, shuffle=False, channels_last=channels_last),
-               "test": data.loader("test", cfg.eval_batch_size, shuffle=False, channels_last=channels_last)
+               "val": data.loader("val", eval_batch, shuffle=False, channels_last=channels_last),
+               "test": data.loader("test", eval_batch, shuffle=False, channels_last=channels_last)
                if cfg.track_test else None}
+    n_train = data.describe().get("train")
+    if isinstance(n_train, int) and 0 < n_train < cfg.batch_size:
+        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {n_train} training images: every epoch "
+                          f"would be one step. Use batch_size <= {n_train} (e.g. {min(128, n_train)}), or more "
+                          f"images (limit=None).")
     if len(loaders["train"]) == 0:
         raise ConfigError(f"batch_size={cfg.batch_size} leaves no training batch; use a smaller batch_size.")
     if len(loaders["val"]) == 0:

@@ -135,3 +135,20 @@ def test_flip_only_augmentation_mirrors_without_shifting(subset):
     assert labkit.TrainConfig(augment="flip").validate().augment == "flip"
     with pytest.raises(labkit.ConfigError, match="'flip' \\(flip only\\)"):
         labkit.TrainConfig(augment="rotate").validate()
+
+
+@pytest.mark.parametrize("augment,batch", [(True, 128), (True, 7), ("flip", 50)])
+def test_epoch_draws_give_the_per_batch_images(augment, batch):
+    """The loader draws an epoch's crop offsets and flips at once (one copy to the device per epoch); the
+    images are those of drawing them batch by batch with random_crop_flip from the same generator."""
+    from labkit.data import BatchLoader, epoch_generator
+
+    x = torch.randint(0, 256, (300, 3, 32, 32), dtype=torch.uint8)
+    y = torch.arange(300)
+    got = list(BatchLoader(x, y, batch, shuffle=True, augment=augment, seed=3, epoch=2))
+    order = torch.randperm(300, generator=epoch_generator(3, 2))
+    gen = epoch_generator(3, 2, stream=1)
+    for i, (xb, yb) in enumerate(got):
+        idx = order[i * batch:(i + 1) * batch]
+        want = random_crop_flip(x[idx], gen, pad=0 if augment == "flip" else 4).float() / 255
+        assert torch.equal(yb, y[idx]) and torch.equal(xb, want)

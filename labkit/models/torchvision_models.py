@@ -7,7 +7,9 @@ local ``.pth`` state dict (e.g. one saved on Drive: an ImageNet model's, or a la
 ``best_model.pth``). The classifier head ``fc`` of the file is not used: it is replaced by a
 fresh ``Linear(in_features, num_classes)``.
 """
+import hashlib
 import os
+import re
 
 import torch
 import torch.nn as nn
@@ -22,6 +24,7 @@ _ARCH = {
     "tv_resnet50": (torchvision.models.resnet50, torchvision.models.ResNet50_Weights),
 }
 PRETRAINED_ALIASES = ("imagenet", "default", "pretrained", "true")
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")  # torchvision's file names end in the first hex digits of their SHA-256
 
 
 def _weights_enum_member(name, weights, weight_enum):
@@ -41,6 +44,31 @@ def _weights_enum_member(name, weights, weight_enum):
     return None
 
 
+def imagenet_state_dict(url, cache):
+    """torchvision's published weights at ``url``: the cached copy in ``cache`` (else downloaded there),
+    checked against the SHA-256 prefix torchvision puts in the file name (``resnet18-f37072fd.pth``) and read
+    as tensors only (``weights_only``), so a file copied into the cache by hand cannot run code."""
+    fname = url.rsplit("/", 1)[-1]
+    path = os.path.join(cache, fname)
+    match = HASH_IN_NAME.search(fname)
+    prefix = match.group(1) if match else None
+    if not os.path.isfile(path):
+        os.makedirs(cache, exist_ok=True)
+        torch.hub.download_url_to_file(url, path, hash_prefix=prefix, progress=True)  # checks the hash itself
+    elif prefix:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if not h.hexdigest().startswith(prefix):
+            raise CheckpointError(
+                f"{path} is not torchvision's published {fname}: its SHA-256 does not start with {prefix}, as the "
+                f"file name promises (a damaged download, or a file that was replaced), so it was not loaded. "
+                f"Delete it and run again with internet (torchvision downloads the real file), or copy the real "
+                f"file from {url} there.")
+    return read_checkpoint(path, "pretrained weights")
+
+
 def build_torchvision_resnet(name, num_classes=10, weights=None):
     ctor, weight_enum = _ARCH[name]
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -53,7 +81,7 @@ def build_torchvision_resnet(name, num_classes=10, weights=None):
         cache = os.path.join(torch.hub.get_dir(), "checkpoints")
         fname = member.url.rsplit("/", 1)[-1]
         try:
-            state = member.get_state_dict(progress=True)
+            state = imagenet_state_dict(member.url, cache)
         except Exception as e:  # offline, proxy, broken or truncated download
             cached = os.path.join(cache, fname)
             hint = (f" A file {cached} exists but could not be read: delete it and download again."
