@@ -28,6 +28,7 @@ He et al. 2016, test error against the paper's; pre-activation variants as the b
 import math
 import os
 import re
+import time
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -37,7 +38,8 @@ from . import data as cifar  # cifar.load_cifar10: looked up at call time (tests
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError, unknown_name
 from .plots import plot_histories, plot_history, show_png
 from .results import save_table, summarize_runs, with_error_rates
-from .runs import CURVES, diff_text, is_run, load_run, run_record, run_status, settings_diff, stop_line
+from .estimate import estimate_runs
+from .runs import CURVES, diff_text, epochs_done, is_run, load_run, run_record, run_status, settings_diff, stop_line
 from .train import fit
 
 DATA_KEYS = ("normalize", "norm_ratio")  # the data settings a configuration may change
@@ -107,7 +109,7 @@ class Experiment:
 def run_experiments(variants, *, experiment="experiment", run_dir="runs", data=None, data_root="./data",
                     download=True, normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1,
                     seed=0, device="auto", resume=True, start_over=False, progress=True, verbose=True,
-                    metrics=CURVES, tag="comparison", title=None, columns=None, **common):
+                    metrics=CURVES, tag="comparison", title=None, columns=None, estimate=True, **common):
     """Train ``variants`` one after another in ``run_dir/experiment/<name>`` and compare them.
 
     - ``common``: fit parameters for every configuration (``model``, ``epochs``, ``lr``...);
@@ -139,7 +141,7 @@ def run_experiments(variants, *, experiment="experiment", run_dir="runs", data=N
     return run_in_folder(variants, os.path.join(os.fspath(run_dir), experiment), name=experiment, data=data,
                          data_common=dict(data_common, download=download, device=device), resume=resume,
                          start_over=start_over, progress=progress, verbose=verbose, metrics=metrics, tag=tag,
-                         title=title or experiment, columns=columns, common=common)
+                         title=title or experiment, columns=columns, common=common, estimate=estimate)
 
 
 @dataclass
@@ -154,10 +156,11 @@ class PlannedRun:
 
 
 def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, start_over=False, progress=True,
-                  verbose=True, metrics=CURVES, tag="comparison", title=None, columns=None, common=None):
+                  verbose=True, metrics=CURVES, tag="comparison", title=None, columns=None, common=None, estimate=True):
     """The runner behind :func:`run_experiments` and the transfer study: every variant checked (names,
-    settings, existing folders, the data), then each trained with fit in ``exp_dir/<name>``, the table
-    written after every run; ``metrics=()`` draws no overlaid figure."""
+    settings, existing folders, the data), the time it will take estimated on this device (``estimate``;
+    kept in ``estimate.json`` with the time it took), then each trained with fit in ``exp_dir/<name>``, the
+    table written after every run; ``metrics=()`` draws no overlaid figure."""
     variants = as_variants(variants)
     _check_name(tag, "tag", "part of a file name")
     resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
@@ -165,6 +168,10 @@ def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, st
     cache = _load_data(plan, data, data_common, verbose)
     if verbose:
         _print_plan(name, exp_dir, plan)
+    est = _estimate(plan, cache) if estimate else None
+    if est is not None and verbose:
+        print(est.line(), flush=True)
+    t0 = time.time()
     runs, status = {}, {}
     for i, planned in enumerate(plan, 1):
         key = planned.variant.name
@@ -173,6 +180,12 @@ def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, st
     df, table_files = _save_table(plan, runs, status, exp_dir, tag, columns)
     figures = _save_figures(plan, runs, exp_dir, tag, metrics, title) if metrics else {}
     files = {"csv": table_files[0], "md": table_files[1], **{f"figure:{k}": v for k, v in figures.items()}}
+    if est is not None:  # kept in the experiment folder, with how long it really took
+        taken = time.time() - t0
+        est.save(os.path.join(exp_dir, "estimate.json"), taken)
+        files["estimate"] = os.path.join(exp_dir, "estimate.json")
+        if verbose:
+            print(est.error_line(taken))
     if verbose:
         print(f"\nComparison table: {table_files[0]} and {table_files[1]}"
               + (f"; figures: {', '.join(figures.values())}" if figures else ""))
@@ -297,6 +310,17 @@ def _check_loaded(name, path, data):
 
 
 STATUS_WORDS = {"finished": "finished", "diverged": "diverged", "interrupted": "interrupted, will continue"}
+
+
+def _estimate(plan, cache):
+    """The study's time: the runs still to train (finished and diverged ones cost nothing), their epochs left."""
+    todo = []
+    for p in plan:
+        status = run_status(p.path) if os.path.isdir(p.path) else "not started"
+        if status not in ("finished", "diverged"):
+            cfg = TrainConfig.from_params(p.model, p.params)
+            todo.append((cfg, cache[p.data_key], cfg.epochs - epochs_done(p.path)))
+    return estimate_runs(todo)
 
 
 def _print_plan(name, exp_dir, plan):

@@ -236,6 +236,12 @@ def run_status(path):
     return "interrupted" if st is not None else "not started"
 
 
+def epochs_done(path):
+    """How many epochs the run in ``path`` has committed (0 for none)."""
+    st, _ = read_state(path, record_only=True) if os.path.isdir(path) else (None, None)
+    return st["epoch"] if st is not None else 0
+
+
 def _started(path):
     """When the run in ``path`` started (its record's ``started``; older runs: config.json's time)."""
     try:
