@@ -113,19 +113,29 @@ def test_missing_files_are_listed_before_training(folder, tmp_path):
         ImageCsvDataset(csv, paths(folder)["image_dir"], image_size=32)
     msg = str(e.value)
     assert "7 of the 10 images listed in m.csv are missing" in msg
-    assert "nope_0.png (line 5)" in msg and "nope_4.png (line 9)" in msg and "nope_6.png" not in msg and "..." in msg
+    assert "nope_0.png (line 5)" in msg and "nope_4.png (line 9)" in msg and "nope_6.png" not in msg
+    assert "and 2 more" in msg
 
 
 def test_unreadable_image_names_file_and_line(folder, tmp_path):
     (tmp_path / "img").mkdir()
-    Image.open(os.path.join(paths(folder)["image_dir"], os.listdir(paths(folder)["image_dir"])[0])).save(
-        tmp_path / "img" / "ok.png")
+    first = Image.open(os.path.join(paths(folder)["image_dir"], os.listdir(paths(folder)["image_dir"])[0]))
+    for k in range(5):
+        first.save(tmp_path / "img" / f"ok{k}.png")
     (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    csv = _csv(tmp_path / "b.csv", ["ok.png,0", "broken.png,1"])
-    ds = ImageCsvDataset(csv, tmp_path / "img", image_size=32)  # present files pass the up-front check
+    # among the first rows (decoded at construction): refused before any training, with the reason
+    csv = _csv(tmp_path / "b.csv", ["ok0.png,0", "broken.png,1"])
+    with pytest.raises(DataError, match=r"1 of the 2 images checked in b\.csv cannot be read as images: "
+                                        r"broken\.png \(line 3\): UnidentifiedImageError"):
+        ImageCsvDataset(csv, tmp_path / "img", image_size=32)
+    # further down: named with its line when read; verify_images=True finds it before training
+    csv = _csv(tmp_path / "c.csv", [f"ok{k}.png,{k % 2}" for k in range(5)] + ["broken.png,1"])
+    ds = ImageCsvDataset(csv, tmp_path / "img", image_size=32)
     assert ds[0][0].shape == (3, 32, 32)
-    with pytest.raises(DataError, match=r"cannot read image .*broken\.png' \(line 3 of b\.csv\)"):
-        ds[1]
+    with pytest.raises(DataError, match=r"cannot read image .*broken\.png' \(line 7 of c\.csv\).*verify_images=True"):
+        ds[5]
+    with pytest.raises(DataError, match=r"1 of the 6 images checked in c\.csv .*broken\.png \(line 7\)"):
+        ImageCsvDataset(csv, tmp_path / "img", image_size=32, verify_images=True)
 
 
 def test_bad_labels_and_columns(folder, tmp_path):

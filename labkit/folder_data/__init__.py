@@ -34,12 +34,16 @@ deterministic order per (seed, epoch), and the class-imbalance options:
 
 The modules, one job each:
 
-- :mod:`.csv_images`: :class:`ImageCsvDataset` and the checks of the CSV, its labels and files.
+- :mod:`.csv_images`: :class:`ImageCsvDataset` and the checks of its paths and files.
+- :mod:`.labels`: the CSV read and its labels turned into classes, refusing odd, mixed, missing
+  and case-variant labels and images listed twice.
+- :mod:`.images`: image files as the RGB a viewer shows (16-bit, float, alpha, palette, CMYK...).
 - :mod:`.transforms`: :func:`build_transform` and the other transforms (the resize side computed once).
 - :mod:`.sampling`: :class:`EpochSampler` and the class-imbalance options.
 - :mod:`.batches`: the batches of one split (:class:`FolderLoader`).
-- :mod:`.image_folder`: :class:`ImageFolderData` (the splits, their counts, ``.loader``).
-- :mod:`.load`: :func:`load_image_folder`; the validation split is :func:`labkit.data.split_indices`.
+- :mod:`.image_folder`: :class:`ImageFolderData` (the splits, their counts, the content digest, ``.loader``).
+- :mod:`.load`: :func:`load_image_folder` (and the train/test overlap check); the validation split
+  is :func:`labkit.data.split_indices`.
 - :mod:`.demo`: :func:`write_cifar_image_folder` (a small imbalanced folder made from CIFAR-10).
 """
 from ..data import stratified_pick

@@ -33,7 +33,12 @@ class SplitView(Dataset):
 
 
 class FolderLoader:
-    """Batches (x float (B,3,S,S), y int64 (B,)) of one split; ``set_epoch`` fixes the order."""
+    """Batches (x float (B,3,S,S) NCHW, y int64 (B,)) of one split; ``set_epoch`` fixes the order.
+
+    The batches are yielded as the DataLoader makes them: pinned (on a CUDA machine) and contiguous
+    NCHW. ``channels_last`` is accepted for compatibility and ignored: converting here would make an
+    unpinned copy of every batch on the CPU and turn the non-blocking copy to the GPU into a
+    synchronous one; :func:`labkit.fit` converts on the device, after the copy."""
 
     def __init__(self, view, sampler, batch_size, num_workers=0, channels_last=False):
         self.view, self.sampler, self.channels_last = view, sampler, channels_last
@@ -48,7 +53,4 @@ class FolderLoader:
         self.sampler.set_epoch(epoch)
 
     def __iter__(self):
-        for x, y in self.loader:
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y
+        return iter(self.loader)

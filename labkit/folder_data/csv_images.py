@@ -1,21 +1,24 @@
 """One CSV (image name, label) + one image folder as a torch Dataset: :class:`ImageCsvDataset`.
 
-Also the checks it makes before any training: its options, the CSV's columns and rows, the labels
-(class indices or names; an unknown one is named with its CSV line) and the listed files (the
-missing ones are listed, with a ``suffix=`` hint when the names lack an extension).
+Also the checks it makes before any training: its options, the paths (``~`` expanded), the CSV and
+its labels (:mod:`.labels`: columns, rows, odd, mixed or missing labels, images listed twice), the
+listed files (the missing ones are listed, with a ``suffix=`` hint when the names lack an
+extension, a case hint, and what the folder holds when none is there; empty files) and a few of
+the images decoded (``verify_images=True``: all of them). Images are read by :mod:`.images`.
 """
 import os
+import stat
 
 import numpy as np
-import pandas as pd
-from PIL import Image
 from torch.utils.data import Dataset
 
 from ..data import stratified_pick
 from ..errors import ConfigError, DataError, DataMissingError
+from .images import IMAGE_EXTENSIONS, open_rgb
+# read_label_csv and class_labels lived here: still importable from here
+from .labels import class_labels, plural, read_label_csv, refuse_duplicate_rows  # noqa: F401
 from .transforms import NORMALIZE_OPTIONS, build_transform, resize_side
 
-IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def check_image_options(mode, normalize, image_size, crop_ratio, flips):
@@ -36,72 +39,14 @@ def check_image_options(mode, normalize, image_size, crop_ratio, flips):
     return image_size, float(crop_ratio), flips
 
 
-def read_label_csv(csv_file, image_col, label_col):
-    """``(names, labels as text, CSV line numbers)`` of a label CSV; the errors name the file, the
-    column or the line (an unreadable CSV, a missing column, no rows, an empty name or label)."""
-    try:
-        df = pd.read_csv(csv_file, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except Exception as e:
-        raise DataError(f"cannot read the CSV {csv_file!r} ({type(e).__name__}: {e}).") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    for what, col in (("image_col", image_col), ("label_col", label_col)):
-        if col not in df.columns:
-            raise ConfigError(f"column {col!r} is not in {csv_file!r}; its columns are "
-                              f"{', '.join(map(repr, df.columns))}. Pass {what}= one of them.")
-    if len(df) == 0:
-        raise DataError(f"{csv_file!r} lists no images.")
-    names = [n.strip() for n in df[image_col].tolist()]
-    raw = [v.strip() for v in df[label_col].tolist()]
-    lines = np.arange(len(df)) + 2  # line 1 is the header
-    fname = os.path.basename(csv_file)
-    for i, (n, v) in enumerate(zip(names, raw)):
-        if not n:
-            raise DataError(f"line {lines[i]} of {fname} has no image name (column {image_col!r}).")
-        if not v:
-            raise DataError(f"line {lines[i]} of {fname} (image {n!r}) has no label (column {label_col!r}).")
-    return names, raw, lines
+SAMPLE_DECODED = 4  # images decoded at construction (all with verify_images=True): a folder of non-images fails now
 
 
-def _is_int(text):
-    try:
-        int(text)
-        return True
-    except ValueError:
-        return False
-
-
-def class_labels(raw, names, lines, classes, fname):
-    """``(classes, int64 labels)`` of the CSV's label texts ``raw``: whole numbers are class indices
-    (``classes`` default "0".."K-1"), other text class names (``classes`` fixes the order, else
-    sorted). DataError naming the CSV line and image of a negative or unknown label."""
-    ints = all(_is_int(v) for v in raw)
-    if classes is not None:
-        classes = [str(c) for c in classes]
-    if ints:
-        vals = np.array([int(v) for v in raw], dtype=np.int64)
-        if classes is None:
-            if vals.min() < 0:
-                bad = int(np.argmax(vals < 0))
-                raise DataError(f"line {lines[bad]} of {fname} (image {names[bad]!r}): label {vals[bad]} is "
-                                f"negative; labels must be class indices 0..K-1 or class names.")
-            classes = [str(i) for i in range(int(vals.max()) + 1)]
-        _refuse_unknown_labels(np.flatnonzero((vals < 0) | (vals >= len(classes))), lines, names, raw, fname,
-                               f"0..{len(classes) - 1} ({', '.join(classes)})")
-        return classes, vals
-    if classes is None:
-        classes = sorted(set(raw))
-    index = {c: i for i, c in enumerate(classes)}
-    vals = np.array([index.get(v, -1) for v in raw], dtype=np.int64)
-    _refuse_unknown_labels(np.flatnonzero(vals < 0), lines, names, raw, fname, ", ".join(classes))
-    return classes, vals
-
-
-def _refuse_unknown_labels(bad, lines, names, raw, fname, valid):
-    """DataError naming the first CSV row (line, image, label) whose label is not a class."""
-    if len(bad):
-        b = bad[0]
-        raise DataError(f"line {lines[b]} of {fname} (image {names[b]!r}): unknown label {raw[b]!r}; "
-                        f"the classes are {valid}" + (f" ({len(bad)} such rows)" if len(bad) > 1 else "") + ".")
+def expand_path(path, what):
+    """``path`` as text with ``~`` expanded; ConfigError naming the argument when it is not a path."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).strip():
+        raise ConfigError(f"{what} must be a file or folder path (text), got {path!r}.")
+    return os.path.expanduser(os.fspath(path))
 
 
 class ImageCsvDataset(Dataset):
@@ -110,22 +55,23 @@ class ImageCsvDataset(Dataset):
     - ``image_col`` / ``label_col``: the CSV's column names (e.g. "image", "level").
     - ``suffix``: appended to names that do not already end with it (CSV names without
       extension, e.g. "10_left" + ".jpeg"); names that have it are used as they are.
-    - labels: whole numbers (class index; names from ``classes`` or "0".."K-1") or text
-      (class names; ``classes`` fixes their order, else sorted). A label that is not one of
-      ``classes`` raises :class:`DataError` naming the CSV line and image.
+    - labels: whole numbers (class indices 0..K-1, every class present; names from ``classes``
+      or "0".."K-1") or text (class names; ``classes`` fixes their order, else sorted). See
+      :mod:`.labels` for what is refused (with the CSV lines and images named).
     - ``limit``: keep a seeded, stratified subset of this many rows (quick runs).
     - ``mode``: "train" (random crop + flips) or "test" (resize + center crop); ``transform``
       replaces the mode's transform.
 
-    Every listed file is checked at construction: missing ones raise
-    :class:`DataMissingError` listing the first few and the count, before any training.
+    Every listed file is checked at construction: missing ones raise :class:`DataMissingError`
+    listing the first few and the count, empty ones and a first few that cannot be decoded
+    :class:`DataError`, before any training (``verify_images=True``: every image is decoded).
     An unreadable image raises :class:`DataError` naming the file and CSV line when read.
     """
 
     def __init__(self, csv_file, image_dir, image_col="image", label_col="label", suffix="", classes=None,
                  mode="train", image_size=224, normalize="imagenet", crop_ratio=0.875, flips="h", transform=None,
-                 limit=None, seed=0, check_files=True):
-        self.csv_file, self.image_dir = os.fspath(csv_file), os.fspath(image_dir)
+                 limit=None, seed=0, check_files=True, verify_images=False):
+        self.csv_file, self.image_dir = expand_path(csv_file, "csv_file"), expand_path(image_dir, "image_dir")
         self.image_col, self.label_col, self.suffix = image_col, label_col, suffix or ""
         image_size, crop_ratio, flips = check_image_options(mode, normalize, image_size, crop_ratio, flips)
         self.image_size, self.normalize, self.crop_ratio, self.flips = image_size, normalize, crop_ratio, flips
@@ -136,64 +82,95 @@ class ImageCsvDataset(Dataset):
             raise DataMissingError(f"image folder {self.image_dir!r} not found (images listed in {self.csv_file!r}). "
                                    f"Fix: pass image_dir= the folder that holds the image files.")
         names, raw, lines = read_label_csv(self.csv_file, image_col, label_col)
-        self.classes, labels = class_labels(raw, names, lines, classes, os.path.basename(self.csv_file))
+        fname = os.path.basename(self.csv_file)
+        self.classes, labels = class_labels(raw, names, lines, classes, fname)
+        files = [self._file_name(n) for n in names]
+        refuse_duplicate_rows(files, raw, lines, fname, image_col)  # before the limit: a subset hides none
         idx = np.arange(len(names))
         if limit is not None:
             limit = int(limit)
             if limit < 1:
                 raise ConfigError(f"limit must be a positive whole number or None, got {limit}")
             idx = stratified_pick(labels, min(limit, len(idx)), seed)
-        self.names = [names[i] for i in idx]
-        self.labels = labels[idx]
-        self.lines = lines[idx]
-        self.paths = [os.path.join(self.image_dir, self._file_name(n)) for n in self.names]
+        self.names, self.labels, self.lines = [names[i] for i in idx], labels[idx], lines[idx]
+        self.files = [files[i] for i in idx]  # relative to image_dir: what the data is, wherever the folder
+        self.paths = [os.path.join(self.image_dir, f) for f in self.files]
+        self.sizes = None
         if check_files:
-            self.check_files()
+            self.check_files(verify_images)
         self.transform = transform or build_transform(image_size, mode == "train", crop_ratio, flips, normalize)
         self.mode = mode
 
     def _file_name(self, name):
+        """The file a CSV name stands for, relative to the folder (``suffix`` added; ``./a``, ``a`` alike)."""
         if self.suffix and not name.lower().endswith(self.suffix.lower()):
-            return name + self.suffix
-        return name
+            name = name + self.suffix
+        return os.path.normpath(name).replace(os.sep, "/")
 
-    def check_files(self):
-        """Raise DataMissingError listing the missing image files (first few + count)."""
-        missing = [i for i, p in enumerate(self.paths) if not os.path.isfile(p)]
-        if not missing:
-            return
+    def file_sizes(self):
+        """Each listed file's size in bytes (-1: not there), read once."""
+        if self.sizes is None:
+            self.sizes = [_size(p) for p in self.paths]
+        return self.sizes
+
+    def check_files(self, verify_images=False):
+        """Raise DataMissingError listing the missing image files (first few + count), DataError listing
+        the empty ones or those of the first few (all with ``verify_images``) that cannot be decoded."""
+        self.sizes = None
+        sizes = self.file_sizes()
+        missing = [i for i, size in enumerate(sizes) if size < 0]
+        if missing:
+            raise DataMissingError(self._missing_message(missing))
+        empty = [i for i, size in enumerate(sizes) if size == 0]
+        if empty:
+            raise DataError(f"{plural(len(empty), 'image file')} listed in {os.path.basename(self.csv_file)} "
+                            f"{'is' if len(empty) == 1 else 'are'} empty (0 bytes: an interrupted copy or "
+                            f"download?): {self._shown(empty)}. Fix: copy those files again, or remove their rows.")
+        self.check_images(range(len(self.paths)) if verify_images else range(min(SAMPLE_DECODED, len(self.paths))))
+
+    def check_images(self, rows):
+        """DataError listing the images of ``rows`` that cannot be decoded, each with the reason."""
+        bad, side = [], resize_side(self.image_size, self.crop_ratio)
+        for i in rows:
+            try:
+                open_rgb(self.paths[i], side)
+            except Exception as e:  # any reason PIL has: each is named, none stops the check
+                bad.append((i, f"{type(e).__name__}: {e}"))
+        if bad:
+            shown = "; ".join(f"{self.files[i]} (line {self.lines[i]}): {why}" for i, why in bad[:5])
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise DataError(f"{len(bad)} of the {len(list(rows))} images checked in {os.path.basename(self.csv_file)} "
+                            f"cannot be read as images: {shown}{more}. Fix: replace or "
+                            f"delete those files, or remove their rows (is image_col= the column of image files?).")
+
+    def _shown(self, rows):
+        text = ", ".join(f"{self.files[i]} (line {self.lines[i]})" for i in rows[:5])
+        return text + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+    def _missing_message(self, missing):
+        """What is missing and the likely fix: a suffix, a name's case, or the folder holding other files."""
         fname = os.path.basename(self.csv_file)
-        shown = ", ".join(f"{os.path.basename(self.paths[i])} (line {self.lines[i]})" for i in missing[:5])
-        hint = ""
         first = self.paths[missing[0]]
-        for ext in IMAGE_EXTENSIONS:
-            if os.path.isfile(first + ext):
-                hint = (f" The CSV names have no extension but {os.path.basename(first + ext)} exists: "
-                        f"pass suffix={ext!r}.")
-                break
-        raise DataMissingError(
-            f"{len(missing)} of the {len(self.paths)} images listed in {fname} are missing from {self.image_dir!r}: "
-            f"{shown}{' ...' if len(missing) > 5 else ''}.{hint} Fix: point image_dir at the folder that holds them, "
-            f"set suffix= for names without extension, or remove those rows from {self.csv_file!r}.")
+        return (f"{len(missing)} of the {len(self.paths)} images listed in {fname} are missing from "
+                f"{self.image_dir!r}: {self._shown(missing)}.{_missing_hint(first, len(missing) == len(self.paths))} "
+                f"Fix: point image_dir at the folder that holds them, set suffix= for names without extension, or "
+                f"remove those rows from {self.csv_file!r}.")
 
     def __len__(self):
         return len(self.labels)
 
     def open_image(self, i):
-        """The i-th image as an RGB PIL image; DataError naming the file and CSV line if unreadable."""
+        """The i-th image as the RGB PIL image a viewer shows (:func:`.images.open_rgb`: 16-bit, alpha,
+        palette, CMYK... converted by their range); DataError naming the file and CSV line if unreadable."""
         path = self.paths[i]
+        where = f"{path!r} (line {self.lines[i]} of {os.path.basename(self.csv_file)})"
         try:
-            img = Image.open(path)
-            if img.format == "JPEG":  # decode big JPEGs at reduced scale (DCT scaling): much faster
-                side = resize_side(self.image_size, self.crop_ratio)
-                img.draft("RGB", (side, side))
-            return img.convert("RGB")
+            return open_rgb(path, resize_side(self.image_size, self.crop_ratio))
         except FileNotFoundError:
-            raise DataMissingError(f"image {path!r} (line {self.lines[i]} of {os.path.basename(self.csv_file)}) "
-                                   f"no longer exists.") from None
+            raise DataMissingError(f"image {where} no longer exists.") from None
         except Exception as e:
-            raise DataError(f"cannot read image {path!r} (line {self.lines[i]} of {os.path.basename(self.csv_file)}): "
-                            f"{type(e).__name__}: {e}. Fix: replace or delete the file, or remove its row.") from None
+            raise DataError(f"cannot read image {where}: {type(e).__name__}: {e}. Fix: replace or delete the file, "
+                            f"or remove its row; verify_images=True checks every image before training.") from None
 
     def load(self, i, transform=None):
         """(tensor, label) of the i-th row through ``transform`` (default: the mode's)."""
@@ -205,3 +182,37 @@ class ImageCsvDataset(Dataset):
     def class_counts(self, idx=None):
         labels = self.labels if idx is None else self.labels[np.asarray(idx, dtype=np.int64)]
         return np.bincount(labels, minlength=len(self.classes))
+
+
+def _size(path):
+    """The size of the file ``path`` in bytes; -1 when it is not there (or is a folder)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1
+    return st.st_size if stat.S_ISREG(st.st_mode) else -1
+
+
+def _missing_hint(first, none_there):
+    """Why the file ``first`` may be missing: it exists with an extension added or in another case; when
+    ``none_there`` (no listed file found), what its folder holds instead."""
+    for ext in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
+        if os.path.isfile(first + ext):
+            return (f" The CSV names have no extension but {os.path.basename(first + ext)} exists: "
+                    f"pass suffix={ext!r}.")
+    folder = os.path.dirname(first)
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return ""
+    same = [e for e in entries if e.casefold() == os.path.basename(first).casefold()]
+    if same:
+        return f" {same[0]!r} exists: file names are case-sensitive; write them as the files are named."
+    if not none_there:
+        return ""
+    folders = [e for e in entries if os.path.isdir(os.path.join(folder, e))]
+    files = [e for e in entries if e not in folders]
+    return (f" The folder holds {plural(len(files), 'file')}" + (f" (e.g. {', '.join(map(repr, files[:3]))})" if files
+                                                                 else "")
+            + (f" and the folders {', '.join(map(repr, folders[:5]))} (is image_dir one level too high?)" if folders
+               else "") + ".")

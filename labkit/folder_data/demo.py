@@ -48,7 +48,7 @@ def write_cifar_image_folder(cifar_root, out_dir, train_counts, test_counts, fmt
     indices of CIFAR-10; the CSV labels are 0..K-1 in that order). Returns ``out_dir``.
     Refuses to write into a folder that already has a train.csv unless ``overwrite``.
     """
-    out_dir = os.fspath(out_dir)
+    out_dir, cifar_root = os.path.expanduser(os.fspath(out_dir)), os.path.expanduser(os.fspath(cifar_root))
     if all(os.path.isfile(os.path.join(out_dir, f)) for f in ("train.csv", "test.csv", "classes.txt")) \
             and not overwrite:
         return out_dir  # written before (classes.txt comes last)

@@ -1,9 +1,13 @@
 """The data object :func:`labkit.fit` takes for CSV-listed image folders: :class:`ImageFolderData`.
 
 Train/val/test splits as row indices of two :class:`ImageCsvDataset`, their class counts (a dict
-for ``describe()``, a printed table), the class weights of the loss and ``.loader(...)``, which puts
-together the transforms, the imbalance policy of :mod:`.sampling` and the batches of :mod:`.batches`.
+for ``describe()``, a printed table), the content digest of ``describe()``, the class weights of the
+loss and ``.loader(...)``, which puts together the transforms, the imbalance policy of
+:mod:`.sampling` and the batches of :mod:`.batches`.
 """
+import hashlib
+import json
+
 import numpy as np
 import torch
 
@@ -98,6 +102,25 @@ class ImageFolderData:
         """{split: {class: count}} for train, val and test."""
         return {s: {c: int(k) for c, k in zip(self.classes, self.class_counts(s))} for s in SPLITS}
 
+    def _split_record(self, name):
+        """What a split is, wherever its folder: its files (relative to the folder), labels and file sizes."""
+        base, idx = self._split(name)
+        sizes = base.file_sizes()
+        return {"n": len(idx), "files": [base.files[i] for i in idx], "labels": base.labels[idx].tolist(),
+                "sizes": [sizes[i] for i in idx]}
+
+    def digest(self):
+        """A short hash of what the data is: each split's files (names relative to their folder, in order),
+        labels and file sizes, the classes and how the images become inputs (size, normalization, crop
+        ratio, flips, imbalance option). The same images moved or spelled with another path give the same
+        digest; another image, label or setting another (a resumed run is checked against it)."""
+        record = {"splits": {s: self._split_record(s) for s in SPLITS}, "classes": self.classes,
+                  "image_size": self.image_size, "normalize": self.train_set.normalize,
+                  "crop_ratio": self.train_set.crop_ratio, "flips": self.train_set.flips, "imbalance": self.imbalance}
+        if self.imbalance == "augment_minority":  # only then do they change what an epoch holds
+            record.update(minority_classes=self.minority_classes, minority_repeat=self.minority_repeat)
+        return hashlib.blake2b(json.dumps(record, sort_keys=True).encode(), digest_size=12).hexdigest()
+
     def describe(self):
         return {"source": "image folder + CSV", "train": len(self.train_idx), "val": len(self.val_idx),
                 "test": len(self.test_idx), "classes": self.classes, "class_counts": self.counts_table(),
@@ -105,7 +128,8 @@ class ImageFolderData:
                 "minority_classes": [self.classes[i] for i in self.minority_classes],
                 "minority_repeat": self.minority_repeat if self.imbalance == "augment_minority" else None,
                 "image_size": self.image_size, "normalize": self.train_set.normalize,
-                "crop_ratio": self.train_set.crop_ratio, "flips": self.train_set.flips, **self.info}
+                "crop_ratio": self.train_set.crop_ratio, "flips": self.train_set.flips, **self.info,
+                "digest": self.digest()}
 
     def print_counts(self):
         """Print the class counts per split and the imbalance option."""
