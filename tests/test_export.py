@@ -173,3 +173,126 @@ def test_a_browser_that_does_not_start_is_named(demo_nb, tmp_path):
     with pytest.raises(ExportError, match="does not start: check the path"):
         export_pdf(demo_nb, tmp_path / "x.pdf", browser=str(fake), verbose=False)
     assert not (tmp_path / "x.pdf").exists()
+
+
+# ---- a PDF a TA navigates: A4, numbered pages, a title, bookmarks ------------------------------------------------
+A4_PT = (595, 842)
+
+
+def pdf_facts(path):
+    """(page sizes in pt, page texts, document title, [(bookmark title, page index)] flattened)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+
+    def flat(items):
+        for it in items:
+            if isinstance(it, list):
+                yield from flat(it)
+            else:
+                yield it.title, reader.get_destination_page_number(it)
+
+    sizes = [(round(float(p.mediabox.width)), round(float(p.mediabox.height))) for p in reader.pages]
+    texts = [p.extract_text() or "" for p in reader.pages]
+    return sizes, texts, (reader.metadata or {}).get("/Title"), list(flat(reader.outline))
+
+
+@pytest.fixture(scope="module")
+def long_nb(tmp_path_factory):
+    """A notebook of several pages: headings, long prints, a figure with a table."""
+    d = tmp_path_factory.mktemp("long")
+    cells = [("md", "# Long notebook\n\nIntro text.", None)]
+    for k in range(1, 4):
+        cells += [("md", f"## Section {k} of the notebook", None),
+                  ("code", f"for i in range(70):\n    print('section {k} line', i)", None)]
+    cells += [("code", "import matplotlib.pyplot as plt\nfrom IPython.display import HTML, display\n"
+               "plt.plot([1, 2]); plt.show()\ndisplay(HTML('<table>' + '<tr><td>row</td></tr>' * 10 + '</table>'))",
+               None)]
+    return executed_notebook(d / "long.ipynb", cells)
+
+
+@needs_browser
+@pytest.mark.parametrize("method", ["webpdf", "chromium"])
+def test_pdf_is_a4_numbered_titled_and_bookmarked(long_nb, tmp_path, method):
+    if method == "webpdf":
+        pytest.importorskip("playwright", reason="playwright not installed (pip install 'nbconvert[webpdf]')")
+    out = export_pdf(long_nb, tmp_path / "long.pdf", method=method, title="F74091234 Lab 2 report", verbose=False)
+    sizes, texts, title, outline = pdf_facts(out)
+    assert len(sizes) >= 3
+    assert all(abs(w - A4_PT[0]) <= 1 and abs(h - A4_PT[1]) <= 1 for w, h in sizes)  # A4, not US Letter
+    n = len(texts)
+    assert all(f"{i} / {n}" in t for i, t in enumerate(texts, 1))  # "3 / 5" on every page
+    assert title == "F74091234 Lab 2 report"
+    titles = [t for t, _ in outline]
+    assert titles[:4] == ["Long notebook", "Section 1 of the notebook", "Section 2 of the notebook",
+                          "Section 3 of the notebook"]
+    pages = dict(outline)
+    assert all(f"Section {k} of the notebook" in texts[pages[f"Section {k} of the notebook"]] for k in (1, 2, 3))
+    assert pages["Section 3 of the notebook"] > pages["Section 1 of the notebook"]
+
+
+@needs_browser
+def test_default_title_is_the_notebook_title_or_name(demo_nb, tmp_path):
+    _, _, title, outline = pdf_facts(export_pdf(demo_nb, tmp_path / "d.pdf", method="chromium", verbose=False))
+    assert title == "demo" and [t for t, _ in outline] == [CJK_HEADING]
+
+
+@needs_browser
+def test_bookmarks_are_added_where_the_browser_made_none(long_nb, tmp_path):
+    """An older Chromium prints no outline: labkit.handin.bookmarks finds each heading's page in the text."""
+    from pypdf import PdfReader, PdfWriter
+
+    from labkit.handin.bookmarks import finish_pdf
+
+    native = export_pdf(long_nb, tmp_path / "native.pdf", method="chromium", verbose=False)
+    writer = PdfWriter()
+    writer.append(PdfReader(native), import_outline=False)  # the same pages, no bookmarks, no title
+    bare = tmp_path / "bare.pdf"
+    with open(bare, "wb") as f:
+        writer.write(f)
+    assert pdf_facts(str(bare))[3] == []
+    headings = ["Long notebook"] + [f"Section {k} of the notebook" for k in (1, 2, 3)]
+    data, notes = finish_pdf(bare.read_bytes(), "My title", headings)
+    fixed = tmp_path / "fixed.pdf"
+    fixed.write_bytes(data)
+    _, _, title, outline = pdf_facts(str(fixed))
+    assert title == "My title" and "added 4 with pypdf" in notes[0]
+    assert outline == [(t, p) for t, p in pdf_facts(native)[3] if t in headings]  # the browser's pages
+
+
+def test_heading_pages_skip_the_table_of_contents():
+    from labkit.handin.bookmarks import heading_pages
+
+    heads = ["1. Introduction", "2. Results", "Appendix A: Task 1 notebook"]
+    pages = ["Title\nContents\n1. Introduction\n2. Results\nAppendix A: Task 1 notebook\n1. Introduction\ntext",
+             "more text\n2. Results\n", "Appendix A: Task 1\nnotebook\n"]  # a heading broken over two lines
+    assert heading_pages(pages, heads) == {"1. Introduction": 0, "2. Results": 1, "Appendix A: Task 1 notebook": 2}
+
+
+def test_page_fit_tags_what_stays_together():
+    """Small code cells and a figure with its table print unbroken; long cells may break; headings and
+    captions stay with what follows; the estimate sees only what is printed."""
+    from labkit.handin.template import KEEP_NEXT_TAG, KEEP_TAG, PageFitPreprocessor
+
+    import base64
+    import struct
+
+    # the start of a 600x400 PNG: its size is all the estimate reads
+    head = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 600, 400) + b"\x08\x02" * 8
+    png = base64.b64encode(head).decode()
+    small = nbformat.v4.new_code_cell("print(1)")
+    small.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    long = nbformat.v4.new_code_cell("for i in range(200): print(i)")
+    long.outputs = [nbformat.v4.new_output("stream", name="stdout", text="line\n" * 200)]
+    figure = nbformat.v4.new_code_cell("plot_confusion(...)")
+    figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+                      nbformat.v4.new_output("display_data", data={
+                          "text/html": "<table>" + "<tr><td>class</td><td>9.0</td></tr>" * 11 + "</table>",
+                          "text/plain": "table"})]
+    heading = nbformat.v4.new_markdown_cell("## Curves")
+    prose = nbformat.v4.new_markdown_cell("A long paragraph.\n\n" * 20)
+    nb = nbformat.v4.new_notebook(cells=[heading, small, long, figure, prose])
+    PageFitPreprocessor().preprocess(nb, {})
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert KEEP_NEXT_TAG in tags[0] and KEEP_TAG in tags[1] and KEEP_TAG not in tags[2]
+    assert KEEP_TAG in tags[3] and KEEP_NEXT_TAG not in tags[4]

@@ -51,13 +51,14 @@ def handin(tmp_path_factory, subset_root):
     common = dict(data_root=subset_root, run_dir=str(runs), **TINY)
     jobs = [("task1_simplecnn.ipynb", "task1_out.ipynb", dict(common, limit=200, progress=True)),
             ("task2_resnet18.ipynb", "task2_out.ipynb",
-             dict(common, limit=120, progress=False, ablations=["lr"], lr_values=[0.1]))]
+             dict(common, limit=160, progress=False, ablations=["lr"], lr_values=[0.1]))]  # >= 1 batch of 128
     for src, out, params in jobs:
         papermill.execute_notebook(os.path.join(REPO, "notebooks", src), str(d / out), parameters=params, cwd=REPO,
                                    progress_bar=False, kernel_name="python3")
     report = written_report(d / "my_report.ipynb")
     pdf = can_make_pdf()
-    args = ["--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), str(d / "task2_out.ipynb"),
+    # given task 2 first: the hand-in puts them in task order (their metadata says which task each is)
+    args = ["--student-id", SID, "--lab", LAB, "--notebook", str(d / "task2_out.ipynb"), str(d / "task1_out.ipynb"),
             "--report", report, "--run-dir", str(runs), "--student-name", "Wang", "--out-dir", str(d / "out")]
     if not pdf:  # no browser here: the zip is still made, with a stand-in PDF
         (d / "standin.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
@@ -82,6 +83,7 @@ def test_the_notebook_holds_both_tasks_code_and_outputs(handin):
     nbformat.validate(nb)
     heads = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("# ")]
     assert heads.index("# Task 1") < heads.index("# Lab 2, task 1: SimpleCNN on CIFAR-10") < heads.index("# Task 2")
+    assert nb.metadata["labkit"]["tasks"] == ["task1", "task2"]  # read from the notebooks' metadata
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert code.index("labkit.fit(") < code.index("run_ablations(")  # task 1 then task 2, code kept
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
@@ -155,3 +157,85 @@ def test_export_leaves_progress_bars_out(tmp_path):
     cfg = Config(_nbconvert_config(False, None, _write_template(str(tmp_path))))
     html, _ = HTMLExporter(config=cfg).from_notebook_node(nb)
     assert "Finished Training" in html and "it/s" not in html
+
+
+def _pdf(handin):
+    d, pdf = handin
+    if not pdf:
+        pytest.skip("no browser/pdftotext here (CI installs chromium with scripts/setup.sh)")
+    from pypdf import PdfReader
+
+    return PdfReader(str(d / "unzipped" / f"{SID}_{LAB}.pdf"))
+
+
+def _outline(reader):
+    def walk(items, depth):
+        for it in items:
+            if isinstance(it, list):
+                yield from walk(it, depth + 1)
+            else:
+                yield depth, it.title, reader.get_destination_page_number(it)
+    return list(walk(reader.outline, 0))
+
+
+APPENDICES = ["Appendix A: Task 1 notebook", "Appendix B: Task 2 notebook",
+              "Appendix C: Source code that produced these results"]
+
+
+def test_the_pdf_is_a4_numbered_titled_with_bookmarks(handin):
+    reader = _pdf(handin)
+    n = len(reader.pages)
+    for i, page in enumerate(reader.pages, 1):
+        assert abs(float(page.mediabox.width) - 595) <= 1 and abs(float(page.mediabox.height) - 842) <= 1
+        assert f"{i} / {n}" in page.extract_text()
+    assert reader.metadata.title == f"{SID} Lab 2 report"
+    outline = _outline(reader)
+    top = [t for depth, t, _ in outline if depth == 0]
+    assert top[-3:] == APPENDICES
+    titles = [t for _, t, _ in outline]
+    assert "1. Introduction 簡介" in titles and "5. Difficulties and solutions 遇到的困難與解決方法" in titles
+    pages = {t: p for _, t, p in outline}
+    assert pages[APPENDICES[0]] < pages[APPENDICES[1]] < pages[APPENDICES[2]]  # report, tasks, then source
+    for t in APPENDICES:
+        assert "".join(t.split()) in "".join(reader.pages[pages[t]].extract_text().split())
+
+
+def test_the_pdf_starts_with_contents_and_the_report_shows_no_prompts(handin):
+    reader = _pdf(handin)
+    texts = [p.extract_text() for p in reader.pages]
+    first = "".join(texts[0].split())
+    assert "Contents" in texts[0] and all("".join(t.split()) in first for t in APPENDICES)
+    pages = {t: p for _, t, p in _outline(reader)}
+    links = [a.get_object() for a in reader.pages[0].get("/Annots", []) or []]
+    targets = [a["/Dest"] for a in links if a.get("/Subtype") == "/Link" and "/Dest" in a]
+    assert len(targets) >= 9 and all(t in reader.named_destinations for t in targets)  # links into the PDF
+    report = "\n".join(texts[:pages[APPENDICES[0]]])
+    prompt = re.compile(r"In\s\[\d*\]:|Out\[\d+\]:")  # the PDF's prompts have a no-break space
+    assert "Lab 2 report" in report and not prompt.search(report)
+    task1 = "\n".join(texts[pages[APPENDICES[0]]:pages[APPENDICES[1]]])
+    assert prompt.search(task1)  # the task notebooks keep theirs: they are code
+
+
+def test_the_pdf_ends_with_the_source_code(handin):
+    import labkit
+
+    reader = _pdf(handin)
+    pages = {t: p for _, t, p in _outline(reader)}
+    source = "\n".join(p.extract_text() for p in reader.pages[pages[APPENDICES[2]]:])
+    flat = "".join(source.split())
+    for needle in ("def fit(", "def one_batch(", "class SimpleCNN(", "def evaluate(", "class BatchLoader",
+                   f"labkit {labkit.__version__}"):
+        assert "".join(needle.split()) in flat, needle
+
+
+def test_the_zip_notebook_ends_with_the_source_code(handin):
+    d, _ = handin
+    with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:
+        nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
+    start = next(i for i, c in enumerate(nb.cells) if "Source code that produced these results" in c.source)
+    task2 = next(i for i, c in enumerate(nb.cells) if c.source.startswith("# Task 2"))
+    assert nb.cells[start].cell_type == "markdown" and start > task2  # after both tasks
+    source = [c for c in nb.cells[start:] if c.cell_type == "code"]
+    assert source and all("labkit-source" in c.metadata["tags"] and not c.outputs for c in source)
+    assert not any("labkit-source" in c.metadata.get("tags", []) for c in nb.cells[:start])
+    assert "def one_batch(" in "\n".join(c.source for c in source)

@@ -12,6 +12,7 @@ from nbclient import NotebookClient
 
 from labkit.handin.browser import find_browser
 from labkit.handin.errors import SubmissionError, SubmissionExistsError
+from labkit.handin.source import SOURCE_TAG, SOURCE_TITLE
 from labkit.handin.submit import check_notebook, make_submission
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +47,11 @@ def a_pdf(tmp_path_factory):
     p = tmp_path_factory.mktemp("pdf") / "report.pdf"
     p.write_bytes(b"%PDF-1.4\n% a stand-in report\n%%EOF\n")
     return str(p)
+
+
+def appendix_start(nb):
+    """The index of the source appendix's heading cell in a hand-in notebook."""
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and SOURCE_TITLE in c.source)
 
 
 def run_cli(*args):
@@ -88,8 +94,9 @@ def test_given_pdf_extras_and_force(executed, a_pdf, tmp_path):
         assert z.read(f"{SID}_{LAB}.pdf") == open(a_pdf, "rb").read()
         nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
     src = nbformat.read(executed, as_version=4)
-    assert [c.source for c in nb.cells][-len(src.cells):] == [c.source for c in src.cells]  # every cell, in order
-    assert [c.get("outputs") for c in nb.cells][-len(src.cells):] == [c.get("outputs") for c in src.cells]
+    cells = nb.cells[:appendix_start(nb)]  # the source appendix comes after the task cells
+    assert [c.source for c in cells][-len(src.cells):] == [c.source for c in src.cells]  # every cell, in order
+    assert [c.get("outputs") for c in cells][-len(src.cells):] == [c.get("outputs") for c in src.cells]
     before = open(z1, "rb").read()
     # an existing zip is never replaced silently: the function and the CLI refuse, the file is untouched
     with pytest.raises(SubmissionExistsError, match="--force"):
@@ -187,3 +194,136 @@ def test_refuses_a_report_with_template_placeholders(executed, a_pdf, tmp_path):
             for ph in nb.metadata["labkit"]["placeholders"]:
                 c.source = c.source.replace(ph, "my own words")
     assert report_placeholders(nb) == []
+
+
+def task_notebook(path, task, text):
+    """A small executed notebook that says which task it is (metadata labkit.task, as the lab notebooks do)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if task:
+        nb.metadata["labkit"] = {"task": task}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {text}"), nbformat.v4.new_code_cell(f"print({text!r})")]
+    nb.cells[1].execution_count = 1
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{text}\n")]
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+def zipped_notebook(zip_path):
+    stem = os.path.splitext(os.path.basename(zip_path))[0]
+    with zipfile.ZipFile(zip_path) as z:
+        return nbformat.reads(z.read(f"{stem}.ipynb").decode("utf-8"), as_version=4)
+
+
+def task_headings(nb):
+    return [c.source.splitlines()[0] for c in nb.cells[:appendix_start(nb)]
+            if c.cell_type == "markdown" and c.source.startswith("# Task")]
+
+
+def test_notebooks_are_put_in_task_order_and_labelled_by_task(tmp_path, a_pdf, capsys):
+    t1 = task_notebook(tmp_path / "a.ipynb", "task1", "first task")
+    t2 = task_notebook(tmp_path / "b.ipynb", "task2", "second task")
+    z = make_submission(SID, LAB, [t2, t1], pdf=a_pdf, out_dir=tmp_path / "out")  # given task 2 first
+    nb = zipped_notebook(z)
+    assert task_headings(nb) == ["# Task 1", "# Task 2"]
+    texts = [c.source for c in nb.cells]
+    assert texts.index("# first task") < texts.index("# second task")
+    assert nb.metadata["labkit"]["tasks"] == ["task1", "task2"]
+    assert "say(s) no task" not in capsys.readouterr().out
+
+
+def test_notebooks_without_a_task_keep_the_given_order_with_a_note(tmp_path, a_pdf, capsys):
+    t2 = task_notebook(tmp_path / "b.ipynb", None, "second task")
+    t1 = task_notebook(tmp_path / "a.ipynb", None, "first task")
+    nb = zipped_notebook(make_submission(SID, LAB, [t2, t1], pdf=a_pdf, out_dir=tmp_path / "out"))
+    texts = [c.source for c in nb.cells]
+    assert texts.index("# second task") < texts.index("# first task")  # as given: nothing says otherwise
+    assert task_headings(nb) == ["# Task 1", "# Task 2"]
+    assert "say(s) no task" in capsys.readouterr().out
+
+
+def test_a_notebook_given_twice_or_two_of_one_task_are_refused(tmp_path, a_pdf):
+    t1 = task_notebook(tmp_path / "task1_out.ipynb", "task1", "first task")
+    with pytest.raises(SubmissionError, match=r"task1_out.ipynb.*same file as.*task1_out.ipynb"):
+        make_submission(SID, LAB, [t1, t1], pdf=a_pdf, out_dir=tmp_path / "out", verbose=False)
+    copy = tmp_path / "copy.ipynb"
+    copy.write_bytes(open(t1, "rb").read())
+    with pytest.raises(SubmissionError, match="same content"):
+        make_submission(SID, LAB, [t1, str(copy)], pdf=a_pdf, out_dir=tmp_path / "out", verbose=False)
+    other = task_notebook(tmp_path / "again.ipynb", "task1", "task one again")
+    with pytest.raises(SubmissionError, match=r"task1_out.ipynb.* and .*again.ipynb.* are both Task 1"):
+        make_submission(SID, LAB, [t1, other], pdf=a_pdf, out_dir=tmp_path / "out", verbose=False)
+    r = run_cli("--student-id", SID, "--lab", LAB, "--notebook", t1, t1, "--pdf", a_pdf, "--out-dir",
+                str(tmp_path / "out"))
+    assert r.returncode == 2 and "same file" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_lab_and_student_id_are_written_one_way(executed, a_pdf, tmp_path, capsys):
+    z = make_submission("f74091234", "Lab2", executed, pdf=a_pdf, out_dir=tmp_path)
+    assert os.path.basename(z) == f"{SID}_{LAB}.zip"  # not F74091234_Lab2 next to a PDF saying lab2
+    with zipfile.ZipFile(z) as zf:
+        assert sorted(zf.namelist()) == [f"{SID}_{LAB}.ipynb", f"{SID}_{LAB}.pdf"]
+    out = capsys.readouterr().out
+    assert "'f74091234' written as 'F74091234'" in out and "'Lab2' written as 'lab2'" in out
+    nb = zipped_notebook(z)
+    assert nb.cells[0].source.startswith(f"# {SID} {LAB}")
+    # full-width letters and digits, as a Chinese input method types them, are the same id
+    z2 = make_submission("Ｆ７４０９１２３４", "ｌａｂ２", executed, pdf=a_pdf, out_dir=tmp_path, force=True,
+                         verbose=False)
+    assert z2 == z
+
+
+@pytest.mark.parametrize("sid", ["王小明", "F74091234" * 4, "F74\u200b091234", "-F74", "F74\n091234", "F74091234é"])
+def test_refuses_ids_that_are_no_student_number(executed, a_pdf, tmp_path, sid):
+    with pytest.raises(SubmissionError, match="student id"):
+        make_submission(sid, LAB, executed, pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_refuses_bad_lab_and_student_names(executed, a_pdf, tmp_path):
+    for lab in ("lab 2", "lab/2", "實驗二", "x" * 40):
+        with pytest.raises(SubmissionError, match="lab"):
+            make_submission(SID, lab, executed, pdf=a_pdf, out_dir=tmp_path, verbose=False)
+    for name in ("王\n小明", "x" * 200, "   "):
+        with pytest.raises(SubmissionError, match="student name"):
+            make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=tmp_path, student_name=name, verbose=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_zip_goes_to_handin_not_the_current_folder(executed, a_pdf, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    z = make_submission(SID, LAB, executed, pdf=a_pdf)
+    assert os.path.abspath(z) == str(tmp_path / "handin" / f"{SID}_{LAB}.zip")
+    assert os.listdir(tmp_path) == ["handin"]
+    assert str(tmp_path / "handin" / f"{SID}_{LAB}.zip") in capsys.readouterr().out  # the full path is printed
+    r = subprocess.run([sys.executable, "-m", "labkit.handin.submit", "--student-id", SID, "--lab", LAB,
+                        "--notebook", executed, "--pdf", a_pdf, "--force"], capture_output=True, text=True,
+                       timeout=300, cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": REPO})
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(tmp_path) == ["handin"]
+
+
+def test_the_notebook_ends_with_the_source_that_ran(executed, a_pdf, tmp_path):
+    import labkit
+
+    nb = zipped_notebook(make_submission(SID, LAB, executed, pdf=a_pdf, out_dir=tmp_path, verbose=False))
+    start = appendix_start(nb)
+    appendix = nb.cells[start:]
+    heading = appendix[0].source
+    assert f"labkit {labkit.__version__}" in heading
+    assert "not a git checkout" in heading or "git commit " in heading
+    code = [c for c in appendix if c.cell_type == "code"]
+    assert code and all(SOURCE_TAG in c.metadata["tags"] and "nbval-skip" in c.metadata["tags"] for c in code)
+    assert all(not c.outputs and c.execution_count is None for c in code)  # shown, never run
+    text = "\n".join(c.source for c in appendix)
+    for needle in ("def fit(", "def one_batch(", "def run_epoch(", "def build_optimizer(", "def build_scheduler(",
+                   "class SimpleCNN(", "class CifarResNet(", "class VGG(", "def make_layer(", "def evaluate(",
+                   "def load_cifar10(", "class BatchLoader", "def random_crop_flip(", "def compute_mean_std(",
+                   "def build_transform(", "### `labkit.train`: `fit`", "### `labkit.models.simplecnn`"):
+        assert needle in text, needle
+    assert all(c.cell_type != "code" or SOURCE_TAG not in c.metadata.get("tags", []) for c in nb.cells[:start])
+    # the merged notebook passes the hand-in's own check: its source cells are not "cells that did not run"
+    path = tmp_path / "merged.ipynb"
+    nbformat.write(nb, str(path))
+    assert check_notebook(path)[1] == []

@@ -3,12 +3,20 @@
 Modules, lower first (each imports only those above it):
 
 - ``errors``: HandinError, ExportError, SubmissionError, SubmissionExistsError;
-- ``notebooks``: reading a notebook (the one reader), merging notebooks, dropping progress bars,
-  finding the report's unreplaced placeholders, the cell tags the PDF obeys;
+- ``notebooks``: reading a notebook (the one reader), a notebook's cells copied for a merge (remove-cell
+  out, tags added, headings demoted), merging notebooks, headings and their HTML ids, dropping progress
+  bars, finding the report's unreplaced placeholders, the cell tags the PDF obeys;
 - ``browser``: finding a Chromium (PATH, playwright, ``$LABKIT_CHROMIUM``), the playwright shim,
   the sandbox and offline switches, what to install;
-- ``template``: how the PDF looks (nbconvert template and CSS, MathJax, CJK fonts);
+- ``template``: how the PDF looks (nbconvert template and CSS: A4, page numbers, what stays together on
+  a page; MathJax, CJK fonts);
+- ``printer``: the webpdf route's printer (playwright's ``page.pdf`` with A4, bookmarks, tagged), run as a
+  script in its own process;
+- ``bookmarks``: the PDF after printing: its title, bookmarks added with pypdf where the browser made none;
 - ``pdf``: ``export_pdf`` (notebook -> PDF, two routes) and ``python -m labkit.handin.pdf``;
+- ``source``: the source appendix (the labkit code that produced the results, read with inspect);
+- ``document``: the task notebooks in task order, the zip's merged notebook and the PDF's notebook
+  (report, contents, one appendix per task, the source appendix);
 - ``submit``: ``make_submission`` (checks, merged notebook, PDF, zip) and ``python -m labkit.handin.submit``.
 
 Nothing is imported here: ``python -m labkit.handin.pdf`` runs its module once, and

@@ -14,6 +14,7 @@ every state of a bar would otherwise be kept in the notebook and printed in the 
 dropped from what is handed in; every other output stays as it is, in order.
 """
 import copy
+import html
 import os
 import re
 
@@ -44,8 +45,12 @@ def read_notebook(path, error=HandinError):
                     f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None
 
 
-def _text(value):
+def text_of(value):
+    """A notebook text field (a string, or a list of lines as some writers store it) as one string."""
     return "".join(value) if isinstance(value, list) else (value or "")
+
+
+_text = text_of
 
 
 def is_progress_output(output):
@@ -79,35 +84,105 @@ class StripProgressPreprocessor(Preprocessor):
         return nb, resources
 
 
-def merge_notebooks(parts, title=None, hide_code_of=()):
-    """One notebook of ``parts`` ([(heading, notebook)]): each part's cells in order after a Markdown
-    heading cell (none for heading None), outputs kept. Cells tagged remove-cell are dropped; the code
-    cells of the parts whose index is in ``hide_code_of`` get the hide-input tag (in the PDF they show
-    only their output).
-    Kernel metadata come from the first part; cell ids are made unique."""
-    if not parts:
-        raise HandinError("nothing to merge: give at least one notebook")
-    first = parts[0][1]
-    meta = {k: copy.deepcopy(first.metadata[k]) for k in ("kernelspec", "language_info") if k in first.metadata}
-    meta["labkit"] = {"merged": [h.splitlines()[0].lstrip("# ") for h, _ in parts if h]}
-    out = nbformat.v4.new_notebook(metadata=meta)
-    if title:
-        out.cells.append(nbformat.v4.new_markdown_cell(title))
-    for k, (heading, nb) in enumerate(parts):
-        if heading:
-            out.cells.append(nbformat.v4.new_markdown_cell(heading))
-        for cell in nb.cells:
-            tags = set(cell.get("metadata", {}).get("tags", []))
-            if tags & set(REMOVE_CELL_TAGS):  # instructions to the student, never graded
-                continue
-            cell = copy.deepcopy(cell)
-            if k in hide_code_of and cell.cell_type == "code" and HIDE_INPUT_TAG not in tags:
-                cell.metadata["tags"] = list(cell.metadata.get("tags", [])) + [HIDE_INPUT_TAG]
-            out.cells.append(cell)
+def part_cells(nb, tags=(), demote=0):
+    """Copies of ``nb``'s cells for a merged notebook: cells tagged remove-cell left out (instructions to the
+    student, never graded), ``tags`` added to every cell, Markdown headings ``demote`` levels lower (a task
+    notebook's ``# title`` under an appendix heading becomes ``## title``)."""
+    out = []
+    for cell in nb.cells:
+        have = list(cell.get("metadata", {}).get("tags", []))
+        if set(have) & set(REMOVE_CELL_TAGS):
+            continue
+        cell = copy.deepcopy(cell)
+        new = [t for t in tags if t not in have]
+        if new:
+            cell.metadata["tags"] = have + new
+        if demote and cell.cell_type == "markdown":
+            cell.source = demote_headings(_text(cell.source), demote)
+        out.append(cell)
+    return out
+
+
+def join_cells(cells, metadata=None):
+    """A valid notebook of ``cells`` (copied in, in order) with ``metadata``; cell ids made unique."""
+    out = nbformat.v4.new_notebook(metadata=copy.deepcopy(metadata or {}))
+    out.cells = list(cells)
     for i, cell in enumerate(out.cells):
         cell["id"] = f"handin-{i:03d}"
     nbformat.validate(out)
     return out
+
+
+def kernel_metadata(nb):
+    """The kernel and language metadata of ``nb`` (what Jupyter needs to open a merged notebook)."""
+    return {k: copy.deepcopy(nb.metadata[k]) for k in ("kernelspec", "language_info") if k in nb.metadata}
+
+
+def merge_notebooks(parts, title=None, hide_code_of=(), tail=()):
+    """One notebook of ``parts`` ([(heading, notebook)]): each part's cells in order after a Markdown
+    heading cell (none for heading None), outputs kept. Cells tagged remove-cell are dropped; the code
+    cells of the parts whose index is in ``hide_code_of`` get the hide-input tag (in the PDF they show
+    only their output). ``tail``: cells appended at the end (the hand-in's source appendix).
+    Kernel metadata come from the first part; cell ids are made unique."""
+    if not parts:
+        raise HandinError("nothing to merge: give at least one notebook")
+    meta = kernel_metadata(parts[0][1])
+    meta["labkit"] = {"merged": [h.splitlines()[0].lstrip("# ") for h, _ in parts if h]}
+    cells = [nbformat.v4.new_markdown_cell(title)] if title else []
+    for k, (heading, nb) in enumerate(parts):
+        if heading:
+            cells.append(nbformat.v4.new_markdown_cell(heading))
+        for cell in part_cells(nb):
+            tags = cell.metadata.get("tags", [])
+            if k in hide_code_of and cell.cell_type == "code" and HIDE_INPUT_TAG not in tags:
+                cell.metadata["tags"] = list(tags) + [HIDE_INPUT_TAG]
+            cells.append(cell)
+    return join_cells(cells + [copy.deepcopy(c) for c in tail], meta)
+
+
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_HEADING = re.compile(r"^(#{1,6})(\s+\S.*)$")
+
+
+def demote_headings(source, levels=1):
+    """Markdown ``source`` with every ATX heading (``# x``) ``levels`` deeper (at most ``######``);
+    lines inside fenced code blocks are left as they are (a ``# comment`` there is no heading)."""
+    lines, fenced = [], False
+    for line in source.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        m = None if fenced else _HEADING.match(line)
+        lines.append("#" * min(6, len(m.group(1)) + levels) + m.group(2) if m else line)
+    return "\n".join(lines)
+
+
+def heading_anchor(text, level=2):
+    """(the heading's text as printed, its HTML id) for the Markdown heading ``text``: rendered by nbconvert's
+    own Markdown filter, so the id is the one the PDF's HTML gives the heading (a link to ``#id`` lands on it)."""
+    from nbconvert.filters import markdown2html
+
+    html_out = markdown2html(f"{'#' * level} {text}")
+    m = re.search(r'<h\d id="([^"]*)"', html_out)
+    shown = re.sub(r'<a class="anchor-link".*?</a>|<[^>]+>', "", html_out)
+    return html.unescape(shown).strip(), (html.unescape(m.group(1)) if m else None)
+
+
+def text_headings(text, max_level=6):
+    """[(level, text)] of the ATX headings in the Markdown ``text`` (not in code fences), in order."""
+    found, fenced = [], False
+    for line in text_of(text).split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        m = None if fenced else _HEADING.match(line)
+        if m and len(m.group(1)) <= max_level:
+            found.append((len(m.group(1)), m.group(2).strip().rstrip("#").strip()))
+    return found
+
+
+def markdown_headings(nb, max_level=6):
+    """[(level, text)] of the headings of ``nb``'s Markdown cells, in order."""
+    return [h for cell in nb.cells if cell.get("cell_type") == "markdown"
+            for h in text_headings(cell.get("source"), max_level)]
 
 
 def report_placeholders(nb):

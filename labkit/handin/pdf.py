@@ -2,13 +2,18 @@
 
 Two routes, tried in this order by ``export_pdf(..., method="auto")``:
 
-1. ``webpdf``: nbconvert's WebPDFExporter (``jupyter nbconvert --to webpdf``), which drives a
-   Chromium through playwright. It uses playwright's own browser when ``playwright install
-   chromium`` has put one in place (Colab), and otherwise a system Chromium (Debian's
-   ``chromium``), presented to playwright through a symlink in a private folder
-   (``~/.cache/labkit/playwright-browsers``) so nothing has to be downloaded.
-2. ``chromium``: nbconvert's HTML (same ``webpdf`` template) printed by ``chromium --headless
-   --print-to-pdf``; no playwright needed.
+1. ``webpdf``: nbconvert's HTML printed by a Chromium driven through playwright (what ``jupyter nbconvert
+   --to webpdf`` does, with the page options it cannot pass: A4 from the CSS, bookmarks, a tagged PDF;
+   printer.py). It uses playwright's own browser when ``playwright install chromium`` has put one in
+   place (Colab), and otherwise a system Chromium (Debian's ``chromium``), presented to playwright
+   through a symlink in a private folder (``~/.cache/labkit/playwright-browsers``) so nothing has to be
+   downloaded.
+2. ``chromium``: the same HTML printed by ``chromium --headless --print-to-pdf
+   --generate-pdf-document-outline``; no playwright needed.
+
+Both give the same PDF: A4 pages numbered "3 / 26" at the bottom (CSS ``@page`` margin boxes), the
+notebook's title as the document title, bookmarks for the headings (added with pypdf where the browser
+made none: bookmarks.py).
 
 Both run offline: MathJax comes from Debian's ``libjs-mathjax`` when installed (else the CDN),
 Chromium gets its background-networking switches off, and ``--no-sandbox`` is passed where
@@ -23,7 +28,6 @@ Command line::
     python -m labkit.handin.pdf --check     # which routes work on this machine
 """
 import argparse
-import json
 import os
 import re
 import signal
@@ -37,10 +41,11 @@ from nbconvert import HTMLExporter
 from traitlets.config import Config
 
 from ..errors import cli_main
-from ..files import REPO_ROOT, atomic_write_bytes
+from ..files import atomic_write_bytes
+from .bookmarks import finish_pdf
 from .browser import OFFLINE_ARGS, find_browser, install_hint, playwright_env, sandbox_off
 from .errors import ExportError
-from .notebooks import read_notebook
+from .notebooks import heading_anchor, markdown_headings, read_notebook, text_headings
 from .template import has_font, mathjax_url, missing_cjk_fonts, nbconvert_config, write_template
 
 METHODS = ("auto", "webpdf", "chromium")
@@ -79,54 +84,70 @@ def _tail(text, n=3):
     return gist
 
 
-# ---- the two routes: each returns (the PDF in ``workdir``, how it was made) ------------------------
-def _webpdf(notebook, workdir, cfg, browser, timeout):
-    """nbconvert --to webpdf (playwright) in its own process."""
+# ---- the two routes: each prints ``html`` to a PDF in ``workdir`` and returns (its path, how it was made) ------
+def _webpdf(html, workdir, browser, timeout):
+    """Chromium through playwright (nbconvert's webpdf way), in its own process (printer.py)."""
     env, how = playwright_env(browser)
     if env is None:
         raise _Unavailable(how)
-    cfg = json.loads(json.dumps(cfg))
-    cfg["WebPDFExporter"].update(disable_sandbox=sandbox_off(), browser_args=list(OFFLINE_ARGS),
-                                 page_render_timeout=500)
-    cfg_file = os.path.join(workdir, "nbconvert_config.json")
-    with open(cfg_file, "w", encoding="utf-8") as f:
-        json.dump(cfg, f)
-    # nbconvert's process imports labkit (the progress-bar preprocessor)
-    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)}
-    cmd = [sys.executable, "-m", "nbconvert", "--to", "webpdf", f"--config={cfg_file}", "--output-dir", workdir,
-           "--output", "out", os.path.abspath(notebook)]
-    rc, out, err = _run(cmd, timeout, env=env, cwd=workdir)
     pdf = os.path.join(workdir, "out.pdf")
+    args = [f"--browser-arg={a}" for a in OFFLINE_ARGS + (["--no-sandbox"] if sandbox_off() else [])]
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "printer.py"), html, pdf, *args]
+    rc, out, err = _run(cmd, timeout, env=env, cwd=workdir)
     if rc != 0 or not os.path.isfile(pdf):
-        raise ExportError(f"nbconvert --to webpdf with {how} failed (exit {rc}): {_tail(err)}")
+        raise ExportError(f"printing through playwright with {how} failed (exit {rc}): {_tail(err)}")
     return pdf, f"webpdf via {how}"
 
 
-def _chromium(notebook, workdir, cfg, browser, timeout):
-    """nbconvert's HTML, printed by chromium --headless --print-to-pdf."""
+def _chromium(html, workdir, browser, timeout):
+    """chromium --headless --print-to-pdf, no playwright needed."""
     exe = find_browser(browser)
     if exe is None:
         raise _Unavailable("no Chromium/Chrome found")
-    nb = read_notebook(notebook, ExportError)
-    folder = os.path.dirname(os.path.abspath(notebook))  # where pictures a Markdown cell links to are
-    html, _ = HTMLExporter(config=Config(cfg)).from_notebook_node(nb, resources={"metadata": {"path": folder}})
-    html_path = os.path.join(workdir, "out.html")
-    with open(html_path, "w", encoding="utf-8") as f:
-        f.write(html)
     pdf = os.path.join(workdir, "out.pdf")
     cmd = [exe, "--headless", *(["--no-sandbox"] if sandbox_off() else []), *OFFLINE_ARGS,
            f"--user-data-dir={os.path.join(workdir, 'profile')}", "--no-pdf-header-footer",
-           "--run-all-compositor-stages-before-draw", "--virtual-time-budget=20000",
-           f"--print-to-pdf={pdf}", "file://" + html_path]
+           "--generate-pdf-document-outline", "--run-all-compositor-stages-before-draw",
+           "--virtual-time-budget=20000", f"--print-to-pdf={pdf}", "file://" + html]
     rc, out, err = _run(cmd, timeout, cwd=workdir)
     if rc != 0 or not os.path.isfile(pdf) or os.path.getsize(pdf) == 0:
         raise ExportError(f"{exe} --print-to-pdf failed (exit {rc}): {_tail(err)}")
     return pdf, f"HTML + {exe} --print-to-pdf"
 
 
+def _write_html(nb, notebook, workdir, cfg):
+    """The notebook as the HTML both routes print (nbconvert's HTMLExporter with labkit's template)."""
+    folder = os.path.dirname(os.path.abspath(notebook))  # where pictures a Markdown cell links to are
+    html, _ = HTMLExporter(config=Config(cfg)).from_notebook_node(nb, resources={"metadata": {"path": folder}})
+    path = os.path.join(workdir, "out.html")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(html)
+    return path
+
+
+def outline_headings(nb):
+    """The headings the PDF's bookmarks must hold: the notebook's metadata ``labkit.outline`` (the hand-in's
+    table of contents), else its Markdown headings of level 1 and 2."""
+    listed = (nb.metadata.get("labkit") or {}).get("outline")
+    if listed:
+        return list(listed)
+    return [heading_anchor(text, level)[0] for level, text in markdown_headings(nb, 2)]
+
+
+def all_headings(nb):
+    """The printed text of every heading in the notebook: its Markdown cells' and its Markdown outputs' (the
+    report's title block)."""
+    texts = [heading_anchor(text, level)[0] for level, text in markdown_headings(nb)]
+    for cell in nb.cells:
+        for o in cell.get("outputs", []) or []:
+            md = (o.get("data") or {}).get("text/markdown", "")
+            texts += [heading_anchor(t, lv)[0] for lv, t in text_headings(md)]
+    return texts
+
+
 # ---- the export ------------------------------------------------------------------------------------
 def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=None, mathjax="auto",
-               timeout=300, verbose=True):
+               timeout=300, verbose=True, title=None):
     """Write ``notebook`` (an .ipynb, normally executed) as a PDF; returns the PDF's path.
 
     ``output``: the PDF path (default: the notebook's path with ``.pdf``); an existing file there is
@@ -135,7 +156,9 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
     to use (also ``$LABKIT_CHROMIUM``). ``hide_code``: leave out every code cell's input and the
     In/Out prompts (default: the notebook's metadata ``labkit.hide_code``, else False; cells tagged
     ``hide-input`` always lose their input). ``mathjax``: a MathJax URL; ``auto`` uses Debian's
-    libjs-mathjax when installed (offline), else nbconvert's CDN.
+    libjs-mathjax when installed (offline), else nbconvert's CDN. ``title``: the PDF's document title
+    (default: the notebook's metadata ``title``, else its file name). Every PDF is A4 with page numbers
+    and has bookmarks for its headings.
     """
     notebook = os.fspath(notebook)
     if method not in METHODS:
@@ -147,15 +170,19 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
     _warn_missing_fonts(nb, verbose)
     if hide_code is None:  # a notebook may ask for it: metadata {"labkit": {"hide_code": true}} (the report template)
         hide_code = bool((nb.metadata.get("labkit") or {}).get("hide_code", False))
+    nb.metadata["title"] = title or nb.metadata.get("title") or os.path.splitext(os.path.basename(notebook))[0]
     if browser:
         find_browser(browser)  # a browser that was asked for and does not start: say so now, once
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="labkit-export-") as workdir:
-        cfg = nbconvert_config(hide_code, mathjax, write_template(workdir))
-        data, how = _first_route(method, notebook, workdir, cfg, browser, timeout, verbose)
+        html = _write_html(nb, notebook, workdir, nbconvert_config(hide_code, mathjax, write_template(workdir)))
+        data, how = _first_route(method, html, workdir, browser, timeout, verbose)
+    data, notes = finish_pdf(data, nb.metadata["title"], outline_headings(nb), all_headings(nb))
     replaced = os.path.exists(output)
     atomic_write_bytes(output, data)
     if verbose:
+        for n in notes:
+            print(f"note: {n}")
         print(f"PDF written: {output} ({len(data) / 1024:.0f} KiB, {time.time() - t0:.1f} s, {how})"
               + (" - replaced the earlier PDF" if replaced else ""))
     return output
@@ -172,14 +199,14 @@ def _warn_missing_fonts(nb, verbose):
             print("warning: " + msg)
 
 
-def _first_route(method, notebook, workdir, cfg, browser, timeout, verbose):
+def _first_route(method, html, workdir, browser, timeout, verbose):
     """(the PDF's bytes, how it was made) from the first of ``method``'s routes that works. ``auto`` goes on
     to the next route when one cannot run here or fails; with no route left the error lists every reason."""
     routes = {"webpdf": [_webpdf], "chromium": [_chromium], "auto": [_webpdf, _chromium]}[method]
     reasons = []
     for route in routes:
         try:
-            pdf, how = route(notebook, workdir, cfg, browser, timeout)
+            pdf, how = route(html, workdir, browser, timeout)
         except _Unavailable as e:
             reasons.append(f"{route.__name__.strip('_')}: {e}")
             continue

@@ -2,24 +2,30 @@
 
     python -m labkit.handin.submit --student-id F74091234 --lab lab2 \\
         --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb \\
-        [--run-dir runs] [--out-dir .] [--pdf X.pdf] [--extra FILE ...] [--force]
+        [--run-dir runs] [--out-dir handin] [--pdf X.pdf] [--extra FILE ...] [--force]
 
-- ``<id>_<lab>.ipynb``: the executed notebooks (task 1, task 2, ... in the order given), merged into
-  one under a heading per task, their code and outputs in order (progress bars left out);
-- ``<id>_<lab>.pdf``: the report (its text and output, without its code), then every cell of the
-  task notebooks with its output: the per-epoch lines, ``Finished Training``, ``Test Accuracy``,
-  the model's code and layer table, the curves and comparison tables. ``--pdf`` gives one instead.
+- ``<id>_<lab>.ipynb``: the executed notebooks merged into one under a heading per task (task 1, task 2...
+  in task order, read from each notebook's ``metadata.labkit.task``; notebooks without it in the order
+  given), their code and outputs in order (progress bars left out), then an appendix with the labkit
+  source that produced the results (labkit.handin.source: code cells tagged ``labkit-source``, never run);
+- ``<id>_<lab>.pdf``: the report (its text and output, without its code or prompts) with a table of
+  contents, then "Appendix A: Task 1 notebook", "Appendix B: ..." (every cell with its output: the
+  per-epoch lines, ``Finished Training``, ``Test Accuracy``, the curves and tables), then the source
+  appendix; A4, numbered pages, bookmarks (labkit.handin.document). ``--pdf`` gives one instead.
 
 The report may be handed over unexecuted (e.g. the template after writing its text): it is then
 executed first with papermill against ``--run-dir`` (runs on Google Drive in Colab).
-Nothing else goes into the zip unless asked for with ``--extra``.
+Nothing else goes into the zip unless asked for with ``--extra``. The zip goes to ``handin/`` of the
+current folder unless ``--out-dir`` says otherwise; its full path is printed.
 
-Everything is checked before anything is written: the student id and lab name (usable in a file
-name); that every notebook ran completely, without an error output (the cell and the error are
-named); that the report holds none of the template's placeholders (they are listed); that the
-files exist, and that the zip is not there already. ``--force`` replaces an existing zip and lets a
-partly executed notebook or an unfinished report through (with a warning). The zip is written to
-a temporary file, verified, and moved into place atomically.
+Everything is checked before anything is written: the student id and lab name (ASCII letters, digits,
+``-``, ``_``; the id is written in upper case, the lab in lower case, with a note when that changed what
+was typed); that every notebook ran completely, without an error output (the cell and the error are
+named); that no notebook is given twice and no task has two notebooks; that the report holds none of
+the template's placeholders (they are listed); that the files exist, and that the zip is not there
+already. ``--force`` replaces an existing zip and lets a partly executed notebook or an unfinished
+report through (with a warning). The zip is written to a temporary file, verified, and moved into
+place atomically.
 """
 import argparse
 import os
@@ -27,6 +33,7 @@ import re
 import sys
 import tempfile
 import time
+import unicodedata
 import zipfile
 
 import nbformat
@@ -35,20 +42,59 @@ from ..errors import cli_main
 from ..files import atomic_path
 from ..notebook import repo_root
 from .errors import SubmissionError, SubmissionExistsError
-from .notebooks import merge_notebooks, read_notebook, report_placeholders, strip_progress
+from .document import handin_notebook, order_tasks, pdf_notebook
+from .notebooks import read_notebook, report_placeholders, strip_progress
 from .pdf import export_pdf
+from .source import SOURCE_TAG, source_appendix
 
-_BAD_NAME = re.compile(r"[\s/\\:*?\"<>|\x00-\x1f]")
+DEFAULT_OUT_DIR = "handin"  # not the repository root: a zip there shows up in git status
+
+# what a student id and a lab name may hold: they become file names and titles, on every system a TA uses
+_NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+MAX_ID, MAX_LAB, MAX_STUDENT_NAME = 32, 24, 80
 
 
-def check_name(kind, value, example):
-    """A student id / lab name usable in a file name: non-empty, no spaces or path characters."""
-    text = "" if value is None else str(value).strip()
+def check_name(kind, value, example, longest=MAX_ID):
+    """A student id / lab name usable in a file name, as typed (surrounding blanks removed; full-width
+    letters and digits, as a Chinese input method types them, made plain): ASCII letters, digits, ``-``
+    and ``_``, starting with a letter or digit, at most ``longest`` characters. Raises SubmissionError."""
+    text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
     if not text:
         raise SubmissionError(f"{kind} is empty; give it, e.g. {example}")
-    if _BAD_NAME.search(text) or text in (".", "..") or text.startswith("."):
-        raise SubmissionError(f"{kind} {value!r} cannot be part of a file name (no spaces, no / \\ : * ? \" < > |, "
-                              f"not starting with '.'); give it as e.g. {example}")
+    if len(text) > longest:
+        raise SubmissionError(f"{kind} {value!r} is {len(text)} characters long (at most {longest}); give it as e.g. "
+                              f"{example}")
+    if not _NAME_RULE.fullmatch(text):
+        bad = sorted({ch for ch in text if not re.fullmatch(r"[A-Za-z0-9_-]", ch)})
+        raise SubmissionError(f"{kind} {value!r} cannot be part of a file name: use only ASCII letters, digits, - and "
+                              f"_ (no spaces, no / \\ : * ? \" < > |, not starting with '.' or '-'; here: "
+                              f"{' '.join(repr(c) for c in bad) or 'the first character'}); give it as e.g. {example}")
+    return text
+
+
+def normalize_student_id(value):
+    """(the student id as file names and titles use it, a note or None). Letters are made upper case
+    (F74091234, as the university writes it): ``f74091234`` and ``F74091234`` are one student, and the
+    TA's list sorts and matches them as one."""
+    sid = check_name("student id", value, "F74091234")
+    return sid.upper(), (f"student id {sid!r} written as {sid.upper()!r}" if sid != sid.upper() else None)
+
+
+def normalize_lab(value):
+    """(the lab name, lower case as the course writes it: ``Lab2`` -> ``lab2``, a note or None). Every file
+    name and title uses this one spelling."""
+    lab = check_name("lab", value, "lab2", MAX_LAB)
+    return lab.lower(), (f"lab {lab!r} written as {lab.lower()!r}" if lab != lab.lower() else None)
+
+
+def check_student_name(value):
+    """The name for the report's header: any script (Chinese, Korean...), one line, at most 80 characters."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", str(value)).strip()
+    if not text or len(text) > MAX_STUDENT_NAME or any(unicodedata.category(c).startswith("C") for c in text):
+        raise SubmissionError(f"student name {value!r} must be one line of 1 to {MAX_STUDENT_NAME} characters "
+                              f"without control characters; give it as e.g. \"王小明\"")
     return text
 
 
@@ -77,7 +123,9 @@ def check_notebook(path, force=False):
     code cells that did not run into a warning."""
     path = os.fspath(path)
     nb = read_notebook(path, SubmissionError)
-    code = [(i, c) for i, c in enumerate(nb.cells, 1) if c.get("cell_type") == "code"]
+    # source cells (a hand-in's appendix, labkit.handin.source) are documentation: never run
+    code = [(i, c) for i, c in enumerate(nb.cells, 1)
+            if c.get("cell_type") == "code" and SOURCE_TAG not in c.get("metadata", {}).get("tags", [])]
     ran = [(i, c) for i, c in code if c.get("execution_count") is not None or c.get("outputs")]
     if not ran:
         raise SubmissionError(
@@ -116,11 +164,12 @@ def check_report(nb, path, force=False):
     return [msg + " (--force)."]
 
 
-def execute_report(path, out_path, run_dir, student_id, student_name=None, verbose=True):
+def execute_report(path, out_path, run_dir, student_id, student_name=None, verbose=True, lab=None):
     """Run the report template with papermill against ``run_dir``; returns the executed notebook."""
     import papermill  # optional: Colab installs it with requirements-pdf.txt, only for the hand-in
 
-    params = {"student_id": student_id, **({"student_name": student_name} if student_name else {})}
+    params = {"student_id": student_id, **({"student_name": student_name} if student_name else {}),
+              **({"lab": lab} if lab else {})}
     if run_dir is not None:
         params["run_dir"] = os.path.abspath(os.fspath(run_dir))
     if verbose:
@@ -174,7 +223,7 @@ def _notebook_paths(notebooks):
 
 def _zip_path(out_dir, stem, force):
     """Where the zip goes; refused when ``out_dir`` is a file, or when the zip is there and not ``force``."""
-    out_dir = os.fspath(out_dir or ".")
+    out_dir = os.fspath(out_dir or DEFAULT_OUT_DIR)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise SubmissionError(f"--out-dir {out_dir!r} is a file, not a folder.")
     zip_path = os.path.join(out_dir, f"{stem}.zip")
@@ -206,35 +255,40 @@ def _ran(nb):
     return any(c.get("execution_count") is not None for c in nb.cells if c.get("cell_type") == "code")
 
 
-def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=None, out_dir=".", extras=(),
-                    force=False, student_name=None, export_options=None, verbose=True):
+def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=None, out_dir=DEFAULT_OUT_DIR,
+                    extras=(), force=False, student_name=None, export_options=None, verbose=True):
     """Write ``<out_dir>/<student_id>_<lab>.zip`` (see the module doc); returns its path.
 
-    ``notebooks``: the executed task notebook(s), in task order (one path or a list). ``report``:
-    the report notebook, executed or not (then run with papermill against ``run_dir``, with
-    ``student_id`` and, if given, ``student_name`` as its parameters). ``pdf``: an
-    existing PDF to use instead of making one. ``extras``: more files, stored by their base name.
-    ``force``: replace an existing zip (atomically, after the new one is complete) and accept a
-    partly executed notebook or a report with placeholders, with a warning.
+    ``notebooks``: the executed task notebook(s) (one path or a list; put in task order by their
+    ``metadata.labkit.task``, else kept in the order given). ``report``: the report notebook, executed or
+    not (then run with papermill against ``run_dir``, with ``student_id``, ``lab`` and, if given,
+    ``student_name`` as its parameters). ``pdf``: an existing PDF to use instead of making one.
+    ``out_dir``: where the zip goes (default ``handin/`` of the current folder). ``extras``: more files,
+    stored by their base name. ``force``: replace an existing zip (atomically, after the new one is
+    complete) and accept a partly executed notebook or a report with placeholders, with a warning.
     """
-    sid = check_name("student id", student_id, "F74091234")
-    lab = check_name("lab", lab, "lab2")
+    (sid, id_note), (lab, lab_note) = normalize_student_id(student_id), normalize_lab(lab)
+    student_name = check_student_name(student_name)
     stem = f"{sid}_{lab}"
     notebooks = _notebook_paths(notebooks)
     zip_path = _zip_path(out_dir, stem, force)
     nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
+    tasks = order_tasks(notebooks, nbs, verbose)
     extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
     if verbose:
-        for w in warns:
-            print(f"warning: {w}")
+        for line in [f"note: {n}" for n in (id_note, lab_note) if n] + [f"warning: {w}" for w in warns]:
+            print(line)
     t0 = time.time()
+    source = source_appendix()
     with tempfile.TemporaryDirectory(prefix="labkit-submit-") as work:
-        parts = _task_parts(notebooks, nbs)
+        for t in tasks:
+            strip_progress(t.nb)
         merged_path = os.path.join(work, f"{stem}.ipynb")
-        nbformat.write(merge_notebooks(parts, title=f"# {sid} {lab}: the executed notebooks"), merged_path)
+        nbformat.write(handin_notebook(tasks, sid, lab, source), merged_path)
         if pdf is None:
-            rep = _report_for_pdf(report, rep, run_dir, sid, student_name, force, work, verbose)
-            pdf = _export(os.path.join(work, f"{stem}.pdf"), parts, rep, export_options, verbose)
+            rep = _report_for_pdf(report, rep, run_dir, (sid, lab, student_name), force, work, verbose)
+            pdf = _export(os.path.join(work, f"{stem}.pdf"), pdf_notebook(rep, tasks, sid, lab, source),
+                          export_options, verbose)
         members = [(f"{stem}.ipynb", merged_path), (f"{stem}.pdf", pdf)] + sorted(extra_files.items())
         replaced = os.path.exists(zip_path)
         _write_zip(zip_path, members)
@@ -243,22 +297,14 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
     return zip_path
 
 
-def _task_parts(notebooks, nbs):
-    """[(heading, notebook)] of the task notebooks, their progress bars left out."""
-    for nb in nbs:
-        strip_progress(nb)
-    if len(nbs) == 1:
-        return [(f"# The executed notebook\n\n`{os.path.basename(notebooks[0])}`", nbs[0])]
-    return [(f"# Task {k}\n\nThe executed notebook `{os.path.basename(p)}`: its code and outputs, in order.", nb)
-            for k, (p, nb) in enumerate(zip(notebooks, nbs), 1)]
-
-
-def _report_for_pdf(report, rep, run_dir, sid, student_name, force, work, verbose):
-    """The report as it goes into the PDF (executed here when it was not, progress bars out); None without one."""
+def _report_for_pdf(report, rep, run_dir, who, force, work, verbose):
+    """The report as it goes into the PDF (executed here when it was not, progress bars out); None without one.
+    ``who``: (student id, lab, student name), the parameters it runs with."""
     if rep is None:
         return None
+    sid, lab, student_name = who
     if not _ran(rep):
-        rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose)
+        rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose, lab)
         check_report(rep, report, force)
     elif run_dir is not None and verbose:
         print(f"note: the report {os.fspath(report)!r} was executed already; --run-dir is not used for it")
@@ -266,11 +312,8 @@ def _report_for_pdf(report, rep, run_dir, sid, student_name, force, work, verbos
     return rep
 
 
-def _export(pdf, parts, rep, export_options, verbose):
-    """Write the PDF ``pdf``: the report (outputs only), then every cell of the task notebooks."""
-    if rep is not None:
-        parts = [(None, rep)] + parts
-    whole = merge_notebooks(parts, hide_code_of=(0,) if rep is not None else ())
+def _export(pdf, whole, export_options, verbose):
+    """Write the PDF ``pdf`` from the notebook ``whole`` (labkit.handin.document.pdf_notebook)."""
     path = os.path.splitext(pdf)[0] + "_pdf.ipynb"
     nbformat.write(whole, path)
     return export_pdf(path, pdf, verbose=verbose, **(export_options or {}))
@@ -291,7 +334,8 @@ def _write_zip(zip_path, members):
 def _print_zip(zip_path, replaced, seconds):
     with zipfile.ZipFile(zip_path) as z:
         infos = z.infolist()
-    print(f"{'replaced' if replaced else 'wrote'} {zip_path} ({os.path.getsize(zip_path) / 1024:.0f} KiB, "
+    print(f"{'replaced' if replaced else 'wrote'} {os.path.abspath(zip_path)} "
+          f"({os.path.getsize(zip_path) / 1024:.0f} KiB, "
           f"{seconds:.1f} s):")
     for i in infos:
         print(f"  {i.filename:<40} {i.file_size / 1024:>8.1f} KiB")
@@ -303,18 +347,19 @@ def main(argv=None):
         prog="python -m labkit.handin.submit",
         description="Make the hand-in zip <student-id>_<lab>.zip: the executed notebooks merged into "
                     "<id>_<lab>.ipynb and the report + every output as <id>_<lab>.pdf.")
-    p.add_argument("--student-id", required=True, help="e.g. F74091234")
-    p.add_argument("--lab", required=True, help="e.g. lab2")
+    p.add_argument("--student-id", required=True, help="e.g. F74091234 (letters written in upper case)")
+    p.add_argument("--lab", required=True, help="e.g. lab2 (written in lower case in every file name and title)")
     p.add_argument("--notebook", required=True, nargs="+", action="extend", metavar="IPYNB",
-                   help="the executed task notebooks in task order (outputs kept), e.g. runs/task1_out.ipynb "
-                        "runs/task2_out.ipynb")
+                   help="the executed task notebooks (outputs kept), e.g. runs/task1_out.ipynb runs/task2_out.ipynb; "
+                        "put in task order by the task each notebook records")
     p.add_argument("--report", help="the report notebook (executed, or the template with your text: it is then "
                                     "run against --run-dir)")
     p.add_argument("--student-name", help="your name for the report's header when it is run here")
     p.add_argument("--run-dir", help="where the lab notebooks wrote their runs, for running the report "
                                      "(default: the report's run_dir parameter, 'runs')")
     p.add_argument("--pdf", help="use this PDF instead of making one from the report and the notebooks")
-    p.add_argument("--out-dir", default=".", help="where the zip goes (default: here)")
+    p.add_argument("--out-dir", default=DEFAULT_OUT_DIR, help="where the zip goes (default: handin/ here; created "
+                                                              "when missing)")
     p.add_argument("--extra", action="extend", default=[], metavar="FILE", nargs="+",
                    help="more files to include (stored by their base name), only if the lab asks for them")
     p.add_argument("--force", action="store_true",
