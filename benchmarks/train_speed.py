@@ -62,7 +62,6 @@ from labkit.files import atomic_write_json, atomic_write_text  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
 from labkit.data import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from labkit.device import resolve_device  # noqa: E402
-from labkit.errors import ConfigError  # noqa: E402
 from labkit.rng import seed_everything  # noqa: E402
 from labkit.train import build_scheduler  # noqa: E402
 
@@ -395,7 +394,7 @@ def write_report(out, md, report):
     print(f"wrote {md_path} and {json_path}", flush=True)
 
 
-def main(argv=None):
+def _parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=default_data_root(),
@@ -426,39 +425,63 @@ def main(argv=None):
                    help="run everything in this process (default: a fresh process per run)")
     p.add_argument("--one", help=argparse.SUPPRESS)     # internal: one run's spec (JSON)
     p.add_argument("--result", help=argparse.SUPPRESS)  # internal: where that run writes its result
-    args = p.parse_args(argv)
-    if args.one:
-        result = run_one(json.loads(args.one), log=lambda line: print(line, flush=True))
-        atomic_write_json(args.result, result)
-        return result
+    return p
 
+
+def _plan(args):
+    """(models, epochs, seeds, device, data, the checked TrainConfig per model): every option checked before any
+    run; a bad one ends the command with its message."""
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    try:
-        for m in models:
-            labkit.models.check_model_name(m)
-    except labkit.LabkitError as e:
-        raise SystemExit(f"error: {e}") from None
     if args.quick:
         args.limit = args.limit or QUICK["limit"]
         args.test_limit = args.test_limit or QUICK["test_limit"]
         args.epochs = args.epochs or str(QUICK["epochs"])
         args.seeds = args.seeds or str(QUICK["seeds"])
-    epochs = parse_epochs(args.epochs, models)
-    seeds = {m: list(range(n)) for m, n in parse_per_model(args.seeds, models, DEFAULT_SEEDS, "--seeds", 2).items()}
-    device = resolve_device(args.device)
     try:
+        for m in models:
+            labkit.models.check_model_name(m)
+        epochs = parse_epochs(args.epochs, models)
+        seeds = {m: list(range(n)) for m, n in parse_per_model(args.seeds, models, DEFAULT_SEEDS, "--seeds", 2).items()}
+        device = resolve_device(args.device)
         data, _ = load_data(args, torch.device("cpu"))  # checks the folder and options before any run
+        cl = args.channels_last if args.channels_last == "auto" else args.channels_last.lower() in ("1", "true", "yes")
+        cfgs = {m: TrainConfig(model=m, epochs=epochs[m], lr=args.lr or LR.get(m, 0.05), device=str(device),
+                               amp=args.amp, channels_last=cl, compile=args.compile, **COMMON).validate()
+                for m in models}
     except labkit.LabkitError as e:
         raise SystemExit(f"error: {e}") from None
-    data_spec = {k: getattr(args, k) for k in ("data", "val_ratio", "limit", "test_limit", "repeat_to")}
-    cl = args.channels_last if args.channels_last == "auto" else args.channels_last.lower() in ("1", "true", "yes")
-    cfgs = {}
-    for m in models:
-        try:
-            cfgs[m] = TrainConfig(model=m, epochs=epochs[m], lr=args.lr or LR.get(m, 0.05), device=str(device),
-                                  amp=args.amp, channels_last=cl, compile=args.compile, **COMMON).validate()
-        except ConfigError as e:
-            raise SystemExit(f"error: {e}") from None
+    return models, epochs, seeds, device, data, cfgs
+
+
+def _run_model(m, cfg, seeds, args, device, data_spec, run_root, loads, log):
+    """Both pipelines on model ``m`` for each seed, in alternating order (no pipeline always goes first)."""
+    per = {"handouts": [], "labkit": []}
+    for i, seed in enumerate(seeds):
+        cfg = copy.deepcopy(cfg)
+        cfg.seed = seed
+        spec = {"pipeline": None, "cfg": cfg.to_dict(), "device": str(device), "data": data_spec,
+                "workers": args.workers, "run_dir": run_root}
+        order = [args.only] if args.only != "both" else ["handouts", "labkit"] if i % 2 == 0 else ["labkit", "handouts"]
+        for name in order:
+            load0 = os.getloadavg()[0]
+            log(f"[{m} seed {seed}] {name} (load {load0:.2f})")
+            r = run_isolated({**spec, "pipeline": name}, in_process=args.in_process)
+            load1 = os.getloadavg()[0]
+            loads += [load0, load1]
+            r.update(model=m, pipeline=name, seed=seed, load_before=load0, load_after=load1)
+            log(f"[{m} seed {seed}] {name}: {statistics.mean(e['seconds'] for e in r['epochs']):.2f} s/epoch, "
+                f"test acc {r['test_acc']:.2f}%, wall {r['wall_s']:.1f} s")
+            per[name].append(r)
+    return per
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.one:
+        result = run_one(json.loads(args.one), log=lambda line: print(line, flush=True))
+        atomic_write_json(args.result, result)
+        return result
+    models, epochs, seeds, device, data, cfgs = _plan(args)
 
     def log(line):
         print(line, flush=True)
@@ -468,6 +491,7 @@ def main(argv=None):
     log(f"train_speed {date}: {machine_info(device)} | data {data.describe()['train']} train images | "
         f"models {models} | epochs {epochs} | seeds {seeds} | load {loads[0]:.2f}")
     run_root = args.keep_runs or tempfile.mkdtemp(prefix="labkit-bench-")
+    data_spec = {k: getattr(args, k) for k in ("data", "val_ratio", "limit", "test_limit", "repeat_to")}
     report = {"meta": {"date": date, "machine": machine_info(device), "data_root": args.data,
                        "data": {k: data.describe()[k] for k in ("train", "val", "test")},
                        "repeat_to": args.repeat_to, "seeds": seeds, "workers": args.workers,
@@ -477,32 +501,13 @@ def main(argv=None):
                        "target_speedup": args.target_speedup, "target_acc_gap": args.target_acc_gap},
               "models": {}, "runs": []}
     for m in models:
-        per = {"handouts": [], "labkit": []}
-        for i, seed in enumerate(seeds[m]):
-            cfg = copy.deepcopy(cfgs[m])
-            cfg.seed = seed
-            spec = {"pipeline": None, "cfg": cfg.to_dict(), "device": str(device), "data": data_spec,
-                    "workers": args.workers, "run_dir": run_root}
-            order = ["handouts", "labkit"] if i % 2 == 0 else ["labkit", "handouts"]
-            if args.only != "both":
-                order = [args.only]
-            for name in order:
-                load0 = os.getloadavg()[0]
-                log(f"[{m} seed {seed}] {name} (load {load0:.2f})")
-                r = run_isolated({**spec, "pipeline": name}, in_process=args.in_process)
-                load1 = os.getloadavg()[0]
-                loads += [load0, load1]
-                r.update(model=m, pipeline=name, seed=seed, load_before=load0, load_after=load1)
-                log(f"[{m} seed {seed}] {name}: {statistics.mean(e['seconds'] for e in r['epochs']):.2f} s/epoch, "
-                    f"test acc {r['test_acc']:.2f}%, wall {r['wall_s']:.1f} s")
-                per[name].append(r)
-                report["runs"].append(r)
-        if args.only != "both":
-            continue
-        h, lk = summarize(per["handouts"]), summarize(per["labkit"])
-        report["models"][m] = {"epochs": epochs[m], "seeds": len(seeds[m]), "handouts": h, "labkit": lk,
-                               "speedup": h["s_per_epoch"] / lk["s_per_epoch"],
-                               "acc_gap": lk["test_acc"] - h["test_acc"]}
+        per = _run_model(m, cfgs[m], seeds[m], args, device, data_spec, run_root, loads, log)
+        report["runs"] += per["handouts"] + per["labkit"]
+        if args.only == "both":
+            h, lk = summarize(per["handouts"]), summarize(per["labkit"])
+            report["models"][m] = {"epochs": epochs[m], "seeds": len(seeds[m]), "handouts": h, "labkit": lk,
+                                   "speedup": h["s_per_epoch"] / lk["s_per_epoch"],
+                                   "acc_gap": lk["test_acc"] - h["test_acc"]}
     report["meta"]["load_min"], report["meta"]["load_max"] = min(loads), max(loads)
     if not args.keep_runs:
         shutil.rmtree(run_root, ignore_errors=True)

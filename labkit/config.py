@@ -38,6 +38,45 @@ def canonical_scheduler(name):
 
 @dataclass
 class TrainConfig:
+    """Every setting of one training run, field by field (what, unit, default, where the labs use it). fit,
+    the notebooks, presets, the experiment runner and the transfer study all build it with :meth:`from_params`,
+    which checks each value; a run's config.json and last.pth record it.
+
+    model            registry name (labkit.models): "simplecnn" (task 1), "resnet18" (task 2), "resnet20".."plain110"
+                     and "preact_resnet*" (depth lab), "vgg11"/"vgg16" (exercises), "tv_resnet18/50" (transfer)
+    epochs           passes over the training split; default 10 (the labs: 30; the depth lab: the paper's 164)
+    batch_size       training images per optimizer step; 128 (the transfer lab: 32 at 224x224)
+    optimizer        "sgd" (the labs), "adam" or "adamw"
+    lr               learning rate; with "onecycle" its peak; 0.01 (the handout's), 0.1 in the depth lab
+    momentum         SGD momentum (a fraction); 0.9
+    nesterov         SGD's Nesterov momentum; False (the presets: True)
+    weight_decay     L2 penalty per step (coupled; decoupled for "adamw"); 5e-4 (the depth lab: the paper's 1e-4)
+    scheduler        lr schedule: "none" (constant), "step" (x gamma every step_size epochs), "multistep" (x gamma at
+                     milestones), "cosine" (to 0, per batch), "onecycle" (warm-up over 30% of the steps, then down,
+                     per batch), "cyclic" (triangular between lr/10 and lr, two cycles); task 2 compares them
+    milestones       epochs after which "multistep" multiplies the lr by gamma; None: 50% and 75% of the epochs
+                     (the depth study: the paper's 81/122 of 164, scaled)
+    gamma            lr factor at each step/milestone; 0.1
+    step_size        epochs between the drops of "step"; None: a third of the epochs
+    label_smoothing  cross-entropy label smoothing (a fraction); 0
+    augment          True: random crop (4-pixel zero padding) + horizontal flip (the handout's); "flip": flip only
+                     (task 1's recipe); False: none (task 2's augmentation ablation)
+    seed             one seed for the split, the initialization, the data order and the augmentation; 0
+    device           "auto" (the GPU if there is one), "cuda", "cuda:1", "cpu"
+    amp              precision: "auto" (bf16 on GPUs of compute capability >= 8 and on CPUs with native bf16, fp16 +
+                     GradScaler on a T4/V100, else fp32), "bf16", "fp16" (on the CPU: the T4's road, slow), "off"
+    channels_last    memory format: "auto" (on CUDA and oneDNN CPUs), True, False
+    compile          torch.compile the model; False (first epoch much slower; for long runs on a GPU)
+    eval_batch_size  images per evaluation batch; None: 1,000 at 32x32, scaled by the image area (20 at 224x224)
+    track_test       also measure the test set after every epoch (the depth lab's test-error curves); False. Model
+                     selection uses the validation split only
+    freeze_epochs    epochs during which only the classifier head trains (the transfer lab's pretrained runs); 0
+    test_flip        the test accuracy (final and tracked) averages each image with its mirror image; False
+                     (task 1's recipe: True)
+    model_kwargs     the model's own options, e.g. {"option": "B"} (ResNet shortcuts), {"dropout": 0.25},
+                     {"weights": "imagenet"} (the transfer lab)
+    """
+
     model: str = "simplecnn"
     epochs: int = 10
     batch_size: int = 128
@@ -51,7 +90,7 @@ class TrainConfig:
     gamma: float = 0.1
     step_size: int = None
     label_smoothing: float = 0.0
-    augment: object = True     # True: crop (pad 4) + flip | "flip": horizontal flip only | False: none
+    augment: object = True
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
@@ -60,7 +99,7 @@ class TrainConfig:
     eval_batch_size: int = None
     track_test: bool = False
     freeze_epochs: int = 0
-    test_flip: bool = False    # test accuracies (final, tracked) average each image with its mirror image
+    test_flip: bool = False
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self):

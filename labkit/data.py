@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .config import NORMALIZE_MODES, as_bool, as_count, check_data_params
 from .device import resolve_device
 from .errors import ConfigError, DataError, DataMissingError
-from .files import read_data_pickle
+from .files import read_data_pickle, shown_path
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -106,7 +106,7 @@ def read_cifar_folder(folder, verbose=True):
     out["classes"] = classes
     out["folder"] = found
     if verbose:
-        print(f"CIFAR-10 from {found}: {len(out['train_y'])} training images, {len(out['test_y'])} test images")
+        print(f"CIFAR-10 from {shown_path(found)}: {len(out['train_y'])} training images, {len(out['test_y'])} test images")
     return out
 
 

@@ -36,9 +36,10 @@ import matplotlib.pyplot as plt
 from .config import TrainConfig, as_augment, as_bool, as_float, as_int, as_list, canonical_scheduler, check_data_params
 from . import data as cifar  # cifar.load_cifar10: looked up at call time (tests count the loads)
 from .errors import CheckpointError, ConfigError, NonFiniteLossError, RunExistsError, unknown_name
-from .plots import plot_histories, plot_history, show_png
-from .results import save_table, summarize_runs, with_error_rates
+from .plots import plot_error_curves, plot_histories, plot_history, show_png
+from .results import save_table, summarize_runs, with_baseline_delta, with_error_rates
 from .estimate import estimate_runs
+from .files import shown_path
 from .runs import CURVES, diff_text, epochs_done, is_run, load_run, run_record, run_status, settings_diff, stop_line
 from .train import fit
 
@@ -59,6 +60,7 @@ PAPER_TEST_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resne
                     "preact_resnet110": 6.37}
 DEPTHS = (20, 32, 44, 56, 110)
 KINDS = {"plain": "plain{}", "resnet": "resnet{}", "preact": "preact_resnet{}"}
+KIND_TITLES = {"plain": "plain nets", "resnet": "ResNets", "preact": "pre-activation ResNets"}
 
 
 @dataclass
@@ -187,8 +189,8 @@ def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, st
         if verbose:
             print(est.error_line(taken))
     if verbose:
-        print(f"\nComparison table: {table_files[0]} and {table_files[1]}"
-              + (f"; figures: {', '.join(figures.values())}" if figures else ""))
+        print(f"\nComparison table: {shown_path(table_files[0])} and {shown_path(table_files[1])}"
+              + (f"; figures: {', '.join(map(shown_path, figures.values()))}" if figures else ""))
     return Experiment(name, exp_dir, [p.variant for p in plan], runs, df, files, figures, status)
 
 
@@ -324,7 +326,7 @@ def _estimate(plan, cache):
 
 
 def _print_plan(name, exp_dir, plan):
-    print(f"Experiment {name!r}: {len(plan)} configuration(s) in {exp_dir}")
+    print(f"Experiment {name!r}: {len(plan)} configuration(s) in {shown_path(exp_dir)}")
     for p in plan:
         state = STATUS_WORDS.get(run_status(p.path), "to train") if os.path.isdir(p.path) else "to train"
         print(f"  {p.variant.name:<18} {p.model:<16} {p.variant.change or '':<34} [{state}]")
@@ -358,6 +360,9 @@ def _save_table(plan, runs, status, exp_dir, tag, columns):
     done = [(p.variant, runs[p.variant.name]) for p in plan if p.variant.name in runs]
     df = summarize_runs([r for _, r in done])
     df.insert(1, "change", [c.change for c, _ in done])
+    names = [c.name for c, _ in done]
+    if "baseline" in names and len(names) > 1:  # an ablation study: what each change did to the test accuracy
+        df = with_baseline_delta(df, names.index("baseline"))
     df["status"] = [status.get(c.name, "") for c, _ in done]
     if columns is not None:
         extra = [columns(c, r) for c, r in done]
@@ -513,10 +518,10 @@ def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=P
     any keyword overrides it; ``milestones=None`` scales 81/122 of 164 to ``epochs``).
 
     Writes ``<tag>.csv`` / ``.md`` (test error of the best-validation checkpoint and of the last
-    epoch, next to the paper's) and one figure per depth, ``<tag>_<d>_layers.png``, with training
-    loss and test error per epoch, the kinds overlaid (the degradation figure). Call it again
-    with ``kinds=("resnet", "preact")`` and another ``tag`` in the same ``experiment`` for the
-    pre-activation bonus: the ResNets trained already are reused.
+    epoch, next to the paper's) and the degradation figure ``<tag>.png``: one panel per kind (plain nets,
+    ResNets, pre-activation ResNets), its depths overlaid, training error dashed and test error solid per epoch
+    (the paper's figure 6). Call it again with ``kinds=("resnet", "preact")`` and another ``tag`` in the same
+    ``experiment`` for the pre-activation bonus: the ResNets trained already are reused.
     """
     recipe = paper_recipe(epochs)
     if milestones is not None:
@@ -526,9 +531,23 @@ def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=P
         recipe.pop("milestones")  # the paper's lr drops belong to its step schedule, not to another one
     if not recipe.get("track_test"):
         raise ConfigError("the depth study plots the test error per epoch: it needs track_test=True.")
-    recipe.setdefault("title", "Training loss and test error: " + " vs ".join(as_list("kinds", kinds)))
-    return run_experiments(depth_variants(depths, kinds, shortcut), experiment=experiment, tag=tag,
-                           metrics=("train_loss", "test_err"), columns=_depth_columns, **recipe)
+    title = recipe.pop("title", "Training error (dashed) and test error (solid): " + " vs ".join(as_list("kinds", kinds)))
+    exp = run_experiments(depth_variants(depths, kinds, shortcut), experiment=experiment, tag=tag, metrics=(),
+                          columns=_depth_columns, **recipe)
+    path = os.path.join(exp.path, f"{tag}.png")
+    plt.close(plot_error_curves(degradation_panels(exp.runs), title=title, save=path))
+    exp.figures["degradation"] = exp.files["figure:degradation"] = path
+    return exp
+
+
+def degradation_panels(runs):
+    """{panel title: {run name: run}}: the runs of the depth study by kind (plain nets, ResNets,
+    pre-activation ResNets), each panel's depths in order."""
+    panels = {}
+    for name, run in sorted(runs.items(), key=lambda kv: int(re.sub(r"\D", "", kv[0].split("_opt")[0]) or 0)):
+        kind = next(k for k in ("preact", "plain", "resnet") if name.startswith(KINDS[k].split("{")[0]))
+        panels.setdefault(KIND_TITLES[kind], {})[name] = run
+    return {t: panels[t] for t in KIND_TITLES.values() if t in panels}
 
 
 def model_variants(models):

@@ -28,6 +28,19 @@ MODEL_FORMAT = "labkit-model-1"
 STATE_FORMAT = "labkit-train-state-1"
 
 
+def shown_path(path):
+    """``path`` as a printed line shows it: relative to the working folder when inside it (``runs/x``, as the
+    user typed it), else with ``~`` for the home folder: a hand-in's prints carry no machine's absolute paths."""
+    path = os.fspath(path)
+    full, here = os.path.abspath(path), os.getcwd()
+    if full == here or full.startswith(here.rstrip(os.sep) + os.sep):
+        return os.path.relpath(full, here)
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and full.startswith(home.rstrip(os.sep) + os.sep):
+        return "~" + full[len(home.rstrip(os.sep)):]
+    return path
+
+
 def _umask():
     """The process's umask (read by setting it and restoring it at once)."""
     mask = os.umask(0o022)
@@ -154,7 +167,7 @@ def read_checkpoint(path, what="checkpoint"):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise CheckpointError(f"{what} {path!r} is a folder, not a checkpoint file; pass the .pth file inside it "
-                              f"(a run's best weights: {os.path.join(path, 'best_model.pth')!r}).")
+                              f"(a run's best weights: '{os.path.join(path, '')}best_model.pth').")
     if not os.path.isfile(path):
         raise CheckpointError(f"{what} {path!r} does not exist.")
     try:

@@ -17,7 +17,11 @@ from .bootstrap import SetupError, in_colab, mount_drive, run_captured
 from .config import TrainConfig, as_bool, check_data_params
 from .device import device_record, resolve_amp, resolve_device
 from .files import REPO_ROOT
+from .parameters import notebook_parameters as parameters  # noqa: F401  (the notebooks' parameter check)
+from .parameters import watch_cells
 from .plots import show_png  # noqa: F401  (labkit.notebook.show_png: the notebooks' figure cells)
+
+watch_cells()  # from the setup cell on, the cells run are seen (labkit.notebook.parameters reads them back)
 
 # module name -> pip requirement, for what Colab does not ship (pinned in requirements-colab.txt)
 COLAB_NEEDS = {"torchsummary": "torchsummary", "thop": "ultralytics-thop"}
@@ -104,8 +108,10 @@ def keep_runs_on_drive(runs="runs", verbose=True):
     try:
         target = os.path.join(mount_drive(verbose), DRIVE_RUNS)
     except Exception as e:  # noqa: BLE001  (refused or failed mount: runs stay on the VM, said loudly)
-        print(f"WARNING: Google Drive is not mounted ({type(e).__name__}: {e}); runs go to {here} on this VM and are "
-              f"lost when it disconnects. Run this cell again to mount Drive.")
+        # a mount refused earlier in this run of the setup cell is not asked for again (bootstrap.DRIVE_REFUSED)
+        cause = str(e) if isinstance(e, SetupError) else f"{type(e).__name__}: {e}"
+        print(f"WARNING: Google Drive is not mounted ({cause}); runs stay on this VM in {here} and are lost when it "
+              f"disconnects. To keep them on Drive, run this cell again and allow access.")
         return here
     os.makedirs(target, exist_ok=True)
     if os.path.islink(here) and os.path.realpath(here) != os.path.realpath(target):

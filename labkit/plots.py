@@ -79,6 +79,29 @@ def plot_histories(runs, title=None, save=None, metrics=CURVES):
     return _save(fig, save)
 
 
+def plot_error_curves(panels, title=None, save=None):
+    """He et al. 2016's figure 6: per panel (``{panel title: {label: run}}``, e.g. plain nets, then ResNets),
+    training error (dashed) and test error (solid) per epoch, one colour per run; the test error needs runs
+    trained with ``track_test=True``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=True)
+    for ax, (name, runs) in zip(axes.flat, panels.items()):
+        for i, (label, run) in enumerate(runs.items()):
+            h = with_error_rates(_history(run))
+            epochs, color = [e["epoch"] for e in h], f"C{i}"
+            ax.plot(epochs, [e.get("train_err") for e in h], ls="--", lw=1.2, color=color)
+            ax.plot(epochs, [e.get("test_err") for e in h], ls="-", lw=1.8, color=color, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("Epoch")
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8, title="solid: test, dashed: train", title_fontsize=7)
+    axes.flat[0].set_ylabel("Error (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, save)
+
+
 def plot_confusion_matrix(cm, classes, normalize=False, title=None, save=None):
     """Heat map of a confusion matrix (rows true, columns predicted); ``normalize`` divides each row."""
     cm = np.asarray(cm, dtype=float)

@@ -30,7 +30,7 @@ from .errors import ConfigError, LabkitError
 from .models import get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .presets import preset_info
-from .results import summarize_runs
+from .results import summarize_runs, with_baseline_delta
 from .runs import CURVES, RunResult, latest_run, load_run, run_status, runs_below
 from .summary import input_size_for, profile_flops
 
@@ -100,6 +100,14 @@ def latest_runs(run_dir, model):
         raise ReportError(f"no {names} run in {os.fspath(run_dir)!r}. Run its lab notebook first (run_dir="
                           f"{os.fspath(run_dir)!r}), or give the run folder explicitly.")
     return [load_run(path, model=False)]
+
+
+def lab2_runs(run_dir="runs", task1_run=None, task2_experiment="task2_ablations"):
+    """(task 1's runs, task 2's runs) for the Lab 2 report: ``task1_run`` (a folder) or the latest task-1 run in
+    ``run_dir``; every run of the experiment folder ``task2_experiment`` (None: no task 2)."""
+    t1 = collect_runs(task1_run, run_dir=run_dir) if task1_run else latest_runs(run_dir, TASK1_MODELS)
+    t2 = collect_runs(task2_experiment, run_dir=run_dir) if task2_experiment else []
+    return t1, t2
 
 
 def label(run):
@@ -322,6 +330,7 @@ def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None
     if changes:
         diff = differences(runs, baseline)
         df.insert(1, "change", [diff[n] for n in df["run"]])
+        df = with_baseline_delta(df, runs.index(baseline_of(runs, baseline)))
     if errors:
         df["test_err"] = (100.0 - df["test_acc"]).round(2)
     states = [status(r) for r in runs]
@@ -336,6 +345,7 @@ def results_table(runs, run_dir=None, extra_keys=(), changes=None, baseline=None
 READABLE = {"run": "run", "change": "change vs baseline", "model": "model", "epochs": "epochs",
             "best_val_acc": "best val. acc. (%)", "best_epoch": "best epoch", "test_acc": "test acc. (%)",
             "test_err": "test error (%)", "final_test_err": "final test error (%)",
+            "test_vs_baseline": "Δ test vs baseline (points)",
             "train_seconds": "training time (s)", "status": "status", "lr": "learning rate",
             "train_loss": "train loss", "train_acc": "train acc. (%)", "val_loss": "val. loss",
             "val_acc": "val. acc. (%)", "test_loss": "test loss", "seconds": "time (s)"}
@@ -348,6 +358,78 @@ def readable(df, digits=2):
     if list(out.index) == list(range(len(out))):
         out = out.set_index(out.columns[0])
     return out
+
+
+def _acc(v):
+    return f"{v:.2f}%" if isinstance(v, float) and v == v else "-"
+
+
+def study_readings(runs, baseline=None):
+    """{study: one line saying what its runs did against the baseline}, from the runs' test accuracies (of
+    their best-validation checkpoints): e.g. "lr=0.1: +3.20 points, lr=0.001: -10.50 (baseline lr=0.01:
+    71.30%); best: lr=0.1". A diverged or unfinished run is named as such."""
+    runs = collect_runs(runs)
+    if len(runs) < 2:
+        return {}
+    base = baseline_of(runs, baseline)
+    diff = differences(runs, baseline)
+    names = dict(zip(map(id, runs), _labels(runs)))
+    out = {}
+    for study, group in studies(runs, baseline).items():
+        parts, scored = [], []
+        for r in group[1:]:
+            what = diff[names[id(r)]]
+            if status(r) != "finished" or base.test_acc != base.test_acc:
+                parts.append(f"{what}: {status(r)}")
+                continue
+            delta = r.test_acc - base.test_acc
+            parts.append(f"{what}: {delta:+.2f} points")
+            scored.append((delta, what))
+        known = {k.split(".")[-1] for k in COMPARED if _get(base.config, k) is not None}
+        base_setting = ", ".join(f"{k}={_fmt(_get(base.config, k))}" for k in COMPARED
+                                 if STUDY_NAMES.get(k, k.split(".")[-1]) == study and k.split(".")[-1] in known)
+        line = "; ".join(parts) + f" (baseline{' ' + base_setting if base_setting else ''}: {_acc(base.test_acc)})"
+        if scored:
+            best = max(scored)
+            line += (f"; best: {best[1]}" if best[0] > 0 else "; none beat the baseline")
+        out[study] = line
+    return out
+
+
+def ablation_summary(runs, baseline=None):
+    """What each ablation study found, one data-driven line per study (:func:`study_readings`), as Markdown the
+    student may keep or rewrite. ``runs``: an Experiment, run folders or RunResults."""
+    runs = list(runs.runs.values()) if hasattr(runs, "runs") and isinstance(runs.runs, dict) else runs
+    readings = study_readings(runs, baseline)
+    if not readings:
+        return show("*No study to summarize (one run, or none finished).*")
+    return show("\n".join(f"- **{study}**: {line}" for study, line in readings.items()))
+
+
+def data_description(runs):
+    """The data the runs actually used, in words: split sizes, quick-run limits, normalization (one line per
+    distinct setting, naming its runs when they differ)."""
+    runs = collect_runs(runs)
+    groups = {}
+    for name, r in zip(_labels(runs), runs):
+        d = r.config.get("data") or {}
+        norm = d.get("normalize")
+        norm = (f"per-channel mean/std computed over {_fmt(100 * (d.get('norm_ratio') or 1.0))}% of the training "
+                f"split" if norm == "computed" else "the usual CIFAR-10 mean/std" if norm == "fixed" else
+                "none (pixel values / 255)")
+        key = (d.get("train"), d.get("val"), d.get("test"), d.get("limit"), norm)
+        groups.setdefault(key, []).append(name)
+    lines = []
+    for (n_train, n_val, n_test, limit, norm), names in groups.items():
+        who = "" if len(groups) == 1 else f" ({', '.join(names)})"
+        size = (f"{n_train:,} training / {n_val:,} validation / {n_test:,} test images" if all(
+            isinstance(v, int) for v in (n_train, n_val, n_test)) else "split sizes not recorded")
+        lines.append(f"- CIFAR-10{who}: {size}" + (f" (a quick run: {limit:,} training images drawn)" if limit else "")
+                     + f"; normalization: {norm}.")
+    text = ("The split each run used, from its record (a seeded share of the training images is held out for "
+            "validation; the best validation epoch is the one tested; the test set is used for nothing else):\n\n"
+            + "\n".join(lines))
+    return show(text)
 
 
 def per_class_table(runs):

@@ -31,6 +31,13 @@ def summarize_runs(runs, extra_keys=(), sort_by=None):
     return df.reset_index(drop=True)
 
 
+def with_baseline_delta(df, baseline_index):
+    """``df`` with ``test_vs_baseline``: each run's test accuracy minus the baseline's, in points."""
+    base = df["test_acc"].iloc[baseline_index]
+    df["test_vs_baseline"] = (df["test_acc"] - base).round(2)
+    return df
+
+
 def save_table(df, path_stem):
     """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths."""
     csv, md = f"{path_stem}.csv", f"{path_stem}.md"

@@ -42,7 +42,7 @@ import torch.nn as nn
 
 from .errors import CheckpointError, ConfigError, RunBusyError, RunExistsError
 from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_json, discard, jsonable,
-                    read_checkpoint, read_json_file, recover_temp, temp_copies, write_file)
+                    read_checkpoint, read_json_file, recover_temp, shown_path, temp_copies, write_file)
 from .models import load_model, save_model
 
 CONFIG, STATE, HISTORY, BEST, RESULT, LOG = "config.json", "last.pth", "history.json", "best_model.pth", \
@@ -612,7 +612,7 @@ class RunFolder:
             return
         if state is None and problem is None:
             if self.verbose:
-                print(f"resume=True: no epoch of {path} had finished; starting it at epoch 1.")
+                print(f"resume=True: no epoch of {shown_path(path)} had finished; starting it at epoch 1.")
             return
         if problem is None:
             self.best_on_disk = _best_epoch_on_disk(path)
@@ -712,7 +712,7 @@ class RunFolder:
         atomic_write_json(os.path.join(self.path, CONFIG), record)
         st = self.state
         if st is not None:
-            self.log(f"Resuming {self.path} after epoch {st['epoch']} of {epochs}")
+            self.log(f"Resuming {shown_path(self.path)} after epoch {st['epoch']} of {epochs}")
         for note in self.notes + ([self.retest] if self.retest else []):
             self.log(note)
         return st is not None
@@ -758,7 +758,7 @@ class RunFolder:
     def reload(self, device):
         """A finished run as it is: its printed lines again, then its RunResult (no training)."""
         if self.verbose:
-            print(f"Run {self.path} already finished; loading its result (no training). Its log:")
+            print(f"Run {shown_path(self.path)} already finished; loading its result (no training). Its log:")
             replay_log(self.path)
             for note in self.notes:
                 print(note)

@@ -22,13 +22,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
+try:  # tqdm's notebook bar needs ipywidgets; without it that bar only warns (IProgress not found): use the text bar
+    import ipywidgets  # noqa: F401
+    from tqdm.auto import tqdm
+except ImportError:
+    from tqdm import tqdm
 
 from .config import TrainConfig, as_bool
 from .device import autocast_context, choose_placement, device_record, to_device
 from .errors import ConfigError, NonFiniteLossError
 from .evaluate import confusion, evaluate, per_class_accuracy
-from .files import STATE_FORMAT, jsonable
+from .files import STATE_FORMAT, jsonable, shown_path
 from .models import get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
 from .runs import RunFolder, check_run_location, load_run
@@ -59,9 +63,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     run, or a run that cannot continue (its ``last.pth`` or ``best_model.pth`` missing or unreadable),
     stops with the fix and changes nothing; ``start_over=True`` (with ``resume=True``) then starts
     it from epoch 1 in the same folder, after moving what the folder held into ``earlier-1/``.
-    A run another process is training is refused (:class:`labkit.RunBusyError`).
-    An epoch whose loss is NaN/inf (training, validation or tracked test) stops the run before
-    anything of it is saved (:class:`labkit.NonFiniteLossError`).
+    A run another process is training is refused (:class:`labkit.RunBusyError`). An epoch whose loss is NaN/inf
+    (training, validation or tracked test) stops the run before anything of it is saved (NonFiniteLossError).
     """
     cfg = TrainConfig.from_params(model, params)
     run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over)
@@ -80,7 +83,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}", exact=bool(run_name))
         record = _run_record(cfg, data, place, parts, weights, folder.path, so_far.started)
         if not folder.begin(record, cfg.epochs) and verbose:
-            print(f"Run folder: {folder.path} | {place.describe(record)}")
+            print(f"Run folder: {shown_path(folder.path)} | {place.describe(record)}")
         try:
             for epoch in range(so_far.epochs + 1, cfg.epochs + 1):
                 rec = run_epoch(parts, loaders, epoch, cfg, folder.log, progress)
@@ -88,11 +91,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
                 folder.commit_epoch(training_state(parts, so_far, record, folder.log_size()),
                                     parts.net if new_best else None)
         except NonFiniteLossError as e:
-            kept = (f"the best checkpoint so far (epoch {so_far.best_epoch}) is kept in {folder.best_model_path}"
-                    if so_far.best_epoch else "no checkpoint was saved (it diverged in the first epoch)")
-            message = f"{e}: the run diverged and was stopped; {kept}. {DIVERGED_FIX}"
-            folder.record_stop(message)
-            raise NonFiniteLossError(message) from None
+            folder.record_stop(stopped := _stop_message(e, so_far, folder))
+            raise NonFiniteLossError(stopped) from None
         folder.log("Finished Training")
         test = final_test(folder.best_model_path, data, place, cfg)
         folder.write_result({**test["result"], "epochs": len(so_far.history), "best_val_acc": so_far.best_val_acc,
@@ -126,6 +126,13 @@ class SoFar:
             self.best_val_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
             return True
         return False
+
+
+def _stop_message(error, so_far, folder):
+    """The 'Stopped:' line of a diverged run: where, what is kept, the fix."""
+    kept = (f"the best checkpoint so far (epoch {so_far.best_epoch}) is kept in {folder.best_model_path}"
+            if so_far.best_epoch else "no checkpoint was saved (it diverged in the first epoch)")
+    return f"{error}: the run diverged and was stopped; {kept}. {DIVERGED_FIX}"
 
 
 def training_state(parts, so_far, record, log_bytes):

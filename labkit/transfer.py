@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 from .config import TrainConfig, as_bool, as_list, check_data_params
 from .errors import ConfigError, DataMissingError
 from .experiments import Variant, Experiment, run_in_folder
+from .folder_data import write_cifar_image_folder
 from .models import IMAGENET_MODELS, check_model_name, get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .runs import CURVES, run_status
@@ -108,6 +109,20 @@ def plan_study(models=("tv_resnet18", "tv_resnet50"), pretrained=(True, False), 
 
 
 MISSING_WEIGHTS = ("stop", "skip")
+DEMO_COUNTS = ({0: 500, 1: 120, 2: 75}, {0: 45, 1: 12, 2: 8})  # train / test images of 3 CIFAR classes: 0 dominates
+
+
+def demo_settings(cifar_root, missing_weights=None, out_dir="data/cifar_imbalanced"):
+    """The data parameters of the transfer notebook for its small stand-in: an imbalanced image folder written
+    (once) from the CIFAR-10 folder ``cifar_root`` into ``out_dir``. It runs offline: pretrained runs whose
+    weights cannot be had are skipped unless ``missing_weights`` says otherwise."""
+    demo = write_cifar_image_folder(cifar_root, out_dir, *DEMO_COUNTS)
+    with open(os.path.join(demo, "classes.txt"), encoding="utf-8") as f:
+        names = f.read().split()
+    return {"train_csv": os.path.join(demo, "train.csv"), "test_csv": os.path.join(demo, "test.csv"),
+            "image_dir": os.path.join(demo, "train"), "test_image_dir": os.path.join(demo, "test"),
+            "image_col": "image", "label_col": "label", "suffix": "", "class_names": names,
+            "missing_weights": missing_weights or "skip"}
 
 
 def run_transfer_study(data, models=("tv_resnet18", "tv_resnet50"), pretrained=(True, False), weights="imagenet",
@@ -167,8 +182,8 @@ def _columns(config, run, classes, imbalance, plan):
 def _save_figures(study, plan):
     """The overlaid curves and each run's confusion matrix (raw and row-normalized) in run_dir/figures."""
     fig_dir = os.path.join(study.path, "figures")
-    plt.close(study.plot_curves(save=os.path.join(fig_dir, "curves.png")))
-    study.files["curves"] = os.path.join(fig_dir, "curves.png")
+    study.files["curves"] = os.path.join(fig_dir, "all_runs_curves.png")
+    plt.close(study.plot_curves(save=study.files["curves"]))
     for r in plan:
         for norm in (False, True):
             png = os.path.join(fig_dir, f"{r['folder']}_confusion{'_normalized' if norm else ''}.png")

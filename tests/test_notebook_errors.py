@@ -19,6 +19,11 @@ CASES = [
     ("task1_simplecnn.ipynb", {"resume": True, "run_name": "task1-typo"}, "ConfigError",
      r"resume=True, but there is no run 'task1-typo' in .*resume=False to start a new run"),
     ("task1_simplecnn.ipynb", {"run_name": "../outside"}, "ConfigError", r"run_name must be one folder name"),
+    # issue 23: a mistyped parameter name is not ignored
+    ("task1_simplecnn.ipynb", {"learning_rate": 0.1}, "ConfigError",
+     r"papermill passed parameter\(s\) 'learning_rate' \(did you mean 'lr'\?\) that this notebook does not have"),
+    ("task2_resnet18.ipynb", {"ablation": "[lr]"}, "ConfigError", r"'ablation' \(did you mean 'ablations'\?\)"),
+    ("task3_resnet_depth.ipynb", {"depths": "[21]"}, "ConfigError", r"depth 21 is not a CIFAR ResNet depth"),
 ]
 
 

@@ -27,9 +27,9 @@ MODEL_KNOB = {"task1_simplecnn.ipynb": "model", "task2_resnet18.ipynb": "model",
 TINY = dict(epochs=1, limit=200, test_limit=60, progress=False)
 PARAMS = {
     "task1_simplecnn.ipynb": dict(TINY, lr=0.02, scheduler="none", run_name="task1", resume=True, start_over=True),
-    "task2_resnet18.ipynb": dict(TINY, limit=120, ablations=["lr"], lr_values=[0.1]),
+    "task2_resnet18.ipynb": dict(TINY, limit=150, ablations=["lr"], lr_values=[0.1]),
     "task3_resnet_depth.ipynb": dict(TINY, epochs=2, depths=[20], preact_depths=[20]),
-    "exercise_vgg.ipynb": dict(TINY, limit=120),
+    "exercise_vgg.ipynb": dict(TINY, limit=150),
 }
 
 
@@ -70,7 +70,7 @@ def test_notebooks_built_clean_and_parameterized():
     for name in OWN:
         path = os.path.join(NB_DIR, name)
         with open(path, encoding="utf-8") as f:
-            assert f.read() == build.build(name), f"{name} differs from notebooks/build_notebooks.py: rebuild it"
+            assert f.read() == build.build(f"notebooks/{name}"), f"{name} differs from its source: rebuild it"
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
         assert nb.metadata.kernelspec.name == "python3"  # papermill needs no -k
@@ -97,13 +97,13 @@ def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     nb = nbformat.read(str(out), as_version=4)
     t = texts(nb)
-    # the handout's exact net, as the handout prints it, then the default (full-marks) net that trains
+    # the handout's exact net trains by default (issue 24), printed as the handout asks
     assert "Total params: 60,554" in t and "FLOPs: 5840896.0" in t and "Params: 60554.0" in t
-    assert "Total params: 146,314" in t  # simplecnn_k7: the same layers with 7x7 kernels
+    assert "Total params: 146,314" not in t  # simplecnn_k7 (7x7 kernels) is one parameter away, not the default
     assert "class SimpleCNN(nn.Module)" in t  # the model's code
     assert "Epoch: 1" in t and "learning rate: 0.02" in t and "Train loss:" in t and "Val acc:" in t
     assert re.search(r"Test Accuracy: \d+\.\d\d%", t)
-    assert "parameters OK: model='simplecnn_k7', epochs=1" in t
+    assert "parameters OK: model='simplecnn', epochs=1" in t
     assert n_images(nb) >= 2  # the four curves, the confusion matrix
     assert os.path.isfile(os.path.join(run_dir, "task1", "curves.png"))
 
@@ -175,4 +175,4 @@ def test_setup_cell_without_installed_labkit():
                        timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "labkit 0.1.0 | torch" in p.stdout and ("GPU" in p.stdout)
-    assert f"labkit: {REPO}\n" in p.stdout and f"CWD {REPO}\n" in p.stdout and "RESNET 11173962" in p.stdout
+    assert f"labkit: {REPO} (version 0.1.0" in p.stdout and f"CWD {REPO}\n" in p.stdout and "RESNET 11173962" in p.stdout

@@ -1,0 +1,120 @@
+# %% [markdown] tags=["remove-cell"]
+# **How to use this template** (this cell is left out of the PDF)
+#
+# 1. Train first: `notebooks/task1_simplecnn.ipynb` and `notebooks/task2_resnet18.ipynb` write their runs to
+#    `run_dir` (default `runs/`; in Colab, `runs/` links to `My Drive/labkit_runs`, where this report finds them).
+#    Keep the executed notebooks: they become the appendices of the PDF.
+# 2. Replace every *italic placeholder* in the text cells (and the example introduction) with your own words
+#    and set `student_name` / `student_id` below; the hand-in command refuses a report whose placeholders are
+#    still there. Every number and table here is read from the run folders.
+# 3. The hand-in zip (`<ID>_lab2.ipynb` with both tasks, `<ID>_lab2.pdf`: this report, then each task notebook
+#    as an appendix with every print and figure), from the repository root; it runs this report against
+#    `--run-dir` if you did not:
+#    `python -m labkit.handin.submit --student-id <ID> --lab lab2 --notebook runs/task1_out.ipynb runs/task2_out.ipynb --report reports/lab2_report.ipynb --run-dir runs`
+#
+# Code cells tagged `hide-input` print only their output in the PDF; write in English, 中文 or 한국어.
+
+# %% tags=["remove-cell"]
+labkit_setup(folder="reports", then="import labkit.report as report\n")
+
+# %% tags=["parameters", "hide-input"]
+# Parameters (papermill: -p name value)
+student_name = "王小明 (Wang Xiao-Ming)"
+student_id = "F74091234"
+lab = "lab2"
+run_dir = "runs"                       # where the lab notebooks wrote their runs (Colab: runs/ is on Drive)
+task1_run = None                       # task 1's run folder; None: the latest task-1 run in run_dir
+task2_experiment = "task2_ablations"   # task 2's experiment folder in run_dir; None leaves task 2 out
+flops = True                           # count FLOPs per image with thop (seconds per model on a CPU)
+
+# %% tags=["hide-input"]
+params = labkit.notebook.parameters(verbose=False)  # a mistyped papermill parameter stops here, not ignored
+t1, t2 = report.lab2_runs(**params.of(report.lab2_runs))  # task 1's run and task 2's experiment
+report.title_block(**params.of(report.title_block),
+                   title="Lab 2 report: CNN image classification on CIFAR-10 (實驗二報告)")
+
+# %% [markdown]
+# ## 1. Introduction 簡介
+#
+# *Write here what the lab is about and what you set out to find.* Example of the expected tone
+# (replace it; Chinese or Korean are fine):
+#
+# 本實驗以 CIFAR-10 資料集（10 類、32×32 彩色影像）訓練卷積神經網路：任務一實作 SimpleCNN，
+# 任務二以 ResNet18 比較輸入正規化、資料增強、學習率與學習率排程對準確率的影響。
+# (이 보고서는 한국어로 작성해도 됩니다.)
+
+# %% [markdown]
+# ## 2. Experiment setup 實驗設定
+#
+# ### 2.1 Data
+
+# %% tags=["hide-input"]
+report.data_description(t1 + t2)
+
+# %% [markdown]
+# ### 2.2 Models
+#
+# *Describe the models in your own words: SimpleCNN (task 1) and ResNet18 from `resnet18.py`
+# (basic residual blocks, [2, 2, 2, 2] layers, 3×3 stem for 32×32 inputs).* Their sizes, read from
+# the runs (FLOPs counted by thop for one image):
+
+# %% tags=["hide-input"]
+report.model_table(t1 + t2, flops=params["flops"])
+
+# %% [markdown]
+# ### 2.3 Hyper-parameters
+#
+# Every setting of task 1's run and of task 2's baseline, from the runs' records. Each task-2 ablation changes
+# one of them (Appendix B's comparison table says which).
+
+# %% tags=["hide-input"]
+report.hyperparameter_table(t1 + ([report.baseline_of(t2)] if t2 else []))
+
+# %% [markdown]
+# ## 3. Results 實驗結果
+#
+# ### 3.1 Task 1: SimpleCNN
+#
+# The per-epoch lines, the curves and the confusion matrix of this run are in Appendix A.
+
+# %% tags=["hide-input"]
+report.readable(report.results_table(t1))
+
+# %% [markdown]
+# ### 3.2 Task 2: ResNet18 ablations
+#
+# What each study found, read from the runs (test accuracy of the best-validation checkpoint against the
+# baseline's); the comparison table, each study's curves overlaid on the baseline's and every run's lines are
+# in Appendix B.
+
+# %% tags=["hide-input"]
+report.ablation_summary(t2) if t2 else report.show("*Task 2 left out (task2_experiment = None).*")
+
+# %% [markdown]
+# ## 4. Discussion 討論
+#
+# *Interpret the numbers above; do not restate them. For example:*
+#
+# - *Task 1: does SimpleCNN over-fit (training vs validation curves)? Which classes are confused, and why?*
+# - *Normalization: what did per-channel normalization change, and did a sampled mean/std (ratio 0.3) differ from the full one?*
+# - *Augmentation: effect on the gap between training and validation accuracy.*
+# - *Learning rate: which values were too large / too small, as seen in the loss curves?*
+# - *Update strategy: constant vs step vs cosine vs one-cycle vs cyclic - final accuracy and speed of convergence.*
+# - *What would you try next?*
+
+# %% [markdown]
+# ## 5. Difficulties and solutions 遇到的困難與解決方法
+#
+# *The Lab2 handout requires this section: list what went wrong and how you solved it.*
+#
+# | Difficulty 困難 | Cause 原因 | Solution 解決方法 |
+# | --- | --- | --- |
+# | *e.g. Colab disconnected during the ResNet18 runs* | *idle / time limit* | *runs on Google Drive, re-ran with `resume = True`* |
+# | *e.g. loss became NaN at lr 0.1* | *learning rate too large* | *...* |
+
+# %% [markdown]
+# ## 6. References
+#
+# - K. He, X. Zhang, S. Ren, J. Sun. *Deep Residual Learning for Image Recognition.* CVPR 2016.
+# - A. Krizhevsky. *Learning Multiple Layers of Features from Tiny Images.* 2009 (CIFAR-10).
+# - L. N. Smith. *Cyclical Learning Rates for Training Neural Networks.* WACV 2017.

@@ -1,0 +1,86 @@
+# %% [markdown]
+# # Lab 2, task 1: SimpleCNN on CIFAR-10
+#
+# The network of the handout's table: Conv1 (3→32, 3×3, padding 1), Bn1, ReLU, max-pooling, Conv2 (32→64,
+# 3×3, padding 1), Bn2, ReLU, max-pooling, one fully connected layer (4096→10). Its layer table
+# (torchsummary) and FLOPs/parameters (thop), its training with the per-epoch lines, the test accuracy of
+# the best checkpoint (by validation accuracy), and the four curves: training/validation accuracy and loss.
+
+# %% tags=["hide-input"]
+labkit_setup()
+
+# %% tags=["parameters"]
+# Parameters (papermill: -p name value). Defaults are the lab's settings.
+data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"
+download = True           # False: fail with a clear message instead of downloading
+model = "simplecnn"       # the handout's net; "simplecnn_k7": the same layers with 7x7 kernels (146,314 parameters)
+epochs = 30
+batch_size = 128
+optimizer = "sgd"         # sgd | adam | adamw
+lr = 0.05                 # the one-cycle schedule's peak (it warms up from lr/25 over the first 30% of the steps)
+momentum = 0.9
+nesterov = True
+weight_decay = 0.0005
+scheduler = "onecycle"    # none (constant lr) | step | multistep | cosine | onecycle | cyclic
+label_smoothing = 0.0     # 0: plain cross-entropy
+augment = "flip"          # True: random crop (4-pixel padding) + flip | "flip": flip only | False
+test_flip = True          # True: the test accuracy averages each test image with its mirror image
+normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
+norm_ratio = 1.0          # share of the training images the mean/std is computed from
+val_ratio = 0.1           # share of the training images held out for validation (model selection)
+seed = 0                  # train/validation split, initialization, data order, augmentation
+device = "auto"           # auto | cuda | cpu
+amp = "auto"              # auto (bf16 or fp16 + grad scaler on a GPU) | bf16 | fp16 | off
+run_dir = "runs"          # in Colab runs/ links to Google Drive (the setup cell's runs_on_drive)
+limit = None              # use only this many training images for quick runs; None: all
+test_limit = None         # use only this many test images; None: all
+progress = True           # tqdm bar inside each epoch
+run_name = None           # None: a new folder runs/<model>-<date>-<time>
+resume = False            # True: continue run_name (or this model's latest interrupted run in run_dir)
+start_over = False        # with resume: start that run (again) at epoch 1 if it cannot be found or continued
+
+# %% [markdown] tags=["remove-cell"]
+# **Run it:** in Colab, *Runtime > Run all* (the first cell finds labkit, keeps runs on Google Drive and checks
+# the GPU). Headless: `papermill notebooks/task1_simplecnn.ipynb runs/task1_out.ipynb -p data_root DIR`
+# (any parameter above with `-p name value`; lists with `-y "name: [a, b]"`). This cell is not handed in.
+
+# %%
+params = labkit.notebook.parameters()  # the cell above read back (papermill's -p values too), every value checked
+
+# %% [markdown]
+# ## The model: its code, layer table, FLOPs and parameters
+
+# %%
+net = labkit.get_model(params["model"])
+labkit.show_source(net)  # the code of the model's class
+labkit.print_summary(net)
+flops, n_params = labkit.profile_flops(net)
+
+# %% [markdown]
+# ## Data
+
+# %%
+data = labkit.load_cifar10(**params.of(labkit.load_cifar10))
+
+# %% [markdown]
+# ## Training
+#
+# Per epoch: learning rate, training loss/accuracy, validation loss/accuracy. The best epoch's weights (by
+# validation accuracy) are reloaded for the test set.
+
+# %%
+run = labkit.fit(data=data, **params.of(labkit.fit, train=True))
+run.summary()
+
+# %% [markdown]
+# ## Curves: epoch vs training/validation accuracy and loss
+
+# %%
+labkit.plot_history(run, title=params["model"], save=run.file("curves"));
+
+# %% [markdown]
+# ## Test set: confusion matrix and per-class accuracy (best checkpoint)
+
+# %%
+labkit.plot_confusion_matrix(run.confusion_matrix, data.classes, normalize=True, save=run.file("confusion"))
+run.per_class

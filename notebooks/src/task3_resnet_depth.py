@@ -1,0 +1,96 @@
+# %% [markdown]
+# # ResNet-20/56 vs plain nets: the degradation problem
+#
+# He et al., *Deep Residual Learning for Image Recognition* (CVPR 2016), section 4.2, with the paper's recipe:
+# SGD lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, the lr divided by 10 at epochs 81 and 122 of 164
+# (scaled when `epochs` is smaller: 82 epochs, 41 and 61), kaiming initialization, 4-pixel-pad random crop +
+# flip, per-channel normalization. Training error and test error are recorded every epoch; the plain nets of
+# both depths are overlaid, and the ResNets (the paper's figure 6: a deeper plain net trains *and* tests
+# worse; shortcuts remove that). The table puts the test error next to the paper's (8.75 / 6.97% for
+# ResNet-20/56). Bonus: pre-activation ResNets (He et al., *Identity Mappings in Deep Residual Networks*, 2016).
+#
+# Validation (10% of the training images) picks the best checkpoint; the paper reports the last epoch's test
+# error (`final_test_err`).
+
+# %% tags=["hide-input"]
+labkit_setup()
+
+# %% tags=["parameters"]
+# Parameters (papermill: -p name value). Defaults are the lab's settings.
+data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"
+download = True           # False: fail with a clear message instead of downloading
+depths = [20, 56]         # of 20, 32, 44, 56, 110 (the paper's figure 6: 20 and 56)
+kinds = ["plain", "resnet"]
+shortcut = "A"            # A: zero-padding identity (the paper's CIFAR choice) | B: 1x1 projection
+preact_depths = []        # bonus: pre-activation vs original ResNet at these depths, e.g. [56] ([]: none)
+epochs = 82               # the paper's 164 halved (its lr drops at 81/122 scaled to 41/61)
+milestones = None         # None: 81 and 122 of 164, scaled to epochs
+batch_size = 128
+optimizer = "sgd"
+lr = 0.1
+momentum = 0.9
+weight_decay = 1e-4
+scheduler = "multistep"
+gamma = 0.1               # lr factor at each milestone
+normalize = "computed"    # per-channel mean/std of the training split
+norm_ratio = 1.0
+augment = True            # random crop (4-pixel padding) + horizontal flip
+val_ratio = 0.1           # share of the training images held out for validation (model selection)
+seed = 0                  # train/validation split, initialization, data order, augmentation
+device = "auto"           # auto | cuda | cpu
+amp = "auto"              # auto (bf16 or fp16 + grad scaler on a GPU) | bf16 | fp16 | off
+run_dir = "runs"          # in Colab runs/ links to Google Drive (the setup cell's runs_on_drive)
+limit = None              # use only this many training images for quick runs; None: all
+test_limit = None         # use only this many test images; None: all
+progress = True           # tqdm bar inside each epoch
+experiment = "task3_depth"  # the runs go to run_dir/experiment/<model>
+resume = True             # reuse finished runs, continue an interrupted one
+start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept
+
+# %% [markdown] tags=["remove-cell"]
+# **Run it:** in Colab, *Runtime > Run all*; the study prints its estimated time before it trains, and after a
+# disconnect *Run all* again continues it (`resume = True`). Headless: `papermill
+# notebooks/task3_resnet_depth.ipynb runs/task3_out.ipynb -p data_root DIR`; shorter: `-p epochs 30`.
+# This cell is not handed in.
+
+# %%
+from labkit.experiments import depth_variants, run_depth_study, scale_milestones
+
+params = labkit.notebook.parameters()  # the cell above read back (papermill's -p values too), every value checked
+bonus_depths = params.pop("preact_depths")
+depth_variants(bonus_depths or [20], ["resnet", "preact"], params["shortcut"])  # the bonus's depths checked now
+print("lr divided by 10 after epochs", params["milestones"] or scale_milestones(params["epochs"]), "of",
+      params["epochs"])
+
+# %% [markdown]
+# ## Plain nets and ResNets
+
+# %%
+exp = run_depth_study(**params)
+
+# %% [markdown]
+# ## Training error (dashed) and test error (solid) per epoch: plain nets, then ResNets
+
+# %%
+exp.show_figures()
+
+# %% [markdown]
+# ## Test error against the paper's
+#
+# `test_err`: best-validation checkpoint; `final_test_err`: last epoch; `paper_test_err`: the paper's
+# Table 6 (ResNets only).
+
+# %%
+exp.table[["run", "kind", "depth", "epochs", "best_val_acc", "test_err", "final_test_err", "paper_test_err",
+           "train_seconds"]]
+
+# %% [markdown]
+# ## Bonus: pre-activation ResNets
+#
+# Same recipe; the original ResNets trained above are reused.
+
+# %%
+bonus = (run_depth_study(bonus_depths, ["resnet", "preact"], tag="preact_vs_resnet",
+                         **params.without("depths", "kinds")) if bonus_depths else None)
+if bonus is not None:
+    bonus.show()
