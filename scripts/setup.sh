@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -r requirements.txt
-.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >.venv/labkit-install.log 2>&1 || { cat .venv/labkit-install.log; exit 1; }
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat >.venv/labkit-install.log 2>&1 || { cat .venv/labkit-install.log; exit 1; }  # compat: the root a plain sys.path entry, so the package beats a ./labkit folder (cd ..; labkit/.venv/bin/python -m labkit...)
 PDF_PKGS="chromium fonts-noto-cjk poppler-utils libjs-mathjax"  # browser, CJK fonts, pdftoppm, offline MathJax
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
   missing=""

@@ -34,16 +34,20 @@ def mount(mountpoint, force_remount=False, **kwargs):
     store = os.environ["FAKE_DRIVE_STORE"]
     with open(os.path.join(store, "mounts.log"), "a") as f:
         f.write(mountpoint + "\\n")
+    if os.environ.get("FAKE_DRIVE_REFUSE"):  # the student declines the permission
+        raise ValueError("mount failed")
     if not os.path.exists(mountpoint):
         os.symlink(store, mountpoint)
     print("Mounted at " + mountpoint)
 '''
-# no labkit before the cell: the editable install's finder goes (PYTHONPATH holds only the fake google)
-PRELUDE = '''\
-import importlib.util, sys
+# no labkit before the cell: the editable install goes, its finder or (compat mode) the repository root on
+# sys.path (PYTHONPATH holds only the fake google)
+PRELUDE = f'''\
+import importlib.util, os, sys
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != {os.path.realpath(REPO)!r}]
 _spec = importlib.util.find_spec("labkit")
-assert _spec is None or _spec.origin is None, f"labkit importable before the setup cell: {_spec.origin}"
+assert _spec is None or _spec.origin is None, f"labkit importable before the setup cell: {{_spec.origin}}"
 import google.colab
 '''
 AFTER = '''
@@ -149,7 +153,7 @@ def test_setup_cell_routes(nb, kind, colab, bundle, request):
     p = colab.run_cell(setup_source(nb, repo))
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert f"LABKIT_FILE {root / 'labkit' / '__init__.py'}\n" in p.stdout
-    assert f"labkit: {root}\n" in p.stdout
+    assert f"labkit: {root} (version {labkit.__version__}, labkit/ modified " in p.stdout  # path, version, date
     # runs go to Drive (mounted once for the search and the runs), the device and precision are printed
     assert f"RUNS {colab.store / 'MyDrive' / 'labkit_runs'}\n" in p.stdout
     assert colab.mounts() == [str(colab.content / "drive")]
@@ -215,7 +219,7 @@ def test_notebooks_inline_the_bootstrap_and_hold_no_placeholder():
         source = f.read().rstrip("\n")
     for nb in NOTEBOOKS:
         text = setup_source(nb)
-        assert source in text, f"{nb}: rebuild it (notebooks/build_notebooks.py, reports/build_report.py)"
+        assert source in text, f"{nb}: rebuild it (notebooks/build_notebooks.py)"
         assert "<org>" not in open(os.path.join(REPO, nb), encoding="utf-8").read()
     with open(os.path.join(REPO, "requirements-colab.txt")) as f:
         colab_reqs = [line.split("==")[0] for line in f.read().splitlines() if line and not line.startswith("#")]
@@ -247,6 +251,7 @@ def fake_drive(colab, monkeypatch):
     for k, v in colab.env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("LABKIT_DRIVE", raising=False)
+    monkeypatch.delenv(bootstrap.DRIVE_REFUSED, raising=False)  # a refused mount is remembered there: not past the test
     monkeypatch.chdir(colab.content)
     return colab
 
@@ -276,6 +281,21 @@ def test_keep_runs_on_drive_when_mount_fails(fake_drive, monkeypatch, capsys):
     monkeypatch.setattr(sys.modules["google.colab.drive"], "mount", refuse)
     assert keep_runs_on_drive() == str(fake_drive.content / "runs")
     assert "WARNING: Google Drive is not mounted (ValueError: mount failed)" in capsys.readouterr().out
+
+
+def test_a_refused_drive_is_not_asked_again(fake_drive, monkeypatch, capsys):
+    """Declined once (by the Drive search of the setup cell), keep_runs_on_drive does not ask again and says
+    runs stay on the VM; the next run of the setup cell (find_labkit) asks again."""
+    monkeypatch.setenv("FAKE_DRIVE_REFUSE", "1")
+    with pytest.raises(ValueError, match="mount failed"):
+        bootstrap.mount_drive(verbose=False)
+    assert keep_runs_on_drive() == str(fake_drive.content / "runs")
+    out = capsys.readouterr().out
+    assert "not asked again" in out and "runs stay on this VM" in out
+    assert fake_drive.mounts() == [str(fake_drive.content / "drive")]
+    bootstrap.find_labkit("")  # the setup cell again (labkit importable here: nothing else happens)
+    keep_runs_on_drive()
+    assert len(fake_drive.mounts()) == 2
 
 
 def test_runs_on_drive_survive_a_disconnect(fake_drive, subset_root, tmp_path, monkeypatch):
@@ -372,5 +392,235 @@ def test_build_repo_option_sets_every_notebook(tmp_path):
     assert (copy / "notebooks" / "labkit_repo.txt").read_text().strip() == url
     for nb in NOTEBOOKS:
         assert f'LABKIT_REPO = "{url}"  # @param' in nbformat.read(str(copy / nb), as_version=4).cells[1].source, nb
-    for script in ("notebooks/build_notebooks.py", "notebooks/build_transfer_notebook.py", "reports/build_report.py"):
-        assert subprocess.run([sys.executable, script, "--check"], cwd=copy, capture_output=True).returncode == 0
+    assert subprocess.run([sys.executable, "notebooks/build_notebooks.py", "--check"], cwd=copy,
+                          capture_output=True).returncode == 0  # the one builder (notebooks and report)
+
+
+# ---- several copies, a changed zip, unpack failures --------------------------------------------------------
+def _last(p):
+    return p.stderr.strip().splitlines()[-1]
+
+
+def _versioned(bundle, dest, version, when=None):
+    """The bundle with labkit.__version__ = ``version`` (another labkit), its file dated ``when``."""
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "labkit/labkit/__init__.py":
+                assert f'__version__ = "{labkit.__version__}"'.encode() in data
+                data = data.replace(f'__version__ = "{labkit.__version__}"'.encode(), f'__version__ = "{version}"'.encode())
+            out.writestr(info, data)
+    if when is not None:
+        os.utime(dest, (when, when))
+    return dest
+
+
+def _date(text):  # the dates the setup cell prints, at noon UTC so that every time zone shows the same day
+    import calendar
+    return calendar.timegm(tuple(int(x) for x in text.split("-")) + (12, 0, 0))
+
+
+def test_a_newer_zip_is_unpacked_again(colab, bundle):
+    """labkit.zip unpacked, then a newer labkit.zip uploaded in its place: the second run unpacks it again
+    (before: the folder from the old zip was used, silently)."""
+    zip_path = colab.content / "labkit.zip"
+    _versioned(bundle, zip_path, "0.1.0", _date("2026-01-05"))
+    first = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert first.returncode == 0 and f"unpacked {zip_path} into " in first.stdout, first.stderr
+    _versioned(bundle, zip_path, "0.2.0", _date("2026-02-05"))
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert f"unpacked {zip_path} into {colab.content / 'labkit'}" in p.stdout
+    assert f"labkit: {colab.content / 'labkit'} (version 0.2.0, labkit/ modified 2026-02-05" in p.stdout
+    assert "labkit 0.2.0 | torch" in p.stdout
+    assert sorted(os.listdir(colab.content)) == ["drive", "labkit", "labkit.zip", "runs"]  # no temporary folder left
+    again = colab.run_cell(setup_source(NOTEBOOKS[0]))  # unchanged: not unpacked a third time
+    assert again.returncode == 0 and f"unpacked {zip_path}" not in again.stdout and "version 0.2.0" in again.stdout
+
+
+def test_two_zips_the_newest_is_used(colab, bundle):
+    older = _versioned(bundle, colab.content / "labkit.zip", "0.1.0", _date("2026-01-05"))
+    newer = _versioned(bundle, colab.content / "labkit (1).zip", "0.3.0", _date("2026-03-05"))
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert f"2 labkit copies found in {colab.content}:" in p.stdout
+    assert f"{older}: version 0.1.0, modified 2026-01-05" in p.stdout
+    assert f"{newer}: version 0.3.0, modified 2026-03-05" in p.stdout
+    assert f"using the newest, {newer}: to use another, set LABKIT_REPO to its folder, or remove or rename" in p.stdout
+    assert f"labkit: {colab.content / 'labkit'} (version 0.3.0, " in p.stdout
+
+
+def test_several_copies_on_drive_the_newest_is_used(colab, bundle):
+    """An old My Drive/labkit (a clone) and the My Drive/Colab Notebooks/labkit-main the notebook was opened
+    from: both are listed (path, version, date, commit), the newest is used (before: the shallower one)."""
+    my_drive = colab.store / "MyDrive"
+    zipfile.ZipFile(bundle).extractall(my_drive)
+    git = my_drive / "labkit" / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    (git / "refs" / "heads" / "main").write_text("0123456789abcdef0123456789abcdef01234567\n")
+    for folder, _, files in os.walk(my_drive / "labkit" / "labkit"):
+        for name in files:
+            os.utime(os.path.join(folder, name), (_date("2025-09-15"),) * 2)
+    (my_drive / "Colab Notebooks").mkdir()
+    _github_zip(bundle, colab.content / "gh.zip")
+    zipfile.ZipFile(colab.content / "gh.zip").extractall(my_drive / "Colab Notebooks")
+    os.remove(colab.content / "gh.zip")
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    seen = colab.content / "drive" / "MyDrive"
+    assert f"2 labkit copies found in {seen}:" in p.stdout
+    assert f"{seen / 'labkit'}: version {labkit.__version__}, modified 2025-09-15 " in p.stdout
+    assert ", git 0123456" in p.stdout
+    assert f"labkit: {seen / 'Colab Notebooks' / 'labkit-main'} (version {labkit.__version__}, " in p.stdout
+
+
+def _damaged(bundle, dest, member="labkit/labkit/train.py"):
+    """The bundle with bytes in the middle of one member's compressed data changed (a broken download)."""
+    shutil.copy(bundle, dest)
+    with zipfile.ZipFile(dest) as z:
+        info = z.getinfo(member)
+    with open(dest, "r+b") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = (int.from_bytes(f.read(2), "little") for _ in range(2))
+        f.seek(info.header_offset + 30 + name_len + extra_len + info.compress_size // 2)
+        f.write(b"\x00\xff" * 8)
+    return dest
+
+
+def test_damaged_zip_unpacks_nothing_and_says_so(colab, bundle):
+    """A damaged member (a raw zlib.error before, after half the zip was unpacked into /content/labkit):
+    one line naming the zip, the cause and the fix; nothing unpacked. The zip downloaded again works."""
+    zip_path = _damaged(bundle, colab.content / "labkit.zip")
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode != 0
+    assert _last(p).startswith(f"SetupError: cannot unpack {zip_path} (") and "download it again" in _last(p), p.stderr
+    assert os.listdir(colab.content) == ["labkit.zip"]
+    shutil.copy(bundle, zip_path)
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode == 0 and f"labkit: {colab.content / 'labkit'} (" in p.stdout, p.stdout[-2000:] + p.stderr[-3000:]
+
+
+FULL_DISK = """
+import errno, shutil
+_calls = []
+def _copy(src, dst, *a, **k):  # the disk fills up in the 10th file
+    _calls.append(1)
+    dst.write(src.read(100))
+    if len(_calls) == 10:
+        raise OSError(errno.ENOSPC, "No space left on device")
+shutil.copyfileobj = _copy
+"""
+READ_ONLY = """
+import errno, os
+def _mkdir(path, *a, **k):
+    raise OSError(errno.EROFS, "Read-only file system", path)
+os.mkdir = _mkdir
+"""
+
+
+@pytest.mark.parametrize("failure, fix", [(FULL_DISK, "the disk is full: free space"),
+                                          (READ_ONLY, "is not writable: unpack the zip into a writable folder")],
+                         ids=["disk full", "read-only /content"])
+def test_unpack_failure_leaves_nothing_and_names_the_fix(colab, bundle, failure, fix):
+    zip_path = colab.content / "labkit.zip"
+    shutil.copy(bundle, zip_path)
+    p = colab.run_cell(failure + setup_source(NOTEBOOKS[0]))
+    assert p.returncode != 0
+    assert _last(p).startswith(f"SetupError: cannot unpack {zip_path} (OSError: [Errno "), p.stderr[-3000:]
+    assert fix in _last(p)
+    assert os.listdir(colab.content) == ["labkit.zip"]
+
+
+def test_half_unpacked_folder_is_never_imported(colab, bundle):
+    """What an unpack that failed half-way left in /content/labkit (labkit/__init__.py, not the rest, no
+    completion marker): alone, one line saying the copy is incomplete (before: ModuleNotFoundError); with
+    its zip next to it, it is replaced by a whole unpack."""
+    with zipfile.ZipFile(bundle) as z:
+        names = z.namelist()
+        z.extractall(colab.content, names[:names.index("labkit/labkit/bundle.py")])
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode != 0
+    assert _last(p).startswith(f"SetupError: labkit in {colab.content / 'labkit'} cannot be imported "
+                               "(ModuleNotFoundError: "), p.stderr[-3000:]
+    assert "incomplete or damaged" in _last(p) and "labkit.zip" in _last(p)
+    shutil.copy(bundle, colab.content / "labkit.zip")
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert f"unpacked {colab.content / 'labkit.zip'} into {colab.content / 'labkit'}" in p.stdout
+
+
+def test_a_zip_without_labkit_and_a_folder_without_init(colab):
+    with zipfile.ZipFile(colab.content / "labkit-notebooks.zip", "w") as z:
+        z.writestr("notebooks/task1_simplecnn.ipynb", "{}")
+    (colab.content / "labkit" / "labkit").mkdir(parents=True)
+    (colab.content / "labkit" / "labkit" / "config.py").write_text("")
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode != 0
+    assert f"{colab.content / 'labkit-notebooks.zip'}: holds no labkit/ folder" in p.stdout
+    assert f"{colab.content / 'labkit'}: labkit/ holds no __init__.py (an incomplete copy" in p.stdout
+    assert _last(p).startswith("SetupError: labkit not found: upload labkit.zip") and "holds no" in _last(p)
+
+
+def test_drive_copy_deeper_than_the_search(colab, bundle):
+    """A labkit folder 4 levels below My Drive is not found: the message says how deep the search goes and
+    how to use it anyway; LABKIT_REPO set to its folder then does."""
+    zipfile.ZipFile(bundle).extractall(colab.store / "MyDrive" / "a" / "b" / "c" / "d")
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
+    assert p.returncode != 0
+    assert "(and 3 folder levels below): no labkit/ folder" in p.stdout
+    assert "move it up, or set LABKIT_REPO to its folder" in p.stdout
+    assert "3 folders deep" in _last(p), p.stderr[-2000:]
+    folder = colab.content / "drive" / "MyDrive" / "a" / "b" / "c" / "d" / "labkit"
+    p = colab.run_cell(setup_source(NOTEBOOKS[0], str(folder)))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert f"labkit: {folder} (" in p.stdout and f"LABKIT_FILE {folder / 'labkit' / '__init__.py'}\n" in p.stdout
+
+
+def test_repo_set_clones_first_and_a_refused_drive_is_asked_once(colab, bundle, git_url):
+    """LABKIT_REPO set, nothing in /content, an old copy on Drive, the Drive permission declined: the clone
+    is used without searching Drive, and Drive is asked for once (before: twice, the first time to walk
+    Drive before cloning); runs stay on the VM, said so."""
+    zipfile.ZipFile(bundle).extractall(colab.store / "MyDrive")
+    colab.env["FAKE_DRIVE_REFUSE"] = "1"
+    p = colab.run_cell(setup_source(NOTEBOOKS[0], git_url))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert f"LABKIT_FILE {colab.content / 'labkit' / 'labkit' / '__init__.py'}\n" in p.stdout
+    assert "folder levels below" not in p.stdout
+    assert colab.mounts() == [str(colab.content / "drive")]
+    assert "WARNING: Google Drive is not mounted (ValueError: mount failed); runs stay on this VM" in p.stdout
+    assert f"RUNS {colab.content / 'runs'}\n" in p.stdout
+
+
+# ---- the CLIs run from the folder above a checkout named labkit ---------------------------------------------
+def test_cli_from_the_folder_above_a_checkout_named_labkit(tmp_path):
+    """`cd ..; labkit/.venv/bin/python -m labkit.handin.submit --help` where the checkout folder is itself
+    named labkit: installed by scripts/setup.sh's editable-install line (run as it is, in a copy of the
+    checkout with its own .venv), the package wins over the checkout folder, which the working directory
+    on sys.path offers as a namespace portion of the same name (before the fix the editable finder came
+    after it: ImportError: cannot import name '__version__' from 'labkit' (unknown location))."""
+    import sysconfig
+
+    with open(os.path.join(REPO, "scripts", "setup.sh"), encoding="utf-8") as f:
+        install = next(line for line in f if "pip install" in line and " -e ." in line)
+    checkout = tmp_path / "labkit"
+    shutil.copytree(os.path.join(REPO, "labkit"), checkout / "labkit", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("resnet18.py", "pyproject.toml"):
+        shutil.copy(os.path.join(REPO, name), checkout / name)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(checkout / ".venv")], check=True, timeout=300)
+    venv_python = str(checkout / ".venv" / "bin" / "python")
+    site = subprocess.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # this .venv's packages (pip, setuptools, torch...): a plain path line, so none of its .pth files (its
+    # own labkit install) runs there
+    with open(os.path.join(site, "_shared_test_packages.pth"), "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    p = subprocess.run(["bash", "-c", "set -euo pipefail\n" + install], cwd=checkout, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for cmd in (["-m", "labkit.handin.submit", "--help"], ["-c", "import labkit; print(labkit.__file__)"]):
+        p = subprocess.run([os.path.join("labkit", ".venv", "bin", "python"), *cmd], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert p.stdout.strip() == str(checkout / "labkit" / "__init__.py")
