@@ -73,6 +73,11 @@ class TrainConfig:
     freeze_epochs    epochs during which only the classifier head trains (the transfer lab's pretrained runs); 0
     test_flip        the test accuracy (final and tracked) averages each image with its mirror image; False
                      (task 1's recipe: True)
+    teacher          knowledge distillation (Hinton et al. 2015): a run folder (or a labkit model checkpoint) whose
+                     best model's predictions the model learns from too; None (task 1's notebook:
+                     teacher_model="resnet20" trains one first and passes its folder)
+    distill_alpha    the share of the loss that matches the teacher (the rest: cross-entropy with the labels); 0.7
+    distill_temperature  the softmax temperature both are compared at (the loss is scaled by its square); 4
     model_kwargs     the model's own options, e.g. {"option": "B"} (ResNet shortcuts), {"dropout": 0.25},
                      {"weights": "imagenet"} (the transfer lab)
     """
@@ -100,6 +105,9 @@ class TrainConfig:
     track_test: bool = False
     freeze_epochs: int = 0
     test_flip: bool = False
+    teacher: str = None
+    distill_alpha: float = 0.7
+    distill_temperature: float = 4.0
     model_kwargs: dict = field(default_factory=dict)
 
     def validate(self):
@@ -120,6 +128,13 @@ class TrainConfig:
         self.track_test = as_bool("track_test", self.track_test)
         self.test_flip = as_bool("test_flip", self.test_flip)
         self.freeze_epochs = as_int("freeze_epochs", self.freeze_epochs, 0)
+        self.distill_alpha = as_float("distill_alpha", self.distill_alpha, 0, hi=1)
+        self.distill_temperature = as_float("distill_temperature", self.distill_temperature, 0, lo_open=True)
+        if self.teacher in ("", False):
+            self.teacher = None
+        if self.teacher is not None and not isinstance(self.teacher, (str, os.PathLike)):
+            raise ConfigError(f"teacher must be a run folder (or a .pth model checkpoint), got {self.teacher!r}")
+        self.teacher = None if self.teacher is None else os.path.expanduser(os.fspath(self.teacher))
         opt = str(self.optimizer).lower()
         if opt not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)

@@ -17,7 +17,7 @@ import ast
 import difflib
 import inspect
 
-from .config import TrainConfig, as_bool, as_list, check_data_params
+from .config import TrainConfig, as_bool, as_int, as_list, check_data_params
 from .errors import ConfigError
 from .models import check_model_name
 
@@ -136,6 +136,10 @@ class Params(dict):
                 self[name] = as_list(name, self[name], item)
         for m in self.get("models") or []:
             check_model_name(m)
+        if self.get("teacher_model"):  # task 1's distillation teacher
+            check_model_name(self["teacher_model"])
+        if "teacher_epochs" in self:
+            self["teacher_epochs"] = as_int("teacher_epochs", self["teacher_epochs"], 1)
         cfg = TrainConfig.from_params(self.get("model") or PLACEHOLDER_MODEL, self.train())
         for k in self.train():
             self[k] = getattr(cfg, k)

@@ -23,6 +23,7 @@ the full CIFAR-10 that meets it (a Preset with a target and no ``full_size`` can
 not yet measured there is not a target and lives in ``to_confirm``. ``measured`` adds the other
 figures (the subset's recipe comparisons).
 """
+import os
 from dataclasses import dataclass, field
 
 from .config import TrainConfig
@@ -56,25 +57,23 @@ class Preset:
 
 PRESETS = {
     "task1": Preset(
-        name="task1", model="simplecnn_k7", task="Lab2 task 1 (the task-1 notebook's defaults)",
+        name="task1", model="simplecnn", task="Lab2 task 1 (the task-1 notebook's defaults)",
         params=dict(epochs=30, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True,
                     weight_decay=5e-4, scheduler="onecycle", label_smoothing=0.0, augment="flip", test_flip=True),
-        target="> 80% test accuracy on full CIFAR-10 (task 1's full marks)",
-        basis="the handout's exact net underfits with crop + flip (69% training accuracy after 30 epochs) and "
-              "overfits without augmentation; the same two conv-BN-ReLU blocks with 7x7 kernels see 22x22-pixel "
-              "patches instead of 10x10, flip-only augmentation lets the small net fit more while dropout 0.25 "
-              "still regularizes, and the test accuracy averages each test image with its mirror image (the "
-              "flip the training uses). One-cycle lr (peak 0.05, warm-up over 30% of the steps: a constant 0.05 "
+        target="> 70% test accuracy on full CIFAR-10 (task 1's 16/20 line) with the handout's exact net",
+        basis="the handout's exact net (3x3 kernels, 60,554 parameters) underfits: with crop + flip it reaches 69% "
+              "training accuracy in 30 epochs, so flip-only augmentation lets it fit more while its dropout 0.5 "
+              "still regularizes, and the test accuracy averages each test image with its mirror image (the flip "
+              "the training uses). One-cycle lr (peak 0.05, warm-up over 30% of the steps: a constant 0.05 "
               "collapses SimpleCNN in epoch 1), Nesterov momentum, weight decay 5e-4.",
-        full_size="met: full CIFAR-10 (JPEG copy), 30 epochs, seed 0, 2026-11-23, the task-1 notebook under "
-                  "papermill: 80.44% test with test-time flips (79.12% without), 81.8% on the 500 real test images "
-                  "(80.2% without), best val 79.84%; the same recipe in the time-to-accuracy run (fixed "
-                  "normalization): 80.23% (labkit) and 81.08% (the handouts' pipeline); the notebook with seed 1, "
-                  "2026-12-01: 80.60% (79.64% without test-time flips), 80.8% on the 500 real test images",
-        measured="full CIFAR-10 (JPEG copy), 30 epochs: 5x5 kernels 78.74% (dropout 0.5), 79.56% (dropout 0.25, "
-                 "79.83% with flips); the exact simplecnn with crop + flip and label smoothing 0.1: 74.25%",
-        to_confirm="the margin: four runs passed, 80.23-81.08%, always with test-time flips (without them "
-                   "79.12% and 79.64%, under the line)",
+        full_size="met: full CIFAR-10 (JPEG copy), 30 epochs, seed 0, 2026-12-02, the task-1 notebook under papermill "
+                  "with only -p data_root: 77.19% test with test-time flips, 78.6% on the 500 real test images, best "
+                  "val 76.98% (epoch 30), training accuracy 76.8%: still underfitting; 60 epochs: 77.98% (78.6% real)",
+        measured="full CIFAR-10 (JPEG copy), 30 epochs: the exact simplecnn with crop + flip and label smoothing 0.1: "
+                 "74.25%; simplecnn_k7 (7x7 kernels, dropout 0.25, 146,314 parameters: not the table's net) with this "
+                 "recipe: 80.44% and 80.60% (seeds 0 and 1), 79.12% / 79.64% without test-time flips",
+        to_confirm="> 80% (full marks) with the exact net: not reached by any recipe measured at full size (see "
+                   "benchmarks/README.md: longer schedules, distillation from a ResNet-20 teacher)",
     ),
     "simplecnn_fast": Preset(
         name="simplecnn_fast", model="simplecnn", task="Lab2 task 1 (SimpleCNN)",
@@ -175,6 +174,22 @@ def fit_preset(name, data, model=None, **kwargs):
     rest = {k: v for k, v in kwargs.items() if k not in train_keys}
     params = get_preset(name, **overrides)
     return fit(model or preset_info(name).model, data, **params, **rest)
+
+
+TEACHER_PRESET = "resnet20_fast"
+
+
+def train_teacher(data, teacher_model=None, teacher_epochs=30, run_dir="runs", seed=0, device="auto", amp="auto",
+                  progress=True):
+    """The distillation teacher of task 1: ``teacher_model`` (e.g. "resnet20") trained on ``data`` with the depth
+    lab's fast recipe for ``teacher_epochs``, in ``run_dir/teacher-<model>-e<epochs>-<data digest>`` (reused, or
+    continued, when the notebook runs again); None without a teacher model."""
+    if not teacher_model:
+        return None
+    digest, run_dir = (data.describe().get("digest") or "data")[:8], os.path.expanduser(os.fspath(run_dir))
+    name = f"teacher-{teacher_model}-e{teacher_epochs}-s{seed}-{digest}"
+    return fit(teacher_model, data, run_dir=run_dir, run_name=name, resume=os.path.isdir(os.path.join(run_dir, name)),
+               progress=progress, **get_preset(TEACHER_PRESET, epochs=teacher_epochs, seed=seed, device=device, amp=amp))
 
 
 def preset_table():

@@ -29,6 +29,7 @@ in its trash, counted against the quota, for 30 days).
 **A run is checked against last.pth, not config.json**: a resume compares the call's settings with the
 record inside the training state, and the data by its content digest, not by its path.
 """
+import dataclasses
 import json
 import os
 import socket
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, RunBusyError, RunExistsError
 from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_json, discard, jsonable,
                     read_checkpoint, read_json_file, recover_temp, shown_path, temp_copies, write_file)
@@ -55,7 +57,10 @@ EARNED = (BEST, HISTORY, RESULT)  # files whose presence means an epoch was fini
 # Hyper-parameters that must match for a run to be resumed.
 RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
                "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment", "seed", "model_kwargs",
-               "freeze_epochs")
+               "freeze_epochs", "teacher", "distill_alpha", "distill_temperature")
+# what a record from before a setting existed holds for it: the setting's default
+RECORD_DEFAULTS = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                   for f in dataclasses.fields(TrainConfig)}
 # data description keys that say where the data was, not what it is: the same images moved or spelled
 # differently are the same data (compared by ``digest``)
 DATA_PLACES = ("source", "train_csv", "test_csv", "image_dir", "data_root")
@@ -66,6 +71,18 @@ EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")  # what
 def path_of(run_dir, name):
     """The path of a run folder's file ``name``: one of :data:`RUN_FILES` or a key of :data:`EXTRA`."""
     return os.path.join(os.fspath(run_dir), EXTRA.get(name, name))
+
+
+def teacher_checkpoint(teacher):
+    """The model checkpoint a ``teacher`` setting names (a finished run folder: its best_model.pth; or a
+    checkpoint file), or None; ConfigError naming the fix when there is none."""
+    if teacher is None:
+        return None
+    path = os.path.join(teacher, BEST) if os.path.isdir(teacher) else teacher
+    if not os.path.isfile(path):
+        raise ConfigError(f"teacher {teacher!r} is not a finished run folder (no {BEST} there) nor a model "
+                          f"checkpoint: train the teacher first (to the end), or pass teacher=None.")
+    return path
 
 
 def check_run_location(run_dir, run_name):
@@ -361,8 +378,9 @@ def settings_diff(old, settings=None, data=None, data_keys=None):
     transfer study all ask it."""
     diff = []
     if settings is not None:
-        diff += [(k, old.get(k), settings.get(k)) for k in RESUME_KEYS
-                 if jsonable(old.get(k)) != jsonable(settings.get(k))]
+        was = {k: _comparable(k, old.get(k, RECORD_DEFAULTS.get(k))) for k in RESUME_KEYS}
+        diff += [(k, old.get(k, RECORD_DEFAULTS.get(k)), settings.get(k)) for k in RESUME_KEYS
+                 if was[k] != _comparable(k, settings.get(k))]
     was = old.get("data")
     if data is None or not isinstance(was, dict):
         return diff
@@ -370,9 +388,23 @@ def settings_diff(old, settings=None, data=None, data_keys=None):
     if data_keys is not None:
         return diff + [(k, was.get(k), now.get(k)) for k in data_keys if k in was and was.get(k) != now.get(k)]
     keys = sorted((set(was) | set(now)) - set(DATA_PLACES))
-    if "digest" in was and "digest" in now:  # same content: the split sizes and counts are the same too
-        keys = [k for k in keys if k in ("digest", "normalize", "mean", "std", "norm_ratio")]
-    return diff + [(f"data {k}", was.get(k), now.get(k)) for k in keys if was.get(k) != now.get(k)]
+    if "digest" in was and "digest" in now and was["digest"] == now["digest"]:
+        # same content: the split sizes and counts are the same too; only the normalization may differ
+        keys = [k for k in keys if k in ("normalize", "mean", "std", "norm_ratio")]
+    else:  # other content (or a run recorded before data digests): what differs said in words
+        keys = [k for k in keys if k != "digest"]
+    data_diff = [(f"data {k}", was.get(k), now.get(k)) for k in keys if was.get(k) != now.get(k)]
+    if not data_diff and was.get("digest", now.get("digest")) != now.get("digest", was.get("digest")):
+        data_diff = [("data digest", was["digest"], now["digest"])]  # the same sizes, other images
+    return diff + data_diff
+
+
+def _comparable(key, value):
+    """A setting as resumes compare it: a teacher by its run folder's name (not where that folder is)."""
+    if key == "teacher" and value:
+        parts = os.path.normpath(os.fspath(value)).split(os.sep)
+        return parts[-2] if parts[-1] == BEST and len(parts) > 1 else parts[-1]
+    return jsonable(value)
 
 
 def diff_text(diff, sep=", "):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 try:  # tqdm's notebook bar needs ipywidgets; without it that bar only warns (IProgress not found): use the text bar
     import ipywidgets  # noqa: F401
     from tqdm.auto import tqdm
@@ -35,7 +36,7 @@ from .evaluate import confusion, evaluate, per_class_accuracy
 from .files import STATE_FORMAT, jsonable, shown_path
 from .models import get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
-from .runs import RunFolder, check_run_location, load_run
+from .runs import RunFolder, check_run_location, load_run, teacher_checkpoint
 
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
 DIVERGED_FIX = "Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization."
@@ -67,7 +68,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     (training, validation or tracked test) stops the run before anything of it is saved (NonFiniteLossError).
     """
     cfg = TrainConfig.from_params(model, params)
-    run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over)
+    run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over, cfg)
     place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)
     weights = _loss_weights(class_weights, data, place.device)
     with RunFolder.open(cfg, data, run_dir, run_name, resume, start_over, verbose) as folder:
@@ -213,21 +214,35 @@ def train_epoch(parts, loader, epoch, bar=None):
 
 
 def one_batch(parts, x, y):
-    """One optimizer step: forward in the run's precision, loss, backward, update; (loss, logits), detached."""
+    """One optimizer step: forward in the run's precision, loss, backward, update; (loss, logits), detached.
+    The loss returned is the label loss, comparable with the validation loss, also when distillation adds
+    the teacher's term to what is minimized."""
     with autocast_context(parts.device, parts.amp_dtype):
         out = parts.forward(x)
         loss = parts.criterion(out.float(), y)
+        # knowledge distillation: also match the teacher's softened predictions
+        objective = loss if parts.teacher is None else distilled(loss, out, x, parts)
     parts.optimizer.zero_grad(set_to_none=True)
     if parts.scaler is not None:  # fp16: scale the loss so small gradients do not underflow
-        parts.scaler.scale(loss).backward()
+        parts.scaler.scale(objective).backward()
         parts.scaler.step(parts.optimizer)
         parts.scaler.update()
     else:
-        loss.backward()
+        objective.backward()
         parts.optimizer.step()
     if parts.per_batch:
         step_schedule(parts)
     return loss.detach(), out.detach()
+
+
+def distilled(loss, out, x, parts):
+    """Hinton et al. 2015: (1 - alpha) x the label loss + alpha x T^2 x KL(teacher || student) at temperature T
+    (T^2 keeps the soft term's gradients at the label loss's scale). The teacher sees the same augmented batch."""
+    alpha, t = parts.distill
+    with torch.no_grad():
+        soft = (parts.teacher(x).float() / t).softmax(1)
+    kl = F.kl_div((out.float() / t).log_softmax(1), soft, reduction="batchmean")
+    return (1 - alpha) * loss + alpha * t * t * kl
 
 
 def step_schedule(parts):
@@ -256,6 +271,8 @@ class TrainingParts:
     amp_dtype: object
     channels_last: bool = False
     forward: object = None
+    teacher: nn.Module = None   # knowledge distillation: a frozen model, in eval mode
+    distill: tuple = (0.0, 1.0)  # its (alpha, temperature)
 
     @property
     def check_every(self):
@@ -275,7 +292,19 @@ def build_parts(cfg, num_classes, place, steps, class_weights=None):
     return TrainingParts(net, nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing),
                          optimizer, scheduler, per_batch,
                          torch.amp.GradScaler(place.device.type) if place.use_scaler else None,
-                         place.device, place.amp_dtype, place.channels_last)
+                         place.device, place.amp_dtype, place.channels_last, teacher=load_teacher(cfg, place),
+                         distill=(cfg.distill_alpha, cfg.distill_temperature))
+
+
+def load_teacher(cfg, place):
+    """The distillation teacher of ``cfg`` (None without one), frozen, in eval mode, in the run's memory format."""
+    path = teacher_checkpoint(cfg.teacher)
+    if path is None:
+        return None
+    teacher = load_model(path, device=place.device).eval()
+    if place.channels_last:
+        teacher = teacher.to(memory_format=torch.channels_last)
+    return teacher.requires_grad_(False)
 
 
 def build_optimizer(cfg, params, scaled=False):
@@ -338,7 +367,8 @@ def epoch_line(train_loss, train_acc, val_loss, val_acc):
 
 
 # ---- fit's checks and set-up, in the order fit calls them -----------------------------------------
-def _check_call(data, run_dir, run_name, resume, start_over):
+def _check_call(data, run_dir, run_name, resume, start_over, cfg):
+    teacher_checkpoint(cfg.teacher)  # a teacher that is not there fails now, before any folder or data
     if data is None or not hasattr(data, "loader"):
         raise ConfigError("fit needs data=labkit.load_cifar10(...) (or another data object with .loader()).")
     resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)

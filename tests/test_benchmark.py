@@ -191,7 +191,7 @@ def test_time_to_accuracy_quick_runs_both_pipelines(subset_root, tmp_path):
                            "--out", str(out)], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| preset | model | pipeline | epochs | s/epoch | threshold % |" in proc.stdout
-    assert "| task1 | simplecnn_k7 | handouts (fp32) | 2 |" in proc.stdout
+    assert "| task1 | simplecnn | handouts (fp32) | 2 |" in proc.stdout
     rep = json.loads((tmp_path / "tta.json").read_text())
     row = rep["presets"]["task1"]
     for name in ("handouts", "labkit"):

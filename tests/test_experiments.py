@@ -212,6 +212,7 @@ def test_depth_study_table_and_figure(subset_root, tmp_path):
         assert [h["lr"] for h in run.history] == pytest.approx([0.1, 0.01])  # /10 after the scaled milestone
         assert t.loc[name, "final_test_err"] == pytest.approx(100 - run.history[-1]["test_acc"], abs=0.01)
         assert t.loc[name, "test_err"] == pytest.approx(100 - run.test_acc, abs=0.01)
-    assert exp.figures == {"20_layers": os.path.join(exp.path, "plain_vs_resnet_20_layers.png")}
-    assert os.path.getsize(exp.figures["20_layers"]) > 10_000
+    # He et al.'s figure 6: one panel per kind (plain | ResNet), drawn from the run folders
+    assert exp.figures == {"degradation": os.path.join(exp.path, "plain_vs_resnet.png")}
+    assert os.path.getsize(exp.figures["degradation"]) > 10_000
     assert os.path.isfile(os.path.join(exp.path, "plain_vs_resnet.csv"))

@@ -6,6 +6,7 @@ the tiny parameters injected, nothing executed) in a subprocess; they share the 
 the papermill executions, so finished runs are reloaded (``resume``), not trained again.
 """
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -108,6 +109,25 @@ def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     assert os.path.isfile(os.path.join(run_dir, "task1", "curves.png"))
 
 
+def test_task1_with_a_teacher(subset_root, tmp_path):
+    """teacher_model="resnet20": the notebook trains the teacher first (its own epoch lines, its own folder),
+    then the table's SimpleCNN learns from it too; the net printed and trained stays the handout's."""
+    runs = str(tmp_path / "runs")
+    nb = execute("task1_simplecnn.ipynb", tmp_path, dict(TINY, data_root=subset_root, run_dir=runs,
+                                                         teacher_model="resnet20", teacher_epochs=1))
+    t = texts(nb)
+    assert "Total params: 60,554" in t and t.count("Finished Training") == 2 and t.count("Test Accuracy:") == 2
+    teacher = [d for d in os.listdir(runs) if d.startswith("teacher-resnet20-e1-s0-")]
+    student = [d for d in os.listdir(runs) if d.startswith("simplecnn-")]
+    assert len(teacher) == 1 and len(student) == 1
+    with open(os.path.join(runs, student[0], "config.json")) as f:
+        config = json.load(f)
+    assert os.path.basename(config["teacher"]) == teacher[0] and config["distill_alpha"] == 0.7
+    with pytest.raises(papermill.PapermillExecutionError, match=r"resnet2O.*resnet20"):  # a typo: did you mean
+        execute("task1_simplecnn.ipynb", tmp_path, dict(TINY, data_root=subset_root, run_dir=runs,
+                                                        teacher_model="resnet2O"))
+
+
 def test_task2_resnet18(subset_root, run_dir, tmp_path):
     nb = execute("task2_resnet18.ipynb", tmp_path,
                  dict(PARAMS["task2_resnet18.ipynb"], data_root=subset_root, run_dir=run_dir))
@@ -168,6 +188,8 @@ def test_setup_cell_without_installed_labkit():
     cell = nbformat.read(os.path.join(NB_DIR, OWN[0]), as_version=4).cells[1].source
     no_labkit = ("import importlib.util, sys\n"
                  "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]\n"
+                 # setup.sh's compat-mode editable install puts the checkout on sys.path through a .pth file
+                 f"sys.path[:] = [p for p in sys.path if p.rstrip('/') != {REPO!r}]\n"
                  "assert importlib.util.find_spec('labkit') is None\n")
     check = "\nprint('CWD', os.getcwd())\nfrom resnet18 import *\nprint('RESNET', sum(p.numel() for p in ResNet18().parameters()))\n"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COLAB_RELEASE_TAG")}

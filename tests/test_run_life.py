@@ -167,8 +167,10 @@ def test_the_same_data_elsewhere_is_the_same_data(subset_root, tmp_path):
     res = labkit.fit("simplecnn", b, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
     assert [h["epoch"] for h in res.history] == [1, 2, 3] and res.run_dir == str(run)
     other = labkit.load_cifar10(subset_root, limit=160, test_limit=64, seed=1, device="cpu", verbose=False)
-    with pytest.raises(labkit.ConfigError, match=r"data digest was"):
+    # other images: refused, naming what differs in words (the digest only where nothing else does)
+    with pytest.raises(labkit.ConfigError, match=r"data seed was 0, now 1") as refused:
         labkit.fit("simplecnn", other, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3, "seed": 0})
+    assert "digest" not in str(refused.value)
 
 
 # ---- files of the wrong shape -----------------------------------------------------------------------------
@@ -263,3 +265,15 @@ def test_unicode_and_spaces_in_run_names_and_folders(tiny, tmp_path):
     again = labkit.fit("simplecnn", tiny, run_dir=tmp_path / "我的 runs", run_name="任務 1", resume=True,
                        **{**KW, "epochs": 1})
     assert again.test_acc == res.test_acc
+
+
+def test_data_differences_named_in_words_and_the_digest_where_nothing_else_differs():
+    from labkit.runs import settings_diff
+    was = {"data": {"train": 180, "val": 20, "mean": [0.5], "digest": "aaaa", "source": "/a"}}
+    assert settings_diff(was, data={"train": 270, "val": 20, "mean": [0.5], "digest": "bbbb", "source": "/b"}) == [
+        ("data train", 180, 270)]
+    assert settings_diff(was, data={"train": 180, "val": 20, "mean": [0.5], "digest": "bbbb", "source": "/a"}) == [
+        ("data digest", "aaaa", "bbbb")]  # the same sizes and statistics, other images
+    assert settings_diff(was, data={"train": 180, "val": 20, "mean": [0.5], "digest": "aaaa", "source": "/b"}) == []
+    legacy = {"data": {"train": 180, "val": 20, "mean": [0.5], "source": "/a"}}  # recorded before digests
+    assert settings_diff(legacy, data={"train": 180, "val": 20, "mean": [0.5], "digest": "bbbb", "source": "/b"}) == []

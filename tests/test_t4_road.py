@@ -109,9 +109,29 @@ def _state(run_dir):
     return read_checkpoint(f"{run_dir}/last.pth", "training state")
 
 
+@pytest.fixture(scope="module")
+def teacher(small, tmp_path_factory):
+    """A finished ResNet-20 run folder: task 1's distillation teacher (not the overflowing simplecnn)."""
+    return labkit.fit("resnet20", small, run_dir=tmp_path_factory.mktemp("teacher"), epochs=1, batch_size=32,
+                      progress=False, verbose=False).run_dir
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_fp16_gradscaler_first_step_overflow_then_resume(small, tmp_path, monkeypatch, name):
-    params = {**T4, **OPTIMIZERS[name]}
+    _overflow_then_resume(small, tmp_path, monkeypatch, name, {**T4, **OPTIMIZERS[name]})
+
+
+def test_distillation_on_the_t4_road(small, tmp_path, monkeypatch, teacher):
+    """Task 1's distillation (the teacher's forward inside the fp16 autocast, its KL term in the scaled loss)
+    through the same overflow, interruption and resume."""
+    params = {**T4, **OPTIMIZERS["sgd_nesterov"], "teacher": teacher}
+    got = _overflow_then_resume(small, tmp_path, monkeypatch, "sgd_nesterov + teacher", params)
+    plain = labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="plain", **{**T4, **OPTIMIZERS["sgd_nesterov"]})
+    assert got.config["teacher"] == teacher
+    assert [h["train_loss"] for h in got.history] != [h["train_loss"] for h in plain.history]  # the teacher counted
+
+
+def _overflow_then_resume(small, tmp_path, monkeypatch, name, params):
     with monkeypatch.context() as m:
         skip_first_step_by_hand(m)
         ref = labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="reference", **params)
@@ -130,6 +150,7 @@ def test_fp16_gradscaler_first_step_overflow_then_resume(small, tmp_path, monkey
     assert [h["train_loss"] for h in got.history] == [h["train_loss"] for h in ref.history]
     assert all(math.isfinite(h["train_loss"]) for h in got.history)
     assert got.test_acc == ref.test_acc
+    return got
 
 
 def test_fp16_on_the_cpu_is_the_t4_road(small, tmp_path):

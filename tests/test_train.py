@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 
 import pytest
 import torch
@@ -179,3 +180,26 @@ def test_test_time_flips_average_an_image_and_its_mirror(run, tmp_path, capsys):
     run3 = labkit.fit("simplecnn", small, epochs=1, run_dir=tmp_path, run_name="tracked", progress=False,
                       verbose=False, test_flip=True, track_test=True)
     assert run3.history[-1]["test_acc"] == pytest.approx(run3.test_acc)
+
+
+# ---- knowledge distillation (task 1's teacher) ----------------------------------------------------------
+def test_distillation_teacher_checked_first_and_part_of_the_record(subset_root, tmp_path):
+    small = labkit.load_cifar10(subset_root, limit=200, test_limit=50, device="cpu", verbose=False)
+    kw = dict(epochs=1, batch_size=32, progress=False, verbose=False)
+    with pytest.raises(labkit.ConfigError, match=r"teacher .*nowhere.* is not a finished run folder.*train the teacher"):
+        labkit.fit("simplecnn", small, run_dir=tmp_path / "runs", teacher=str(tmp_path / "nowhere"), **kw)
+    assert not (tmp_path / "runs").exists()  # refused before any folder
+    teacher = labkit.fit("resnet20", small, run_dir=tmp_path / "t", run_name="teacher", **kw).run_dir
+    run = labkit.fit("simplecnn", small, run_dir=tmp_path / "runs", run_name="kd", teacher=teacher,
+                     distill_alpha=0.5, distill_temperature=2, **kw)
+    assert run.config["teacher"] == teacher and run.config["distill_alpha"] == 0.5
+    moved = shutil.move(teacher, tmp_path / "elsewhere" / "teacher")  # the same teacher folder, moved
+    again = labkit.fit("simplecnn", small, run_dir=tmp_path / "runs", run_name="kd", teacher=str(moved),
+                       distill_alpha=0.5, distill_temperature=2, resume=True, **kw)
+    assert again.test_acc == run.test_acc
+    with pytest.raises(labkit.ConfigError, match=r"distill_alpha was 0\.5, now 0\.7"):
+        labkit.fit("simplecnn", small, run_dir=tmp_path / "runs", run_name="kd", teacher=str(moved),
+                   distill_temperature=2, resume=True, **kw)
+    for bad in (dict(distill_alpha=1.5), dict(distill_temperature=0), dict(teacher=3)):
+        with pytest.raises(labkit.ConfigError, match=next(iter(bad))):
+            labkit.fit("simplecnn", small, run_dir=tmp_path / "runs", **bad, **kw)

@@ -3,10 +3,10 @@
 ``SimpleCNN()`` is the handout's exact net: 3x3 convolutions, a 2x2 max-pool after each stage,
 FC(4096->10); 60,554 parameters, thop counts 5,840,896 FLOPs for a 32x32 image.
 
-The same rule (the two conv-BN-ReLU blocks 3->32 and 32->64, pooling, dropout, one final FC layer,
-no further layers) leaves the kernel size and where the pooling goes open; ``kernel_size`` and
-``pool_between`` choose them (the registry's ``simplecnn_k5``: 5x5 kernels; ``simplecnn_k7``: 7x7 kernels
-and dropout 0.25, the task-1 default).
+The handout's table fixes 3x3 kernels with padding 1: ``SimpleCNN()`` (registry ``simplecnn``) is what
+task 1 trains by default. ``kernel_size`` and ``pool_between`` make variants outside the table, for a
+student who chooses one knowingly: ``simplecnn_k5`` (5x5 kernels) and ``simplecnn_k7`` (7x7 kernels,
+dropout 0.25, 146,314 parameters: past 80% on CIFAR-10 where the exact net stays under it).
 """
 import torch.nn as nn
 

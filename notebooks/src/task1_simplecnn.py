@@ -25,6 +25,10 @@ scheduler = "onecycle"    # none (constant lr) | step | multistep | cosine | one
 label_smoothing = 0.0     # 0: plain cross-entropy
 augment = "flip"          # True: random crop (4-pixel padding) + flip | "flip": flip only | False
 test_flip = True          # True: the test accuracy averages each test image with its mirror image
+teacher_model = None      # "resnet20": knowledge distillation (a ResNet-20 trained first, for teacher_epochs with
+teacher_epochs = 30       #   the depth lab's fast recipe; SimpleCNN then learns from its predictions too; the net
+distill_alpha = 0.7       #   stays the table's): distill_alpha of the loss matches the teacher's predictions
+distill_temperature = 4.0 #   softened at distill_temperature
 normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
 norm_ratio = 1.0          # share of the training images the mean/std is computed from
 val_ratio = 0.1           # share of the training images held out for validation (model selection)
@@ -43,6 +47,10 @@ start_over = False        # with resume: start that run (again) at epoch 1 if it
 # **Run it:** in Colab, *Runtime > Run all* (the first cell finds labkit, keeps runs on Google Drive and checks
 # the GPU). Headless: `papermill notebooks/task1_simplecnn.ipynb runs/task1_out.ipynb -p data_root DIR`
 # (any parameter above with `-p name value`; lists with `-y "name: [a, b]"`). This cell is not handed in.
+#
+# **What to expect:** the table's net stays under task 1's 80% line with every recipe labkit measured at full
+# size (these defaults: 77.19% test on CIFAR-10 in 30 epochs, 77.98% in 60; see benchmarks/README.md);
+# `model = "simplecnn_k7"` passes it (80.44%) with 7×7 kernels and 146,314 parameters: not the table's net.
 
 # %%
 params = labkit.notebook.parameters()  # the cell above read back (papermill's -p values too), every value checked
@@ -66,10 +74,13 @@ data = labkit.load_cifar10(**params.of(labkit.load_cifar10))
 # ## Training
 #
 # Per epoch: learning rate, training loss/accuracy, validation loss/accuracy. The best epoch's weights (by
-# validation accuracy) are reloaded for the test set.
+# validation accuracy) are reloaded for the test set. With a `teacher_model`, the teacher trains first (its
+# own epoch lines), then SimpleCNN.
 
 # %%
-run = labkit.fit(data=data, **params.of(labkit.fit, train=True))
+import labkit.presets
+teacher = labkit.presets.train_teacher(data, **params.of(labkit.presets.train_teacher))  # None: no teacher_model
+run = labkit.fit(data=data, teacher=teacher and teacher.run_dir, **params.of(labkit.fit, train=True))
 run.summary()
 
 # %% [markdown]
