@@ -11,6 +11,8 @@ first 500 images of the official test batch).
     python benchmarks/full_size.py train resnet20 --preset resnet20_fast --data /tmp/cifar-full --run-dir runs/full
     python benchmarks/full_size.py check runs/full/resnet20-resnet20_fast     # the real-pixel check
     python benchmarks/full_size.py table runs/full/* --out benchmarks/results/full-size-cpu
+    python benchmarks/full_size.py depth --data /tmp/cifar-full --run-dir runs/full --epochs 30 \\
+        --out benchmarks/results/depth-cpu        # plain-20/56 and ResNet-20/56: table and figure 6
 
 ``train`` runs ``labkit.fit`` (resumable: run it again after an interruption) and then ``check``;
 ``check`` evaluates a run folder's best checkpoint on the lossless images with the run's own
@@ -29,6 +31,7 @@ for p in (REPO, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import labkit  # noqa: E402
@@ -36,6 +39,8 @@ from labkit.files import atomic_write_json, read_json_file  # noqa: E402
 from labkit.runs import load_run, run_status  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
+from labkit.experiments import PAPER_TEST_ERROR, degradation_panels  # noqa: E402
+from labkit.plots import plot_error_curves  # noqa: E402
 from labkit.presets import get_preset  # noqa: E402
 from train_speed import describe_machine, machine_info, write_report  # noqa: E402
 
@@ -76,6 +81,52 @@ def run_row(run_dir):
             "precision": cfg.get("amp_dtype")}
 
 
+DEPTH_MODELS = ("plain20", "resnet20", "plain56", "resnet56")  # He et al. 2016's figure 6
+
+
+def depth_study(data_root, run_dir, models=DEPTH_MODELS, epochs=30, preset="resnet20_fast", real=REAL_DEFAULT,
+                limit=None):
+    """The depth lab's figure at full size: each model with one recipe (``preset`` at ``epochs``, the test set
+    tracked every epoch), trained or resumed in ``run_dir/<model>-e<epochs>``, with its real-pixel check;
+    returns the run folders. ``limit`` (training images) is for a quick check of the command only."""
+    data = labkit.load_cifar10(data_root, download=False, verbose=False, limit=limit)
+    params = get_preset(preset, epochs=epochs, track_test=True)
+    folders = []
+    for m in models:
+        name = f"{m}-e{epochs}"
+        run = labkit.fit(m, data, run_dir=run_dir, run_name=name, progress=False,
+                         resume=os.path.isdir(os.path.join(run_dir, name)), **params)
+        real_check(run.run_dir, real)
+        folders.append(run.run_dir)
+    return folders
+
+
+def depth_markdown(folders, meta):
+    """The table of the depth figure: final test error (JPEG copy and real pixels), the last epoch's training
+    and test error, the paper's."""
+    lines = [f"## Plain nets vs ResNets at full size ({meta['date']}, {DATA_LABEL})", "",
+             f"Machine: {describe_machine(meta['machine'])}; torch {meta['machine']['torch']}.", "",
+             "| model | epochs | test error % (JPEG, best-val checkpoint) | test error % (real, 500) | test error % (last "
+             "epoch) | train error % (last epoch) | paper's test error % |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for f in folders:
+        run = load_run(f, model=False)
+        real = read_json_file(run.file("real_check"), "real-pixel check", "") or {}
+        last = run.history[-1]
+        paper = PAPER_TEST_ERROR.get(run.config["model"])
+        lines.append(f"| {run.config['model']} | {len(run.history)} | {100 - run.test_acc:.2f} | "
+                     f"{100 - real['real_test_acc']:.1f} | {100 - last['test_acc']:.2f} | {100 - last['train_acc']:.2f} | "
+                     f"{paper if paper else '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def depth_figure(folders, path):
+    """He et al.'s figure 6 from the run folders, drawn by labkit's plotting (training error dashed, test solid)."""
+    runs = {os.path.basename(f).split("-e")[0]: load_run(f, model=False) for f in folders}
+    plt.close(plot_error_curves(degradation_panels(runs), save=path,
+                                title=f"CIFAR-10 (JPEG copy): training error (dashed) and test error (solid)"))
+    return path
+
+
 def markdown(rows, meta):
     lines = [f"## Full-size accuracy ({meta['date']}, {DATA_LABEL})", "",
              f"Machine: {describe_machine(meta['machine'])}; torch {meta['machine']['torch']}. "
@@ -106,6 +157,14 @@ def main(argv=None):
     c = sub.add_parser("check", help="the real-pixel check of existing run folders")
     c.add_argument("runs", nargs="+")
     c.add_argument("--real", default=REAL_DEFAULT)
+    d = sub.add_parser("depth", help="the depth lab's four runs (plain/ResNet 20/56), their table and figure")
+    d.add_argument("--data", required=True, help="folder holding cifar-10-batches-py (the full data set)")
+    d.add_argument("--run-dir", default="runs/full")
+    d.add_argument("--epochs", type=int, default=30)
+    d.add_argument("--models", default=",".join(DEPTH_MODELS))
+    d.add_argument("--real", default=REAL_DEFAULT)
+    d.add_argument("--out", default=None, help="write OUT.md, OUT.json and OUT.png")
+    d.add_argument("--limit", type=int, default=None, help="only this many training images (a quick check)")
     b = sub.add_parser("table", help="one Markdown table of finished run folders")
     b.add_argument("runs", nargs="+")
     b.add_argument("--out", default=None, help="write OUT.md and OUT.json")
@@ -124,6 +183,15 @@ def main(argv=None):
             run = labkit.fit(a.model, data, run_dir=a.run_dir, run_name=name, progress=False,
                              resume=os.path.isdir(os.path.join(a.run_dir, name)), **params)  # a new run, or resumed
             print(json.dumps(real_check(run.run_dir, a.real)))
+        elif a.cmd == "depth":
+            folders = depth_study(a.data, a.run_dir, [m.strip() for m in a.models.split(",")], a.epochs, real=a.real,
+                                  limit=a.limit)
+            meta = {"date": datetime.date.today().isoformat(), "machine": machine_info(torch.device("cpu"))}
+            md = depth_markdown(folders, meta)
+            print(md)
+            if a.out:
+                write_report(a.out, md, {"meta": meta, "runs": folders})
+                print(depth_figure(folders, a.out + ".png"))
         elif a.cmd == "check":
             for r in a.runs:
                 print(r, json.dumps(real_check(r, a.real)))

@@ -241,3 +241,22 @@ def test_full_size_real_check_and_table(subset_root, tmp_path):
     md = (tmp_path / "full.md").read_text()
     assert "| r | simplecnn | sgd lr 0.01 none, wd 0.0005, flip | 1 |" in md and md.count("\n| r |") == 1
     assert f"| {run.test_acc:.2f} | {real['real_test_acc']:.1f} |" in md
+
+
+def test_full_size_depth_trains_or_resumes_the_pair_and_draws_the_figure(subset_root, tmp_path, capsys):
+    """``depth``: the depth lab's runs with one recipe (the test set tracked), their table beside the
+    paper's error and He et al.'s figure from the run folders; a second call trains nothing."""
+    fs = _load_module(os.path.join(REPO, "benchmarks", "full_size.py"))
+    args = ["depth", "--data", subset_root, "--run-dir", str(tmp_path / "runs"), "--epochs", "1", "--limit", "300",
+            "--models", "plain20,resnet20", "--real", subset_root, "--out", str(tmp_path / "depth")]
+    fs.main(args)
+    md = (tmp_path / "depth.md").read_text()
+    assert "| plain20 | 1 |" in md and "| resnet20 | 1 |" in md and "| 8.75 |" in md and "CIFAR-10 (JPEG copy)" in md
+    assert (tmp_path / "depth.png").stat().st_size > 10_000
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["plain20-e1", "resnet20-e1"]
+    assert all(json.loads((runs / n / "real_check.json").read_text())["real_test_images"] == 500
+               for n in ("plain20-e1", "resnet20-e1"))
+    mtime = (runs / "resnet20-e1" / "last.pth").stat().st_mtime
+    fs.main(args)
+    assert (runs / "resnet20-e1" / "last.pth").stat().st_mtime == mtime
