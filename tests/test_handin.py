@@ -108,6 +108,11 @@ def test_the_pdf_holds_the_report_and_every_print(handin):
         assert needle in text, needle
     assert HANDOUT_LINE.search(text)
     assert "it/s]" not in text and "What I found" in text
+    assert not re.search(r"\w+Warning: ", text)  # no warning box (tqdm's IProgress, torch's, ...)
+    report = text.rsplit("Appendix A: Task 1 notebook", 1)[0]  # the report part, up to its first appendix
+    assert str(d) not in report and "/tmp/" not in report  # no absolute path in what the student wrote up
+    assert re.search(r"[+-]\d+\.\d\d points", report)  # each study's data-driven reading vs the baseline
+    assert "Δ test vs" in text  # the ablation table's difference from the baseline (task 2's appendix)
 
 
 def test_an_unedited_template_is_refused(handin):
