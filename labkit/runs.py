@@ -394,7 +394,7 @@ def settings_diff(old, settings=None, data=None, data_keys=None):
     else:  # other content (or a run recorded before data digests): what differs said in words
         keys = [k for k in keys if k != "digest"]
     data_diff = [(f"data {k}", was.get(k), now.get(k)) for k in keys if was.get(k) != now.get(k)]
-    if not data_diff and was.get("digest", now.get("digest")) != now.get("digest", was.get("digest")):
+    if not data_diff and "digest" in was and "digest" in now and was["digest"] != now["digest"]:
         data_diff = [("data digest", was["digest"], now["digest"])]  # the same sizes, other images
     return diff + data_diff
 
