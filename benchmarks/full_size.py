@@ -41,8 +41,10 @@ from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.experiments import PAPER_TEST_ERROR, degradation_panels  # noqa: E402
 from labkit.plots import plot_error_curves  # noqa: E402
+from labkit.results import trained_on  # noqa: E402
 from labkit.presets import get_preset  # noqa: E402
-from train_speed import describe_machine, machine_info, write_report  # noqa: E402
+from labkit.device import describe_machine, machine_info  # noqa: E402
+from train_speed import write_report  # noqa: E402
 
 REAL_DEFAULT = os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10-subset")
 DATA_LABEL = "CIFAR-10 (JPEG copy)"
@@ -103,9 +105,10 @@ def depth_study(data_root, run_dir, models=DEPTH_MODELS, epochs=30, preset="resn
 
 def depth_markdown(folders, meta):
     """The table of the depth figure: final test error (JPEG copy and real pixels), the last epoch's training
-    and test error, the paper's."""
+    and test error, the paper's; where each run trained (its epochs' machines: a run resumed in another session
+    may have gone on elsewhere)."""
     lines = [f"## Plain nets vs ResNets at full size ({meta['date']}, {DATA_LABEL})", "",
-             f"Machine: {describe_machine(meta['machine'])}; torch {meta['machine']['torch']}.", "",
+             f"Table written on: {describe_machine(meta['machine'])}; torch {meta['machine']['torch']}.", "",
              "| model | epochs | test error % (JPEG, best-val checkpoint) | test error % (real, 500) | test error % (last "
              "epoch) | train error % (last epoch) | paper's test error % |", "|---|---:|---:|---:|---:|---:|---:|"]
     for f in folders:
@@ -116,6 +119,10 @@ def depth_markdown(folders, meta):
         lines.append(f"| {run.config['model']} | {len(run.history)} | {100 - run.test_acc:.2f} | "
                      f"{100 - real['real_test_acc']:.1f} | {100 - last['test_acc']:.2f} | {100 - last['train_acc']:.2f} | "
                      f"{paper if paper else '-'} |")
+    lines += ["", "Where each run trained (machine, precision, epochs):", ""]
+    for f in folders:
+        run = load_run(f, model=False)
+        lines.append(f"- {run.config['model']}: {trained_on(run.history)}")
     return "\n".join(lines) + "\n"
 
 

@@ -52,7 +52,8 @@ for _p in (REPO, HERE):
 
 import torch  # noqa: E402  (the parent only reads its version: CUDA is touched in the child processes alone)
 
-from train_speed import default_data_root, describe_machine, machine_info, write_report  # noqa: E402
+from labkit.device import describe_machine, machine_info  # noqa: E402
+from train_speed import default_data_root, write_report  # noqa: E402
 
 DATA, RUNS = "{data}", "{runs}"  # placeholders in the tables below, filled in at run time
 # Per-notebook overrides (small sizes). An override the notebook's parameter cell lacks is dropped with a note.

@@ -33,7 +33,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
-for _p in (REPO, HERE):  # labkit from a checkout; train_speed's machine_info beside this file
+for _p in (REPO, HERE):  # labkit from a checkout; train_speed beside this file
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
@@ -44,10 +44,10 @@ import torch.nn.functional as F  # noqa: E402
 import labkit  # noqa: E402
 from labkit.files import atomic_write_json, atomic_write_text  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
-from labkit.device import autocast_context, resolve_device  # noqa: E402
-from labkit.device import auto_channels_last, resolve_amp, tune_cpu_allocator  # noqa: E402
+from labkit.device import (auto_channels_last, autocast_context, describe_machine, machine_info,  # noqa: E402
+                           resolve_amp, resolve_device, tune_cpu_allocator)
 from labkit.train import build_optimizer  # noqa: E402
-from train_speed import describe_machine, handout_optimizer, machine_info  # noqa: E402
+from train_speed import handout_optimizer  # noqa: E402
 
 VARIANTS = ("handouts", "labkit", "labkit_no_bn")
 LABELS = {"handouts": "handouts: fp32, NCHW, SGD", "labkit": "labkit: {amp}, {layout}, fused SGD",

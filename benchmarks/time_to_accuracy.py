@@ -44,11 +44,10 @@ import torch  # noqa: E402
 
 import labkit  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
-from labkit.device import resolve_device  # noqa: E402
+from labkit.device import describe_machine, machine_info, resolve_device  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.presets import get_preset, preset_info  # noqa: E402
-from train_speed import (default_data_root, describe_machine, load_data, machine_info, run_isolated,  # noqa: E402
-                         write_report)
+from train_speed import default_data_root, load_data, run_isolated, write_report  # noqa: E402
 
 # preset (the lab's default recipe and model) -> the lab's grading lines, % test accuracy
 LABS = {"task1": (70.0, 80.0), "resnet20_fast": (91.0,), "resnet18_fast": (85.0,)}

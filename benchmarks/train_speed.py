@@ -42,7 +42,6 @@ import copy
 import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -61,7 +60,7 @@ import labkit  # noqa: E402
 from labkit.files import atomic_write_json, atomic_write_text  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
 from labkit.data import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
-from labkit.device import resolve_device  # noqa: E402
+from labkit.device import describe_machine, machine_info, resolve_device  # noqa: E402
 from labkit.rng import seed_everything  # noqa: E402
 from labkit.train import build_scheduler  # noqa: E402
 
@@ -277,39 +276,6 @@ def load_data(args, device):
         data.info["repeated_to"] = args.repeat_to
     arrays = {k: getattr(data, k).clone() for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
     return data.to(device), arrays
-
-
-def machine_info(device):
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "device": str(device)}
-    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()  # the vector unit torch's CPU kernels use
-    try:
-        info["avx512_bf16"] = bool(torch.cpu._is_avx512_bf16_supported())
-        info["amx"] = bool(torch.cpu._is_amx_tile_supported())
-    except AttributeError:
-        pass
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def describe_machine(info):
-    """One line for a table's header: CPU, cores, its vector unit and bf16/AMX support, device (GPU)."""
-    cpu_units = [info["cpu_capability"]] if info.get("cpu_capability") else []
-    if "avx512_bf16" in info:
-        yes = {True: "yes", False: "no"}
-        cpu_units.append(f"AVX-512 BF16 {yes[bool(info['avx512_bf16'])]}, AMX {yes[bool(info.get('amx'))]}")
-    return (f"{info['cpu']}, {info['cores']} cores" + (f" ({'; '.join(cpu_units)})" if cpu_units else "")
-            + f", device {info['device']}" + (f" ({info['gpu']})" if info.get("gpu") else ""))
 
 
 def summarize(runs):

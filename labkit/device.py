@@ -3,10 +3,13 @@
     resolve_device("auto")        the GPU if there is one, else the CPU (a clear error for 'gpu', 'cuda' without one)
     resolve_amp("auto", device)   bf16 on GPUs with compute capability >= 8.0 and on CPUs with native bf16,
                                   fp16 + GradScaler on older GPUs (Colab's T4), fp32 otherwise
+    machine_label(device)         the machine in a few words (GPU name, or CPU model and vector unit): each
+                                  epoch of a run records it and its precision (a resumed run may go on elsewhere)
 """
 import contextlib
 import ctypes
 import os
+import platform
 import warnings
 from dataclasses import dataclass
 
@@ -156,12 +159,13 @@ class Placement:
     use_scaler: bool
     channels_last: bool
     malloc_tuned: bool = False
+    machine: str = ""  # machine_label and precision, e.g. 'Tesla T4, fp16 + GradScaler'
 
     def record(self):
         """The run's config.json entries for the placement (device, precision, GPU name and capability)."""
         return {"device": str(self.device), "amp_dtype": str(self.amp_dtype).replace("torch.", "")
                 if self.amp_dtype else "fp32", "channels_last": self.channels_last, "grad_scaler": self.use_scaler,
-                "cpu_malloc_tuned": self.malloc_tuned}
+                "cpu_malloc_tuned": self.malloc_tuned, "machine": self.machine}
 
     def describe(self, record):
         """The one line a new run prints about where it trains."""
@@ -176,4 +180,51 @@ def choose_placement(device="auto", amp="auto", channels_last="auto"):
     cl = auto_channels_last(dev) if channels_last == "auto" else channels_last
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed 32x32 batches: let cuDNN pick its fastest kernels
-    return Placement(dev, amp_dtype, use_scaler, cl, dev.type == "cpu" and tune_cpu_allocator())
+    return Placement(dev, amp_dtype, use_scaler, cl, dev.type == "cpu" and tune_cpu_allocator(),
+                     f"{machine_label(dev)}, {precision_label(amp_dtype, use_scaler)}")
+
+
+def machine_info(device):
+    """The machine as a dict: CPU model, cores, torch threads and versions, the vector unit torch's CPU kernels
+    use, native bf16 (AVX-512 BF16) and AMX, and the GPU's name on CUDA. The benchmarks' tables name it."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "device": str(device)}
+    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()  # the vector unit torch's CPU kernels use
+    try:
+        info["avx512_bf16"] = bool(torch.cpu._is_avx512_bf16_supported())
+        info["amx"] = bool(torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        pass
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def describe_machine(info):
+    """One line for a table's header: CPU, cores, its vector unit and bf16/AMX support, device (GPU)."""
+    cpu_units = [info["cpu_capability"]] if info.get("cpu_capability") else []
+    if "avx512_bf16" in info:
+        yes = {True: "yes", False: "no"}
+        cpu_units.append(f"AVX-512 BF16 {yes[bool(info['avx512_bf16'])]}, AMX {yes[bool(info.get('amx'))]}")
+    return (f"{info['cpu']}, {info['cores']} cores" + (f" ({'; '.join(cpu_units)})" if cpu_units else "")
+            + f", device {info['device']}" + (f" ({info['gpu']})" if info.get("gpu") else ""))
+
+
+def machine_label(device):
+    """The machine a run computes on, in a few words: the GPU's name on CUDA; on the CPU its model, cores and
+    vector unit (bf16/AMX named where present), e.g. 'Intel(R) Xeon(R) Processor, 2 cores (AVX512, BF16, AMX)'.
+    Speed differs several-fold between these, so a run's epochs say where each one ran."""
+    info = machine_info(device)
+    if info.get("gpu"):
+        return info["gpu"]
+    units = [info["cpu_capability"]] + [unit for key, unit in (("avx512_bf16", "BF16"), ("amx", "AMX")) if info.get(key)]
+    return f"{info['cpu']}, {info['cores']} cores ({', '.join(units)})"

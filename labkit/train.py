@@ -180,7 +180,7 @@ def run_epoch(parts, loaders, epoch, cfg, log, progress=False):
     val = evaluate(parts.forward, loaders["val"], parts.device, parts.amp_dtype, channels_last=parts.channels_last)
     rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
            "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(time.perf_counter() - t0, 3),
-           "train_images_per_s": round(seen / train_seconds, 1)}
+           "train_images_per_s": round(seen / train_seconds, 1), "machine": parts.machine}
     if loaders["test"] is not None:
         test = evaluate(parts.forward, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip,
                         channels_last=parts.channels_last)
@@ -273,6 +273,7 @@ class TrainingParts:
     forward: object = None
     teacher: nn.Module = None   # knowledge distillation: a frozen model, in eval mode
     distill: tuple = (0.0, 1.0)  # its (alpha, temperature)
+    machine: str = ""           # where and in what precision the epochs run: a resume may go on elsewhere
 
     @property
     def check_every(self):
@@ -293,7 +294,7 @@ def build_parts(cfg, num_classes, place, steps, class_weights=None):
                          optimizer, scheduler, per_batch,
                          torch.amp.GradScaler(place.device.type) if place.use_scaler else None,
                          place.device, place.amp_dtype, place.channels_last, teacher=load_teacher(cfg, place),
-                         distill=(cfg.distill_alpha, cfg.distill_temperature))
+                         distill=(cfg.distill_alpha, cfg.distill_temperature), machine=place.machine)
 
 
 def load_teacher(cfg, place):

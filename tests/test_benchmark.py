@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+import labkit.device
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "benchmarks", "train_speed.py")
 
@@ -252,6 +254,7 @@ def test_full_size_depth_trains_or_resumes_the_pair_and_draws_the_figure(subset_
     fs.main(args)
     md = (tmp_path / "depth.md").read_text()
     assert "| plain20 | 1 |" in md and "| resnet20 | 1 |" in md and "| 8.75 |" in md and "CIFAR-10 (JPEG copy)" in md
+    assert f"- resnet20: {labkit.device.choose_placement().machine} (epoch 1)" in md  # where it trained
     assert (tmp_path / "depth.png").stat().st_size > 10_000
     runs = tmp_path / "runs"
     assert sorted(p.name for p in runs.iterdir()) == ["plain20-e1", "resnet20-e1"]

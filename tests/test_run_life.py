@@ -277,3 +277,20 @@ def test_data_differences_named_in_words_and_the_digest_where_nothing_else_diffe
     assert settings_diff(was, data={"train": 180, "val": 20, "mean": [0.5], "digest": "aaaa", "source": "/b"}) == []
     legacy = {"data": {"train": 180, "val": 20, "mean": [0.5], "source": "/a"}}  # recorded before digests
     assert settings_diff(legacy, data={"train": 180, "val": 20, "mean": [0.5], "digest": "bbbb", "source": "/b"}) == []
+
+
+def test_each_epoch_records_where_it_ran_and_a_resume_elsewhere_says_so(tiny, tmp_path, monkeypatch):
+    """A Colab run resumed after a disconnect may go on on another GPU (or a CPU): each epoch names its machine
+    and precision, so a time or a figure is never credited to the wrong one."""
+    from labkit import device
+    from labkit.results import trained_on
+    run = interrupted(tiny, tmp_path, "r", epochs=3)  # epochs 1-2 here
+    here = device.choose_placement().machine  # e.g. 'Intel(R) Xeon(R) Processor, 2 cores (AVX512, BF16, AMX), bf16'
+    precision = here.rsplit(", ", 1)[1]
+    assert "cores" in here and precision in ("bf16", "fp32")
+    monkeypatch.setattr(device, "machine_label", lambda dev: "Tesla T4")
+    res = labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
+    there = f"Tesla T4, {precision}"
+    assert [h["machine"] for h in res.history] == [here, here, there]
+    assert trained_on(res.history) == f"{here} (epochs 1-2); {there} (epoch 3)"
+    assert trained_on([{"epoch": 1}, {"epoch": 2, "machine": "A"}]) == "not recorded (epoch 1); A (epoch 2)"
