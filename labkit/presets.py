@@ -128,8 +128,11 @@ PRESETS = {
                  "(benchmarks/preset_check.py resnet20_fast --baseline paper --epochs 15), with the first values "
                  "(peak 0.2, weight decay 1e-4); those at full size, 60 epochs: 87.36% test (JPEG copy), 90.2% on "
                  "1,017 real test images (error 9.8%); shortened to epochs=15 (2026-12-01, seed 0): resnet20 "
-                 "84.67% test, 88.4% real; plain20 82.30%, 84.6% real",
-        to_confirm="the deeper nets and plain-56's degradation at 60 epochs (a GPU)",
+                 "84.67% test, 88.4% real; plain20 82.30%, 84.6% real; epochs=30 with the test set tracked "
+                 "(2026-12-02/03, benchmarks/full_size.py depth): test error plain20 14.95%, plain56 22.30% (training "
+                 "error 10.13% vs 21.01%: the degradation problem), resnet20 13.47%, resnet56 11.48% (real: 14.4, "
+                 "19.0, 11.0, 9.2%)",
+        to_confirm="ResNet-110 and the 56-layer pair at 60 epochs (a GPU)",
         models=("resnet32", "resnet44", "resnet56", "resnet110", "plain20", "plain32", "plain44", "plain56",
                 "plain110", "preact_resnet20", "preact_resnet56", "preact_resnet110"),
     ),

@@ -61,7 +61,9 @@ start_over = False        # with resume: a run that cannot continue (last.pth lo
 # measured it yet). The study prints its own estimate, timed on your GPU, before it trains.
 #
 # **What to expect** (full CIFAR-10, JPEG copy, 30 epochs of the `resnet20_fast` recipe; figure and table in
-# benchmarks/README.md): test error plain-20 14.95%, ResNet-20 13.47%, plain-56 21.8%, ResNet-56 11.9%.
+# benchmarks/README.md): test error plain-20 14.95%, plain-56 22.30% (training error 10.1% vs 21.0%: the
+# degradation problem), ResNet-20 13.47%, ResNet-56 11.48%. These defaults (the paper's recipe, 82 epochs)
+# have not been measured at full size.
 
 # %%
 from labkit.experiments import depth_variants, run_depth_study, scale_milestones
