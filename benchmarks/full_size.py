@@ -111,6 +111,7 @@ def depth_markdown(folders, meta):
              f"Table written on: {describe_machine(meta['machine'])}; torch {meta['machine']['torch']}.", "",
              "| model | epochs | test error % (JPEG, best-val checkpoint) | test error % (real, 500) | test error % (last "
              "epoch) | train error % (last epoch) | paper's test error % |", "|---|---:|---:|---:|---:|---:|---:|"]
+    where = ["", "Where each run trained (machine, precision, epochs):", ""]
     for f in folders:
         run = load_run(f, model=False)
         real = read_json_file(run.file("real_check"), "real-pixel check", "") or {}
@@ -119,11 +120,8 @@ def depth_markdown(folders, meta):
         lines.append(f"| {run.config['model']} | {len(run.history)} | {100 - run.test_acc:.2f} | "
                      f"{100 - real['real_test_acc']:.1f} | {100 - last['test_acc']:.2f} | {100 - last['train_acc']:.2f} | "
                      f"{paper if paper else '-'} |")
-    lines += ["", "Where each run trained (machine, precision, epochs):", ""]
-    for f in folders:
-        run = load_run(f, model=False)
-        lines.append(f"- {run.config['model']}: {trained_on(run.history)}")
-    return "\n".join(lines) + "\n"
+        where.append(f"- {run.config['model']}: {trained_on(run.history)}")
+    return "\n".join(lines + where) + "\n"
 
 
 def depth_figure(folders, path):

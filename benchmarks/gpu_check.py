@@ -78,7 +78,8 @@ DRY_BATCH = 32  # below the 90 training images of limit=100 (fit refuses a batch
 # thread: ResNet-20's training step at batch 8 4.8 s in fp16 vs 17 ms in bf16, all of it in the weight gradient of
 # convolution_backward), where its fp16 pass at 90 images in batches of 32 ran past the 60 s notebook limit.
 # A GPU's fp16 (cuDNN) has no such path.
-DRY_NOTEBOOK_OVERRIDES = {"task3_resnet_depth": dict(kinds=["resnet"], limit=20, batch_size=8), "task_transfer": dict(limit=60)}
+DRY_NOTEBOOK_OVERRIDES = {"task3_resnet_depth": dict(kinds=["resnet"], limit=20, batch_size=8),
+                          "task_transfer": dict(limit=60)}
 
 CIFAR_MODELS = ("simplecnn", "resnet18", "resnet20", "resnet56", "resnet110", "vgg16")
 BIG_MODEL = "tv_resnet50"

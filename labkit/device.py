@@ -165,7 +165,7 @@ class Placement:
         """The run's config.json entries for the placement (device, precision, GPU name and capability)."""
         return {"device": str(self.device), "amp_dtype": str(self.amp_dtype).replace("torch.", "")
                 if self.amp_dtype else "fp32", "channels_last": self.channels_last, "grad_scaler": self.use_scaler,
-                "cpu_malloc_tuned": self.malloc_tuned, "machine": self.machine}
+                "cpu_malloc_tuned": self.malloc_tuned}
 
     def describe(self, record):
         """The one line a new run prints about where it trains."""
@@ -209,22 +209,23 @@ def machine_info(device):
     return info
 
 
-def describe_machine(info):
-    """One line for a table's header: CPU, cores, its vector unit and bf16/AMX support, device (GPU)."""
+def describe_cpu(info):
+    """The CPU of :func:`machine_info`: its model, cores, vector unit and bf16/AMX support."""
     cpu_units = [info["cpu_capability"]] if info.get("cpu_capability") else []
     if "avx512_bf16" in info:
         yes = {True: "yes", False: "no"}
         cpu_units.append(f"AVX-512 BF16 {yes[bool(info['avx512_bf16'])]}, AMX {yes[bool(info.get('amx'))]}")
-    return (f"{info['cpu']}, {info['cores']} cores" + (f" ({'; '.join(cpu_units)})" if cpu_units else "")
-            + f", device {info['device']}" + (f" ({info['gpu']})" if info.get("gpu") else ""))
+    return f"{info['cpu']}, {info['cores']} cores" + (f" ({'; '.join(cpu_units)})" if cpu_units else "")
+
+
+def describe_machine(info):
+    """One line for a table's header: the CPU (:func:`describe_cpu`), the device (and the GPU's name)."""
+    return describe_cpu(info) + f", device {info['device']}" + (f" ({info['gpu']})" if info.get("gpu") else "")
 
 
 def machine_label(device):
-    """The machine a run computes on, in a few words: the GPU's name on CUDA; on the CPU its model, cores and
-    vector unit (bf16/AMX named where present), e.g. 'Intel(R) Xeon(R) Processor, 2 cores (AVX512, BF16, AMX)'.
-    Speed differs several-fold between these, so a run's epochs say where each one ran."""
+    """The machine a run computes on, in a few words: the GPU's name on CUDA, else :func:`describe_cpu`, e.g.
+    'Intel(R) Xeon(R) Processor, 2 cores (AVX512; AVX-512 BF16 yes, AMX yes)'. Speed differs several-fold
+    between these, so a run's epochs say where each one ran."""
     info = machine_info(device)
-    if info.get("gpu"):
-        return info["gpu"]
-    units = [info["cpu_capability"]] + [unit for key, unit in (("avx512_bf16", "BF16"), ("amx", "AMX")) if info.get(key)]
-    return f"{info['cpu']}, {info['cores']} cores ({', '.join(units)})"
+    return info.get("gpu") or describe_cpu(info)

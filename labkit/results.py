@@ -61,9 +61,8 @@ def with_error_rates(history):
 
 def trained_on(history):
     """Where a run's epochs ran, as text: each machine and precision (their ``machine`` entry, Placement.machine)
-    with the epochs it ran, in order, e.g. 'AMD EPYC ..., 2 cores (AVX512, BF16), bf16 (epochs 1-4); Intel(R) Xeon(R)
-    Processor, 2 cores (AVX512, BF16, AMX), bf16 (epochs 5-30)'. Epochs from before labkit recorded it are 'not
-    recorded'."""
+    with the epochs it ran, in order, e.g. 'Tesla T4, fp16 + GradScaler (epochs 1-4); NVIDIA L4, bf16 (epochs
+    5-30)'. Epochs from before labkit recorded it are 'not recorded'."""
     spans = []  # [machine, first epoch, last epoch]
     for e in history:
         where = e.get("machine") or "not recorded"
@@ -71,4 +70,4 @@ def trained_on(history):
             spans[-1][2] = e["epoch"]
         else:
             spans.append([where, e["epoch"], e["epoch"]])
-    return "; ".join(f"{w} (epoch{'s' if a != b else ''} {a}{f'-{b}' if a != b else ''})" for w, a, b in spans)
+    return "; ".join(f"{w} (epoch {a})" if a == b else f"{w} (epochs {a}-{b})" for w, a, b in spans)

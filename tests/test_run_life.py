@@ -285,7 +285,7 @@ def test_each_epoch_records_where_it_ran_and_a_resume_elsewhere_says_so(tiny, tm
     from labkit import device
     from labkit.results import trained_on
     run = interrupted(tiny, tmp_path, "r", epochs=3)  # epochs 1-2 here
-    here = device.choose_placement().machine  # e.g. 'Intel(R) Xeon(R) Processor, 2 cores (AVX512, BF16, AMX), bf16'
+    here = device.choose_placement().machine  # e.g. 'Intel(R) Xeon(R) Processor, 2 cores (AVX512; ...), bf16'
     precision = here.rsplit(", ", 1)[1]
     assert "cores" in here and precision in ("bf16", "fp32")
     monkeypatch.setattr(device, "machine_label", lambda dev: "Tesla T4")
