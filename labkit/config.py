@@ -57,6 +57,10 @@ class TrainConfig:
     milestones       epochs after which "multistep" multiplies the lr by gamma; None: 50% and 75% of the epochs
                      (the depth study: the paper's 81/122 of 164, scaled)
     gamma            lr factor at each step/milestone; 0.1
+    warmup_steps     the first optimizer steps (batches) at a tenth of lr, then lr: He et al.'s warm-up of ResNet-110
+                     (0.01 for about 400 iterations, "until the training error is below 80%", then 0.1; the depth
+                     study turns it on at 110 layers); 0: none. With "none", "step" or "multistep" ("onecycle"
+                     warms up by itself)
     step_size        epochs between the drops of "step"; None: a third of the epochs
     label_smoothing  cross-entropy label smoothing (a fraction); 0
     augment          True: random crop (4-pixel zero padding) + horizontal flip (the handout's); "flip": flip only
@@ -94,6 +98,7 @@ class TrainConfig:
     milestones: list = None
     gamma: float = 0.1
     step_size: int = None
+    warmup_steps: int = 0
     label_smoothing: float = 0.0
     augment: object = True
     seed: int = 0
@@ -144,6 +149,7 @@ class TrainConfig:
             raise ConfigError("nesterov=True needs optimizer='sgd' with momentum > 0.")
         if self.step_size is not None:
             self.step_size = as_int("step_size", self.step_size, 1)
+        self.warmup_steps = as_int("warmup_steps", self.warmup_steps, 0)
         if self.milestones is not None:
             if isinstance(self.milestones, str):
                 self.milestones = [s for s in self.milestones.replace("[", "").replace("]", "").split(",") if s.strip()]
@@ -180,6 +186,10 @@ class TrainConfig:
             raise ConfigError(f"step_size={self.step_size} is for scheduler='step', but the scheduler is "
                               f"{self.scheduler!r}: it would change nothing. Leave it out (None) or use "
                               f"scheduler='step'.")
+        if self.warmup_steps and self.scheduler not in ("none", "step", "multistep"):
+            raise ConfigError(f"warmup_steps={self.warmup_steps} works with scheduler 'none', 'step' or 'multistep'; "
+                              f"{self.scheduler!r} sets the lr of every step itself"
+                              f"{' and already warms up' if self.scheduler == 'onecycle' else ''}. Use warmup_steps=0.")
         if self.step_size is not None and self.step_size > self.epochs:
             raise ConfigError(f"step_size={self.step_size} is longer than the run (epochs={self.epochs}): the lr "
                               f"would never drop. Use step_size <= {self.epochs} (None: a third of the epochs).")

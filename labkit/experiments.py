@@ -54,6 +54,9 @@ SCHEDULERS = ("none", "step", "cosine", "onecycle", "cyclic")
 # ---- ResNet depth lab (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016) ----
 PAPER_EPOCHS = 164
 PAPER_MILESTONES = (81, 122)
+# "we use 0.01 to warm up the training until the training error is below 80% (about 400 iterations), and then go
+# back to 0.1" (He et al. 2016, section 4.2, ResNet-110): the depth study does so at 110 layers
+PAPER_WARMUP = {110: 400}
 # CIFAR-10 test error (%) of the paper's Table 6; pre-activation ResNet-110 from He et al.,
 # "Identity Mappings in Deep Residual Networks" (ECCV 2016).
 PAPER_TEST_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
@@ -531,8 +534,14 @@ def run_depth_study(depths=(20, 56, 110), kinds=("plain", "resnet"), *, epochs=P
         recipe.pop("milestones")  # the paper's lr drops belong to its step schedule, not to another one
     if not recipe.get("track_test"):
         raise ConfigError("the depth study plots the test error per epoch: it needs track_test=True.")
+    variants = depth_variants(depths, kinds, shortcut)
+    if "warmup_steps" not in kwargs and canonical_scheduler(recipe.get("scheduler")) in ("none", "step", "multistep"):
+        for v in variants:
+            steps = PAPER_WARMUP.get(int(re.sub(r"\D", "", v.params["model"])), 0)
+            if steps:
+                v.params["warmup_steps"] = steps
     title = recipe.pop("title", "Training error (dashed) and test error (solid): " + " vs ".join(as_list("kinds", kinds)))
-    exp = run_experiments(depth_variants(depths, kinds, shortcut), experiment=experiment, tag=tag, metrics=(),
+    exp = run_experiments(variants, experiment=experiment, tag=tag, metrics=(),
                           columns=_depth_columns, **recipe)
     path = os.path.join(exp.path, f"{tag}.png")
     plt.close(plot_error_curves(degradation_panels(exp.runs), title=title, save=path))

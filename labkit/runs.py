@@ -56,8 +56,8 @@ EARNED = (BEST, HISTORY, RESULT)  # files whose presence means an epoch was fini
 
 # Hyper-parameters that must match for a run to be resumed.
 RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-               "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment", "seed", "model_kwargs",
-               "freeze_epochs", "teacher", "distill_alpha", "distill_temperature")
+               "scheduler", "milestones", "gamma", "step_size", "warmup_steps", "label_smoothing", "augment", "seed",
+               "model_kwargs", "freeze_epochs", "teacher", "distill_alpha", "distill_temperature")
 # what a record from before a setting existed holds for it: the setting's default
 RECORD_DEFAULTS = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
                    for f in dataclasses.fields(TrainConfig)}

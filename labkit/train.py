@@ -335,6 +335,8 @@ def build_scheduler(cfg, optimizer, steps_per_epoch):
     """(scheduler or None, True if it steps every batch, False if every epoch)."""
     total = cfg.epochs * steps_per_epoch
     s = cfg.scheduler
+    if cfg.warmup_steps:
+        return warmup_scheduler(cfg, optimizer, steps_per_epoch), True
     if s == "none":
         return None, False
     if s == "step":
@@ -352,6 +354,23 @@ def build_scheduler(cfg, optimizer, steps_per_epoch):
     half = max(1, total // 4)
     return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=cfg.lr / 10, max_lr=cfg.lr, step_size_up=half,
                                              cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0), True
+
+
+def warmup_scheduler(cfg, optimizer, steps_per_epoch):
+    """The "none"/"step"/"multistep" schedule with He et al.'s warm-up in front: a tenth of lr for the first
+    ``warmup_steps`` batches, then the epoch schedule's lr. One per-batch LambdaLR, so that the warm-up (counted
+    in batches) and the drops (counted in epochs) cannot disagree, and a resumed run continues both exactly."""
+    if cfg.scheduler == "step":
+        drops = lambda epoch: epoch // cfg.step_epochs()  # noqa: E731
+    elif cfg.scheduler == "multistep":
+        drops = lambda epoch: sum(epoch >= m for m in cfg.milestone_epochs())  # noqa: E731
+    else:
+        drops = lambda epoch: 0  # noqa: E731
+
+    def factor(step):
+        warm = 0.1 if step < cfg.warmup_steps else 1.0
+        return warm * cfg.gamma ** drops(step // steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _fmt_lr(lr):
