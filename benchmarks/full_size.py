@@ -13,13 +13,19 @@ first 500 images of the official test batch).
     python benchmarks/full_size.py table runs/full/* --out benchmarks/results/full-size-cpu
     python benchmarks/full_size.py depth --data /tmp/cifar-full --run-dir runs/full --epochs 30 \\
         --out benchmarks/results/depth-cpu        # plain-20/56 and ResNet-20/56: table and figure 6
+    python benchmarks/full_size.py csv runs/full/resnet20-resnet20_fast --lab-task "depth lab" --command "..."
+    python benchmarks/full_size.py page           # benchmarks/README.md's table of every full-size run, from the CSV
 
 ``train`` runs ``labkit.fit`` (resumable: run it again after an interruption) and then ``check``;
 ``check`` evaluates a run folder's best checkpoint on the lossless images with the run's own
 normalization and writes its ``real_check.json`` into the run folder; ``table`` collects run folders
-(also ones trained by the notebooks) into one Markdown table.
+(also ones trained by the notebooks) into one Markdown table. ``csv`` adds (or updates) a finished run
+folder's row in ``benchmarks/results/full-size.csv``, the one record of every full-size figure (rows whose
+folders are gone were typed from the dated tables of their sessions); ``page`` draws benchmarks/README.md's
+table of all full-size runs from it.
 """
 import argparse
+import csv
 import datetime
 import json
 import os
@@ -36,7 +42,7 @@ import torch  # noqa: E402
 
 import labkit  # noqa: E402
 from labkit.files import atomic_write_json, read_json_file  # noqa: E402
-from labkit.runs import load_run, run_status  # noqa: E402
+from labkit.runs import HISTORY, load_run, run_status  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
 from labkit.experiments import PAPER_TEST_ERROR, degradation_panels  # noqa: E402
@@ -147,6 +153,94 @@ def markdown(rows, meta):
     return "\n".join(lines) + "\n"
 
 
+CSV_PATH = os.path.join(HERE, "results", "full-size.csv")
+CSV_COLUMNS = ("date", "machine", "lab_task", "net", "recipe", "epochs", "train_images", "test_acc", "real_acc",
+               "real_images", "command")
+PAGE_BEGIN, PAGE_END = "<!-- full-size.csv: begin (python benchmarks/full_size.py page) -->", "<!-- full-size.csv: end -->"
+
+
+def _dates(run):
+    """The run's dates: when it started and when its last epoch was committed, '2026-12-02' or '2026-12-02/03'."""
+    day = lambda t: datetime.datetime.fromtimestamp(t).date().isoformat()  # noqa: E731
+    first = day(run.config.get("started") or os.path.getmtime(run.file(HISTORY)))
+    last = day(os.path.getmtime(run.file(HISTORY)))
+    return first if first == last else f"{first}/{last[-2:]}" if first[:7] == last[:7] else f"{first}/{last}"
+
+
+def csv_row(run_dir, lab_task, command, machine=None):
+    """The CSV row of a finished run folder: its record, history, result and real-pixel check (``check`` first).
+    ``machine`` replaces the history's machine record for runs from before labkit recorded it."""
+    row = run_row(run_dir)
+    if row is None:
+        raise LabkitError(f"{run_dir} is not a finished run: finish (or resume) it first")
+    run = load_run(run_dir, model=False)
+    real = read_json_file(run.file("real_check"), "real-pixel check", "") or {}
+    where = trained_on(run.history)
+    recipe = row["recipe"] + (", test-time flips" if run.config.get("test_flip") else "")
+    kwargs = run.config.get("model_kwargs") or {}
+    recipe += "".join(f", {k} {v}" for k, v in sorted(kwargs.items()))
+    if run.config.get("teacher"):
+        recipe += (f", distilled from {os.path.basename(os.path.normpath(run.config['teacher']))} "
+                   f"(alpha {run.config['distill_alpha']:g}, T {run.config['distill_temperature']:g})")
+    if run.config.get("warmup_steps"):
+        recipe += f", warm-up {run.config['warmup_steps']} steps at lr/10"
+    return {"date": _dates(run), "machine": machine or f"{where}; {run.config.get('precision') or ''}".strip("; "),
+            "lab_task": lab_task, "net": row["model"], "recipe": recipe, "epochs": row["epochs"],
+            "train_images": row["train_images"], "test_acc": f"{row['test_acc']:.2f}",
+            "real_acc": f"{real['real_test_acc']:.1f}" if real else "",
+            "real_images": real.get("real_test_images", ""), "command": command}
+
+
+def read_csv(path=CSV_PATH):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(rows, path=CSV_PATH):
+    """Rows in date order (a stable sort keeps the order of one date's rows)."""
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(sorted(rows, key=lambda r: r["date"]))
+    with open(path + ".tmp", "w", encoding="utf-8", newline="") as f:
+        f.write(buf.getvalue())
+    os.replace(path + ".tmp", path)
+
+
+def upsert(rows, row):
+    """``rows`` with ``row`` replacing the one of the same date, net, recipe and epochs (a re-check), else added."""
+    key = lambda r: (r["date"], r["net"], r["recipe"], str(r["epochs"]))  # noqa: E731
+    return [r for r in rows if key(r) != key(row)] + [row]
+
+
+def page_table(rows):
+    """The results page's table of every full-size run, drawn from the CSV."""
+    lines = ["| date | lab task | net | recipe | epochs | train images | test % (JPEG, 10,000) | real % (images) "
+             "| machine | command |", "|---|---|---|---|---:|---:|---:|---:|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["lab_task"], r["date"])):
+        real = f"{r['real_acc']} ({int(r['real_images']):,})" if r["real_acc"] else "-"
+        cmd = f"`{r['command']}`" if r["command"] else "-"
+        lines.append(f"| {r['date']} | {r['lab_task']} | `{r['net']}` | {r['recipe']} | {r['epochs']} | "
+                     f"{int(r['train_images']):,} | {r['test_acc']} | {real} | {r['machine']} | {cmd} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_page(readme, rows):
+    """Replace the table between the CSV markers of ``readme`` (benchmarks/README.md) by :func:`page_table`."""
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    if PAGE_BEGIN not in text or PAGE_END not in text:
+        raise LabkitError(f"{readme} has no {PAGE_BEGIN} ... {PAGE_END} markers for the table")
+    head, rest = text.split(PAGE_BEGIN, 1)
+    tail = rest.split(PAGE_END, 1)[1]
+    with open(readme, "w", encoding="utf-8") as f:
+        f.write(f"{head}{PAGE_BEGIN}\n{page_table(rows)}{PAGE_END}{tail}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +267,15 @@ def main(argv=None):
     b = sub.add_parser("table", help="one Markdown table of finished run folders")
     b.add_argument("runs", nargs="+")
     b.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    v = sub.add_parser("csv", help="add or update finished run folders' rows in benchmarks/results/full-size.csv")
+    v.add_argument("runs", nargs="+")
+    v.add_argument("--lab-task", required=True, help='e.g. "task 1", "task 2", "depth lab"')
+    v.add_argument("--command", default="", help="the command that trained the run")
+    v.add_argument("--machine", default=None, help="for runs from before the epochs recorded their machine")
+    v.add_argument("--csv", default=CSV_PATH)
+    g = sub.add_parser("page", help="draw benchmarks/README.md's table of every full-size run from the CSV")
+    g.add_argument("--csv", default=CSV_PATH)
+    g.add_argument("--readme", default=os.path.join(HERE, "README.md"))
     a = p.parse_args(argv)
     try:
         if a.cmd == "train":
@@ -197,6 +300,15 @@ def main(argv=None):
             if a.out:
                 write_report(a.out, md, {"meta": meta, "runs": folders})
                 print(depth_figure(folders, a.out + ".png"))
+        elif a.cmd == "csv":
+            rows = read_csv(a.csv)
+            for r in a.runs:
+                rows = upsert(rows, csv_row(r, a.lab_task, a.command, a.machine))
+            write_csv(rows, a.csv)
+            print(f"{a.csv}: {len(rows)} rows")
+        elif a.cmd == "page":
+            write_page(a.readme, read_csv(a.csv))
+            print(f"{a.readme}: table of {len(read_csv(a.csv))} full-size runs")
         elif a.cmd == "check":
             for r in a.runs:
                 print(r, json.dumps(real_check(r, a.real)))

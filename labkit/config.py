@@ -77,6 +77,9 @@ class TrainConfig:
     freeze_epochs    epochs during which only the classifier head trains (the transfer lab's pretrained runs); 0
     test_flip        the test accuracy (final and tracked) averages each image with its mirror image; False
                      (task 1's recipe: True)
+    test_shift       the test accuracy (final and tracked) also averages each image moved by this many pixels up, down,
+                     left and right (reflect-filled edges; with test_flip each view mirrored too: 10 views at 1);
+                     0: none (task 1's recipe: 1)
     teacher          knowledge distillation (Hinton et al. 2015): a run folder (or a labkit model checkpoint) whose
                      best model's predictions the model learns from too; None (task 1's notebook:
                      teacher_model="resnet20" trains one first and passes its folder)
@@ -110,6 +113,7 @@ class TrainConfig:
     track_test: bool = False
     freeze_epochs: int = 0
     test_flip: bool = False
+    test_shift: int = 0
     teacher: str = None
     distill_alpha: float = 0.7
     distill_temperature: float = 4.0
@@ -132,6 +136,10 @@ class TrainConfig:
         self.compile = as_bool("compile", self.compile)
         self.track_test = as_bool("track_test", self.track_test)
         self.test_flip = as_bool("test_flip", self.test_flip)
+        self.test_shift = as_int("test_shift", self.test_shift, 0)
+        if self.test_shift > 8:
+            raise ConfigError(f"test_shift={self.test_shift} moves a test image by more pixels than the training crops "
+                              f"(4): use 0 (none), 1 or 2.")
         self.freeze_epochs = as_int("freeze_epochs", self.freeze_epochs, 0)
         self.distill_alpha = as_float("distill_alpha", self.distill_alpha, 0, hi=1)
         self.distill_temperature = as_float("distill_temperature", self.distill_temperature, 0, lo_open=True)

@@ -659,9 +659,12 @@ class RunFolder:
             return
         self.state = state
         done = state["epoch"] >= cfg.epochs and result is not None and result.get("best_epoch") == state["best_epoch"]
-        if done and bool(result.get("test_flip", False)) != cfg.test_flip:
-            self.retest = (f"test_flip was {bool(result.get('test_flip', False))}, now {cfg.test_flip}: the test "
-                           f"set is measured again from best_model.pth (no training)")
+        was = {"test_flip": bool(result.get("test_flip", False)), "test_shift": int(result.get("test_shift", 0))} \
+            if done else {}
+        now = {"test_flip": cfg.test_flip, "test_shift": cfg.test_shift}
+        if done and was != now:
+            changed = ", ".join(f"{k} was {was[k]}, now {now[k]}" for k in was if was[k] != now[k])
+            self.retest = f"{changed}: the test set is measured again from best_model.pth (no training)"
         else:
             self.finished = done
 

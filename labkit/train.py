@@ -98,8 +98,9 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         test = final_test(folder.best_model_path, data, place, cfg)
         folder.write_result({**test["result"], "epochs": len(so_far.history), "best_val_acc": so_far.best_val_acc,
                              "best_epoch": so_far.best_epoch})
-        if cfg.test_flip:
-            folder.log("Test-time flips: each test image's prediction averages it and its mirror image")
+        if cfg.test_flip or cfg.test_shift:
+            folder.log(f"{'Test-time augmentation' if cfg.test_shift else 'Test-time flips'}: each test image's "
+                       f"prediction averages {tta_description(cfg)}")
         folder.log(f"Test Accuracy: {test['result']['test_acc']:.2f}%")
         return load_run(folder.path, model=test["model"])
 
@@ -154,12 +155,20 @@ def final_test(best_path, data, place, cfg):
         model = model.to(memory_format=torch.channels_last)
     loader = data.loader("test", cfg.eval_batch(_input_size(data)), shuffle=False, channels_last=place.channels_last)
     test = evaluate(model, loader, place.device, place.amp_dtype, return_preds=True, flip=cfg.test_flip,
-                    channels_last=place.channels_last)
+                    channels_last=place.channels_last, shift=cfg.test_shift)
     cm = confusion(test["targets"], test["preds"], len(data.classes))
     return {"model": model, "result": {"test_acc": test["acc"], "test_loss": test["loss"], "n_test": test["n"],
                                        "per_class": per_class_accuracy(cm, data.classes),
                                        "confusion_matrix": cm.tolist(), "classes": list(data.classes),
-                                       "test_flip": cfg.test_flip}}
+                                       "test_flip": cfg.test_flip, "test_shift": cfg.test_shift}}
+
+
+def tta_description(cfg):
+    """The views the test accuracy averages, in words (the log's line)."""
+    moved = f"its copies moved by {cfg.test_shift} pixel{'s' * (cfg.test_shift > 1)} up, down, left and right"
+    if cfg.test_flip and cfg.test_shift:
+        return f"it, {moved}, and the mirror image of each (10 views)"
+    return f"it and {moved} (5 views)" if cfg.test_shift else "it and its mirror image"
 
 
 def run_epoch(parts, loaders, epoch, cfg, log, progress=False):
@@ -183,7 +192,7 @@ def run_epoch(parts, loaders, epoch, cfg, log, progress=False):
            "train_images_per_s": round(seen / train_seconds, 1), "machine": parts.machine}
     if loaders["test"] is not None:
         test = evaluate(parts.forward, loaders["test"], parts.device, parts.amp_dtype, flip=cfg.test_flip,
-                        channels_last=parts.channels_last)
+                        channels_last=parts.channels_last, shift=cfg.test_shift)
         rec["test_loss"], rec["test_acc"] = test["loss"], test["acc"]
     _check_finite_epoch(rec)
     log(epoch_line(train_loss, train_acc, val["loss"], val["acc"]))
