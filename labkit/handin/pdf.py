@@ -136,7 +136,6 @@ def _chromium(html, workdir, browser, timeout, scripts=None):
     cmd = [exe, "--headless", *(["--no-sandbox"] if sandbox_off() else []), *OFFLINE_ARGS,
            f"--user-data-dir={os.path.join(workdir, 'profile')}", "--no-pdf-header-footer",
            "--generate-pdf-document-outline", "--run-all-compositor-stages-before-draw",
-           *([] if scripts else ["--blink-settings=scriptEnabled=false"]),
            "--virtual-time-budget=20000", f"--print-to-pdf={pdf}", "file://" + html]
     rc, out, err = _run(cmd, timeout, cwd=workdir)
     if rc != 0 or not os.path.isfile(pdf) or os.path.getsize(pdf) == 0:
@@ -153,11 +152,11 @@ def _write_html(nb, notebook, workdir, cfg):
     folder = os.path.dirname(os.path.abspath(notebook))  # where pictures a Markdown cell links to are
     exporter = SafeHTMLExporter(config=Config(cfg))
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": folder}})
-    scripts = mathjax_folder(exporter.mathjax_url) if _MATH.search(html.split("<body", 1)[-1]) else None
+    mathjax = exporter.mathjax_url if _MATH.search(html.split("<body", 1)[-1]) else None
     path = os.path.join(workdir, "out.html")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(with_content_policy(html, exporter.mathjax_url))
-    return path, scripts
+        f.write(with_content_policy(html, mathjax))
+    return path, mathjax_folder(mathjax)
 
 
 def outline_headings(nb):

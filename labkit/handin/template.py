@@ -294,6 +294,7 @@ _PICTURE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.I)
 _LINK = re.compile(r"(#|https?:|mailto:)", re.I)
 # classes of the page's own layout (JupyterLab's, labkit's cell tags): a notebook's element may not borrow them
 _PAGE_CLASS = re.compile(r"(jp-|lm-|p-|celltag|labkit)", re.I)
+_CODE_ELEMENTS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.S | re.I)  # their text is code, not content
 _CELL_ATTRS = {"td": ("colspan", "rowspan", "align"), "th": ("colspan", "rowspan", "align"), "ol": ("start",),
                "img": ("width", "height")}
 
@@ -330,9 +331,12 @@ class SafeHTMLPreprocessor(SanitizeHTML):
         return super().preprocess_cell(cell, resources, cell_index)
 
     def sanitize_html_tags(self, html_str):
+        """``html_str`` cleaned by bleach; style sheets and scripts go with their text (pandas' ``<style
+        scoped>`` would print as text otherwise), every other tag bleach removes leaves its text."""
         from bleach import clean
         from bleach.css_sanitizer import CSSSanitizer
 
+        html_str = _CODE_ELEMENTS.sub("", html_str)
         return clean(html_str, tags=self.tags, attributes=self.attributes, protocols=["http", "https", "mailto", "data"],
                      strip=True, strip_comments=True, css_sanitizer=CSSSanitizer(allowed_css_properties=self.styles))
 
@@ -354,19 +358,23 @@ def mathjax_folder(url):
 
 
 def content_policy(html, mathjax=None):
-    """The Content-Security-Policy of the page ``html`` (labkit's template, MathJax from ``mathjax``'s folder):
+    """The Content-Security-Policy of the page ``html`` (labkit's template, MathJax from ``mathjax``'s folder;
+    None: a page without math, no script at all):
     no request but ``data:`` pictures and fonts and MathJax's files, no script but MathJax's (its configuration
     runs through eval) and the inline scripts of the template's ``<head>`` (by their hashes: none of the
     notebook's content is in the head), styles only inline (the template's; a notebook's were removed by the
     sanitizer), no frame, object, form or base URL. Chromium matches no path of a ``file:`` URL, so a local
     MathJax is allowed as ``'self'`` (the page's own scheme); the playwright route lets only its folder load."""
+    folder = mathjax_folder(mathjax)
+    if not folder:  # a page without math runs no script at all
+        return ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+                "base-uri 'none'; form-action 'none'")
     head = html.split("<body", 1)[0]
     hashes = [base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode()
               for s in re.findall(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", head, re.S | re.I)]
-    folder = mathjax_folder(mathjax)
-    source = ("'self'" if folder.startswith("file:") else folder) if folder else ""
-    scripts = " ".join([f"'sha256-{h}'" for h in hashes] + ([source, "'unsafe-eval'"] if source else [])) or "'none'"
-    extra = f" {source}" if source else ""
+    source = "'self'" if folder.startswith("file:") else folder
+    scripts = " ".join([f"'sha256-{h}'" for h in hashes] + [source, "'unsafe-eval'"])
+    extra = f" {source}"
     return (f"default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'{extra}; img-src data:; "
             f"font-src data:{extra}; base-uri 'none'; form-action 'none'")
 
