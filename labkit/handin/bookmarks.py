@@ -138,6 +138,8 @@ def _finish(data, title, headings, known):
 def missing_lines(data, lines):
     """The ``lines`` that the PDF ``data``'s text does not hold (spaces and line breaks ignored, ligatures
     unfolded); None when pypdf is not installed or cannot read the PDF."""
+    if not lines:
+        return []
     if importlib.util.find_spec("pypdf") is None:
         return None
     from pypdf import PdfReader

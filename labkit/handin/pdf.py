@@ -22,6 +22,13 @@ lose their code in the PDF, ``remove-cell`` cells disappear, progress bars (tqdm
 (template.py). The PDF is written atomically; the notebook is never changed. With no usable browser
 the error says what to install (browser.py finds the browser).
 
+What the notebook holds is not trusted (a TA prints students' notebooks): its HTML and Markdown are
+sanitized and the page carries a Content-Security-Policy (template.py); playwright runs it with JavaScript
+off unless the notebook has math (then only MathJax's files load) and refuses every other request and any
+attempt to leave the page (printer.py). The PDF is refused when its text lacks a key line the notebook
+printed (``key_prints``: the per-epoch lines, ``Finished Training``, ``Test Accuracy``): its content was
+hidden or replaced. A page that crashes the browser is reported with the cell that crashes it.
+
 Command line::
 
     python -m labkit.handin.pdf NOTEBOOK.ipynb [-o OUT.pdf] [--method auto|webpdf|chromium] [--hide-code]
@@ -62,6 +69,7 @@ class _PageCrashed(ExportError):
 
 # ---- running a command ---------------------------------------------------------------------------
 _CRASH = re.compile(rb"crashpad|renderer process crashed|page crashed", re.I)  # Chromium's stderr when its page dies
+_CRASH_GRACE_S = 5
 
 
 def _stop(proc):
@@ -72,6 +80,12 @@ def _stop(proc):
     proc.wait()
 
 
+def _written(f):
+    """What a running command wrote so far to the file ``f`` (its stdout/stderr), read without moving the
+    offset it writes at."""
+    return os.pread(f.fileno(), os.fstat(f.fileno()).st_size, 0)
+
+
 def _run(cmd, timeout, env=None, cwd=None):
     """Run a command in its own process group; (exit status, stdout, stderr). On a timeout, or when its stderr
     says the browser's page crashed (Chromium then waits for ever), that group (our own children only) is
@@ -79,22 +93,22 @@ def _run(cmd, timeout, env=None, cwd=None):
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-        deadline = time.monotonic() + timeout
+        deadline, crashed = time.monotonic() + timeout, None
         while proc.poll() is None:
             try:
                 proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
-                err.seek(0)
-                if _CRASH.search(err.read()):
+                if crashed is None:
+                    crashed = time.monotonic() if _CRASH.search(_written(err)) else None
+                # a crash Chromium survives (a helper process's) lets it finish within the grace time
+                if crashed is not None and time.monotonic() > crashed + _CRASH_GRACE_S:
                     _stop(proc)
                     raise _PageCrashed("the browser's page crashed") from None
                 if time.monotonic() > deadline:
                     _stop(proc)
                     raise ExportError(f"{os.path.basename(cmd[0])} took more than {timeout} s and was stopped; "
                                       f"pass a larger timeout for very long notebooks.") from None
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        return proc.returncode, _written(out).decode(errors="replace"), _written(err).decode(errors="replace")
 
 
 def _tail(text, n=3):
@@ -128,7 +142,8 @@ def _webpdf(html, workdir, browser, timeout, scripts=None):
 
 
 def _chromium(html, workdir, browser, timeout, scripts=None):
-    """chromium --headless --print-to-pdf, no playwright needed."""
+    """chromium --headless --print-to-pdf, no playwright needed. Scripts: the page's policy says which run
+    (chromium's own switch to turn them off also stops its printing)."""
     exe = find_browser(browser)
     if exe is None:
         raise _Unavailable("no Chromium/Chrome found")
