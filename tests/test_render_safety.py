@@ -41,12 +41,13 @@ def payloads(secret):
             "style": "<style>.jp-Cell, .jp-Notebook, body { display: none !important }</style>"}
 
 
-def hostile_notebook(folder, names):
+def hostile_notebook(folder, names, math=False):
     """A notebook (as executed: outputs written in) with each payload of ``names`` in a Markdown cell and in an
-    HTML output, each beside a visible marker, and the key prints of a training run."""
+    HTML output, each beside a visible marker, and the key prints of a training run. ``math``: a formula too
+    (the page then runs MathJax: scripts on)."""
     secret = folder / "secret.txt"
     secret.write_text(SECRET + "\n")
-    cells = [nbformat.v4.new_markdown_cell("# Hostile notebook\n\nPlain text stays.")]
+    cells = [nbformat.v4.new_markdown_cell("# Hostile notebook\n\nPlain text stays." + (" $a^2$" if math else ""))]
     for name in names:
         html = payloads(secret)[name]
         cells.append(nbformat.v4.new_markdown_cell(f"Markdown {name} marker\n\n{html}"))
@@ -93,15 +94,19 @@ def test_payload_is_inert(tmp_path, method, name):
 @pytest.mark.slow
 @needs_browser
 @needs_poppler
+@pytest.mark.parametrize("math", [False, True], ids=["no-math", "math"])
 @pytest.mark.parametrize("method", METHODS)
-def test_browser_lock_holds_without_the_sanitizer(tmp_path, method, monkeypatch):
+def test_browser_lock_holds_without_the_sanitizer(tmp_path, method, math, monkeypatch):
+    """No script, frame or object even with the sanitizer off: with math too, where MathJax's scripts run."""
     _route(method)
     monkeypatch.setattr(template.SafeHTMLPreprocessor, "sanitize_html_tags", lambda self, html: html)
-    nb = hostile_notebook(tmp_path, ["script", "iframe", "object"])
+    nb = hostile_notebook(tmp_path, ["script", "iframe", "object"], math)
     assert "<iframe" in open(nb).read()
     text = pdf_text(export_pdf(nb, tmp_path / "out.pdf", method=method, verbose=False))
     assert SECRET not in text and JS_MARK not in text
     assert "Output iframe marker" in text and "Test Accuracy: 12.34%" in text
+    if math and template.mathjax_url():  # labkit's own MathJax still typeset the formula
+        assert "$a^2$" not in text and "Plain text stays." in text
 
 
 @pytest.mark.slow
