@@ -289,3 +289,15 @@ def test_a_real_page_crash_names_its_cell(tmp_path, method):
     msg = str(e.value)
     assert msg.startswith("the page crashed while rendering cell 3 of 4 (markdown, starting '$$\\\\frac{1}")
     assert "install" not in msg and "took more than" not in msg
+
+
+def test_a_notebook_title_stays_inside_its_css_string(tmp_path):
+    """The title printed at the top of each page comes from the notebook's metadata: a line break, quote or
+    backslash in it cannot end the CSS string and add rules (hide every cell)."""
+    from traitlets.config import Config
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("text")])
+    nb.metadata["title"] = 'a\\b"c<d\n}} .jp-Cell { display: none }\r\fz'
+    cfg = template.nbconvert_config(False, "auto", template.write_template(str(tmp_path)))
+    html, _ = template.SafeHTMLExporter(config=Config(cfg)).from_notebook_node(nb)
+    assert '@top-right { content: "abcd }} .jp-Cell { display: none }  z"; font:' in html

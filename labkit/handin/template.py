@@ -104,7 +104,9 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
 {% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}
 {% block html_head_css %}
-{%- set page_title = nb.metadata.get('title', '') | replace('\\\\', '') | replace('"', '') | replace('<', '') -%}
+{#- the title goes into a CSS string: no quote, backslash or line break may end it, no "<" the style element -#}
+{%- set page_title = nb.metadata.get('title', '') | replace('\\\\', '') | replace('"', '') | replace('<', '')
+    | replace('\\n', ' ') | replace('\\r', ' ') | replace('\\f', ' ') -%}
 <style type="text/css">
 @page {
   size: A4; margin: MARGINS;
