@@ -14,6 +14,7 @@ import importlib.util
 import io
 import logging
 import re
+import unicodedata
 
 _SPACE = re.compile(r"\s+")
 
@@ -132,3 +133,21 @@ def _finish(data, title, headings, known):
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue(), notes
+
+
+def missing_lines(data, lines):
+    """The ``lines`` that the PDF ``data``'s text does not hold (spaces and line breaks ignored, ligatures
+    unfolded); None when pypdf is not installed or cannot read the PDF."""
+    if not lines:
+        return []
+    if importlib.util.find_spec("pypdf") is None:
+        return None
+    from pypdf import PdfReader
+
+    try:
+        with _quiet_pypdf():
+            text = _flat(unicodedata.normalize("NFKC", "".join(p.extract_text() or "" for p in
+                                                                PdfReader(io.BytesIO(data)).pages)))
+    except Exception:  # noqa: BLE001 - pypdf's errors have no common class; an unreadable PDF is said elsewhere
+        return None
+    return [ln for ln in lines if _flat(unicodedata.normalize("NFKC", ln)) not in text]

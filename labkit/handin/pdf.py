@@ -22,6 +22,13 @@ lose their code in the PDF, ``remove-cell`` cells disappear, progress bars (tqdm
 (template.py). The PDF is written atomically; the notebook is never changed. With no usable browser
 the error says what to install (browser.py finds the browser).
 
+What the notebook holds is not trusted (a TA prints students' notebooks): its HTML and Markdown are
+sanitized and the page carries a Content-Security-Policy (template.py); playwright runs it with JavaScript
+off unless the notebook has math (then only MathJax's files load) and refuses every other request and any
+attempt to leave the page (printer.py). The PDF is refused when its text lacks a key line the notebook
+printed (``key_prints``: the per-epoch lines, ``Finished Training``, ``Test Accuracy``): its content was
+hidden or replaced. A page that crashes the browser is reported with the cell that crashes it.
+
 Command line::
 
     python -m labkit.handin.pdf NOTEBOOK.ipynb [-o OUT.pdf] [--method auto|webpdf|chromium] [--hide-code]
@@ -37,16 +44,17 @@ import tempfile
 import time
 import warnings
 
-from nbconvert import HTMLExporter
+import nbformat
 from traitlets.config import Config
 
 from ..errors import cli_main
 from ..files import atomic_write_bytes
-from .bookmarks import finish_pdf
+from .bookmarks import finish_pdf, missing_lines
 from .browser import OFFLINE_ARGS, find_browser, install_hint, playwright_env, sandbox_off
 from .errors import ExportError
-from .notebooks import heading_anchor, markdown_headings, read_notebook, text_headings
-from .template import has_font, mathjax_url, missing_cjk_fonts, nbconvert_config, write_template
+from .notebooks import REMOVE_CELL_TAGS, heading_anchor, markdown_headings, read_notebook, text_of, text_headings
+from .template import (SafeHTMLExporter, has_font, mathjax_folder, mathjax_url, missing_cjk_fonts, nbconvert_config,
+                       with_content_policy, write_template)
 
 METHODS = ("auto", "webpdf", "chromium")
 
@@ -55,22 +63,52 @@ class _Unavailable(Exception):
     """A route cannot run here (no playwright, no browser): try the next one."""
 
 
+class _PageCrashed(ExportError):
+    """The browser's page crashed on the notebook's content: no other route will do better."""
+
+
 # ---- running a command ---------------------------------------------------------------------------
-def _run(cmd, timeout, env=None, cwd=None):
-    """Run a command in its own process group; on timeout kill that group (our own children only)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+_CRASH = re.compile(rb"crashpad|renderer process crashed|page crashed", re.I)  # Chromium's stderr when its page dies
+_CRASH_GRACE_S = 5
+
+
+def _stop(proc):
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-        raise ExportError(f"{os.path.basename(cmd[0])} took more than {timeout} s and was stopped; "
-                          f"pass a larger timeout for very long notebooks.") from None
-    return proc.returncode, out, err
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _written(f):
+    """What a running command wrote so far to the file ``f`` (its stdout/stderr), read without moving the
+    offset it writes at."""
+    return os.pread(f.fileno(), os.fstat(f.fileno()).st_size, 0)
+
+
+def _run(cmd, timeout, env=None, cwd=None):
+    """Run a command in its own process group; (exit status, stdout, stderr). On a timeout, or when its stderr
+    says the browser's page crashed (Chromium then waits for ever), that group (our own children only) is
+    killed: ExportError / _PageCrashed."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline, crashed = time.monotonic() + timeout, None
+        while proc.poll() is None:
+            try:
+                proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if crashed is None:
+                    crashed = time.monotonic() if _CRASH.search(_written(err)) else None
+                # a crash Chromium survives (a helper process's) lets it finish within the grace time
+                if crashed is not None and time.monotonic() > crashed + _CRASH_GRACE_S:
+                    _stop(proc)
+                    raise _PageCrashed("the browser's page crashed") from None
+                if time.monotonic() > deadline:
+                    _stop(proc)
+                    raise ExportError(f"{os.path.basename(cmd[0])} took more than {timeout} s and was stopped; "
+                                      f"pass a larger timeout for very long notebooks.") from None
+        return proc.returncode, _written(out).decode(errors="replace"), _written(err).decode(errors="replace")
 
 
 def _tail(text, n=3):
@@ -85,22 +123,27 @@ def _tail(text, n=3):
 
 
 # ---- the two routes: each prints ``html`` to a PDF in ``workdir`` and returns (its path, how it was made) ------
-def _webpdf(html, workdir, browser, timeout):
+# ``scripts``: the folder of the MathJax the page may run (a notebook with math), else None: no script at all.
+def _webpdf(html, workdir, browser, timeout, scripts=None):
     """Chromium through playwright (nbconvert's webpdf way), in its own process (printer.py)."""
     env, how = playwright_env(browser)
     if env is None:
         raise _Unavailable(how)
     pdf = os.path.join(workdir, "out.pdf")
     args = [f"--browser-arg={a}" for a in OFFLINE_ARGS + (["--no-sandbox"] if sandbox_off() else [])]
+    args += ["--javascript", f"--allow={scripts}"] if scripts else []
     cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "printer.py"), html, pdf, *args]
     rc, out, err = _run(cmd, timeout, env=env, cwd=workdir)
+    if rc == 3 and "PageCrashed" in err:  # printer.py's status for a crashed page
+        raise _PageCrashed("the browser's page crashed")
     if rc != 0 or not os.path.isfile(pdf):
         raise ExportError(f"printing through playwright with {how} failed (exit {rc}): {_tail(err)}")
     return pdf, f"webpdf via {how}"
 
 
-def _chromium(html, workdir, browser, timeout):
-    """chromium --headless --print-to-pdf, no playwright needed."""
+def _chromium(html, workdir, browser, timeout, scripts=None):
+    """chromium --headless --print-to-pdf, no playwright needed. Scripts: the page's policy says which run
+    (chromium's own switch to turn them off also stops its printing)."""
     exe = find_browser(browser)
     if exe is None:
         raise _Unavailable("no Chromium/Chrome found")
@@ -115,14 +158,20 @@ def _chromium(html, workdir, browser, timeout):
     return pdf, f"HTML + {exe} --print-to-pdf"
 
 
+_MATH = re.compile(r"\$|\\\(|\\\[|\\begin\{")
+
+
 def _write_html(nb, notebook, workdir, cfg):
-    """The notebook as the HTML both routes print (nbconvert's HTMLExporter with labkit's template)."""
+    """The notebook as the HTML both routes print (labkit's template, its content sanitized, the page's
+    Content-Security-Policy first): (its path, the folder of the MathJax it may run or None without math)."""
     folder = os.path.dirname(os.path.abspath(notebook))  # where pictures a Markdown cell links to are
-    html, _ = HTMLExporter(config=Config(cfg)).from_notebook_node(nb, resources={"metadata": {"path": folder}})
+    exporter = SafeHTMLExporter(config=Config(cfg))
+    html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": folder}})
+    mathjax = exporter.mathjax_url if _MATH.search(html.split("<body", 1)[-1]) else None
     path = os.path.join(workdir, "out.html")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(html)
-    return path
+        f.write(with_content_policy(html, mathjax))
+    return path, mathjax_folder(mathjax)
 
 
 def outline_headings(nb):
@@ -143,6 +192,33 @@ def all_headings(nb):
             md = (o.get("data") or {}).get("text/markdown", "")
             texts += [heading_anchor(t, lv)[0] for lv, t in text_headings(md)]
     return texts
+
+
+# ---- what the PDF must show: the lines a lab's notebook prints (labkit.train's handout lines) --------------
+KEY_PRINT = re.compile(r"\s*(Test Accuracy: \S+|Finished Training|Epoch: \d+|Train loss: .*\S)\s*$")
+
+
+def key_prints(nb):
+    """The key lines the notebook's code printed (per-epoch lines, ``Finished Training``, ``Test Accuracy``),
+    each once, in order, from the cells that are printed (not those tagged remove-cell)."""
+    found = {}
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code" or set(cell.get("metadata", {}).get("tags", [])) & set(REMOVE_CELL_TAGS):
+            continue
+        for o in cell.get("outputs", []) or []:
+            if o.get("output_type") == "stream" and o.get("name") == "stdout":
+                for line in text_of(o.get("text")).splitlines():
+                    m = KEY_PRINT.match(line.rsplit("\r", 1)[-1])
+                    if m:
+                        found.setdefault(m.group(1), None)
+    return list(found)
+
+
+def unprinted_message(missing, source):
+    """The refusal when the PDF lacks some of the notebooks' key prints (``source``: what they came from)."""
+    shown = "; ".join(repr(m) for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return (f"the PDF does not show {len(missing)} of the lines {source} printed: {shown}. Something hid "
+            f"or replaced the notebook's content in it (an HTML output or Markdown with style, a refresh...).")
 
 
 # ---- the export ------------------------------------------------------------------------------------
@@ -175,9 +251,19 @@ def export_pdf(notebook, output=None, *, method="auto", browser=None, hide_code=
         find_browser(browser)  # a browser that was asked for and does not start: say so now, once
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="labkit-export-") as workdir:
-        html = _write_html(nb, notebook, workdir, nbconvert_config(hide_code, mathjax, write_template(workdir)))
-        data, how = _first_route(method, html, workdir, browser, timeout, verbose)
+        cfg = nbconvert_config(hide_code, mathjax, write_template(workdir))
+        html, scripts = _write_html(nb, notebook, workdir, cfg)
+        try:
+            data, how = _first_route(method, (html, workdir, browser, timeout, scripts), verbose)
+        except _PageCrashed as e:
+            if verbose:
+                print("note: the browser's page crashed; looking for the cell that crashes it")
+            raise ExportError(crash_message(nb, notebook, workdir, cfg, (e.route, browser, timeout))) from None
     data, notes = finish_pdf(data, nb.metadata["title"], outline_headings(nb), all_headings(nb))
+    missing = missing_lines(data, key_prints(nb))
+    if missing:
+        raise ExportError(unprinted_message(missing, f"the notebook {os.path.basename(notebook)!r}")
+                          + " Remove what hides it and export again; the PDF was not written.")
     replaced = os.path.exists(output)
     atomic_write_bytes(output, data)
     if verbose:
@@ -199,20 +285,25 @@ def _warn_missing_fonts(nb, verbose):
             print("warning: " + msg)
 
 
-def _first_route(method, html, workdir, browser, timeout, verbose):
-    """(the PDF's bytes, how it was made) from the first of ``method``'s routes that works. ``auto`` goes on
-    to the next route when one cannot run here or fails; with no route left the error lists every reason."""
+def _first_route(method, page, verbose):
+    """(the PDF's bytes, how it was made) from the first of ``method``'s routes that works, each called with
+    ``page`` (html, workdir, browser, timeout, scripts). ``auto`` goes on to the next route when one cannot
+    run here or fails; with no route left the error lists every reason."""
     routes = {"webpdf": [_webpdf], "chromium": [_chromium], "auto": [_webpdf, _chromium]}[method]
-    reasons = []
+    reasons, ran = [], False
     for route in routes:
         try:
-            pdf, how = route(html, workdir, browser, timeout)
+            pdf, how = route(*page)
+        except _PageCrashed as e:  # the content, not the route: the next route would crash too
+            e.route = route
+            raise
         except _Unavailable as e:
             reasons.append(f"{route.__name__.strip('_')}: {e}")
             continue
         except ExportError as e:
             if method != "auto":
                 raise
+            ran = True
             reasons.append(f"{route.__name__.strip('_')}: {e}")
             if verbose and route is not routes[-1]:
                 print(f"note: {e}; trying the next route")
@@ -222,7 +313,42 @@ def _first_route(method, html, workdir, browser, timeout, verbose):
         if not data.startswith(b"%PDF-"):
             raise ExportError(f"{how} produced a file that is not a PDF ({len(data)} bytes)")
         return data, how
-    raise ExportError("could not make the PDF:\n  - " + "\n  - ".join(reasons) + "\n" + install_hint())
+    hint = "" if ran else "\n" + install_hint()  # a browser that was found and failed needs no installing
+    raise ExportError("could not make the PDF:\n  - " + "\n  - ".join(reasons) + hint)
+
+
+def _crashes(nb, count, notebook, workdir, cfg, page):
+    """True if the page of the notebook's first ``count`` cells crashes the browser (``page``: (route, browser,
+    timeout)), printed in a folder of its own."""
+    route, browser, timeout = page
+    folder = tempfile.mkdtemp(prefix=f"cells-{count}-", dir=workdir)
+    part = nbformat.from_dict(dict(nb, cells=nb.cells[:count]))
+    html, scripts = _write_html(part, notebook, folder, cfg)
+    try:
+        route(html, folder, browser, timeout, scripts)
+    except _PageCrashed:
+        return True
+    except ExportError:
+        return False
+    return False
+
+
+def crash_message(nb, notebook, workdir, cfg, page):
+    """What to say when the browser's page crashed: the first cell whose page crashes it (a binary search on
+    the notebook's first cells, a print each), that it is the content and not the browser, and the fix."""
+    lo, hi = 1, len(nb.cells)  # the first ``hi`` cells crash the page; the first ``lo - 1`` do not
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _crashes(nb, mid, notebook, workdir, cfg, page):
+            hi = mid
+        else:
+            lo = mid + 1
+    cell = nb.cells[lo - 1] if nb.cells else None
+    start = " ".join(str(cell.source).split())[:60] if cell is not None else ""
+    what = f"cell {lo} of {len(nb.cells)} ({cell.cell_type}, starting {start!r})" if cell is not None else "the notebook"
+    return (f"the page crashed while rendering {what} of {os.path.basename(notebook)}. The browser was found and "
+            f"works: that content is more than it can lay out (a formula nested hundreds deep, a huge output). "
+            f"Simplify or remove it, or tag the cell remove-cell to leave it out of the PDF.")
 
 
 # ---- what works here, and the command line ----------------------------------------------------------

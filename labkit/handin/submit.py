@@ -209,6 +209,16 @@ def _check_pdf(pdf, notebooks):
     with open(pdf, "rb") as f:
         if f.read(5) != b"%PDF-":
             raise SubmissionError(f"{pdf!r} is not a PDF file (it does not start with %PDF-).")
+    from .bookmarks import missing_lines  # the key prints of each notebook must be in its text (pdf.key_prints)
+    from .pdf import key_prints, unprinted_message
+
+    with open(pdf, "rb") as f:
+        data = f.read()
+    for n in notebooks:
+        missing = missing_lines(data, key_prints(read_notebook(n, SubmissionError)))
+        if missing:
+            raise SubmissionError(unprinted_message(missing, f"the notebook {n!r}") + f" Make the PDF again "
+                                  f"(leave out --pdf) from the notebooks as they are.")
     newer = [n for n in notebooks if os.path.getmtime(pdf) < os.path.getmtime(n)]
     return [f"the PDF {pdf!r} is older than {n!r}; make it again if the notebook changed." for n in newer]
 

@@ -4,8 +4,17 @@ The template is nbconvert's ``lab`` look with print fixes (CSS below); cells tag
 ``remove-input`` lose their code, ``remove-cell`` cells disappear, progress bars (tqdm) are left out.
 MathJax comes from Debian's ``libjs-mathjax`` when installed (offline), else nbconvert's CDN.
 ``missing_cjk_fonts`` finds Chinese/Korean/Japanese text that no installed font covers.
+
+What a notebook brings is never trusted (a TA renders students' notebooks): its HTML outputs, raw cells and
+rendered Markdown go through bleach (nbconvert's ``SanitizeHTML``, configured in ``SAFE_*`` below), which
+keeps what a report needs (headings and their anchors, links, tables and pandas' HTML, pictures as
+``data:`` URIs, math as text for MathJax) and strips every script, event handler, style sheet, frame,
+object, embed, meta, link, base and form. The template carries none of nbconvert's scripts but MathJax's,
+and the page gets a Content-Security-Policy (``content_policy``) as its first tag: no script but MathJax's
+files and its configuration, no request but ``data:`` pictures and fonts.
 """
 import base64
+import hashlib
 import json
 import os
 import re
@@ -13,7 +22,10 @@ import shutil
 import struct
 import subprocess
 
+from jinja2 import pass_context
+from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 
 from .notebooks import REMOVE_CELL_TAGS, REMOVE_INPUT_TAGS, StripProgressPreprocessor
 from .notebooks import text_of as _text
@@ -87,8 +99,14 @@ FIGURE_MAX_MM = 105  # a figure takes at most about half a page (CSS below)
 TEMPLATE_NAME = "labkit_pdf"
 TEMPLATE_CONF = {"base_template": "lab", "mimetypes": {"text/html": True, "application/pdf": True}}
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{#- no script in the page but MathJax: not require.js, the widgets' state, Mermaid (CDN modules) -#}
+{% block html_head_js %}{% endblock html_head_js %}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}
 {% block html_head_css %}
-{%- set page_title = nb.metadata.get('title', '') | replace('\\\\', '') | replace('"', '') | replace('<', '') -%}
+{#- the title goes into a CSS string: no quote, backslash or line break may end it, no "<" the style element -#}
+{%- set page_title = nb.metadata.get('title', '') | replace('\\\\', '') | replace('"', '') | replace('<', '')
+    | replace('\\n', ' ') | replace('\\r', ' ') | replace('\\f', ' ') -%}
 <style type="text/css">
 @page {
   size: A4; margin: MARGINS;
@@ -255,7 +273,7 @@ def nbconvert_config(hide_code, mathjax, template_dir):
            # embed_images: pictures a Markdown cell links (![](fig.png) next to the notebook) go into the HTML,
            # which is printed from a temporary folder
            "HTMLExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                            "embed_images": True, "preprocessors": [STRIP_PROGRESS, PAGE_FIT]},
+                            "embed_images": True, "preprocessors": [STRIP_PROGRESS, SANITIZE, PAGE_FIT]},
            "TemplateExporter": {"exclude_input": bool(hide_code), "exclude_input_prompt": bool(hide_code),
                                  "exclude_output_prompt": bool(hide_code)}}
     url = mathjax_url(mathjax)
@@ -263,3 +281,109 @@ def nbconvert_config(hide_code, mathjax, template_dir):
         cfg["HTMLExporter"]["mathjax_url"] = url
     return cfg
 
+
+
+# ---- what a notebook brings, made harmless (bleach through nbconvert's SanitizeHTML) ---------------------------
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+SAFE_TAGS = sorted({"a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del",
+                    "details", "div", "dl", "dt", "em", "figcaption", "figure", "hr", "i", "img", "ins", "kbd", "li",
+                    "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "summary",
+                    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", *HEADINGS})
+# style="..." keeps only what cannot hide or move content (pandas writes text-align)
+SAFE_CSS = ["text-align", "vertical-align", "font-weight", "font-style", "text-decoration", "white-space",
+            "border-collapse"]
+_PICTURE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.I)
+_LINK = re.compile(r"(#|https?:|mailto:)", re.I)
+# classes of the page's own layout (JupyterLab's, labkit's cell tags): a notebook's element may not borrow them
+_PAGE_CLASS = re.compile(r"(jp-|lm-|p-|celltag|labkit)", re.I)
+_CODE_ELEMENTS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.S | re.I)  # their text is code, not content
+_CELL_ATTRS = {"td": ("colspan", "rowspan", "align"), "th": ("colspan", "rowspan", "align"), "ol": ("start",),
+               "img": ("width", "height")}
+
+
+def safe_attribute(tag, name, value):
+    """bleach's attribute filter: True for the attributes a notebook's HTML may keep."""
+    if name in ("title", "alt", "style"):  # style: its properties are filtered to SAFE_CSS
+        return True
+    if name == "class":
+        return not any(_PAGE_CLASS.match(c) for c in value.split())
+    if name in ("id", "name"):  # anchors of headings and links inside the document
+        return tag in HEADINGS or tag == "a"
+    if name == "href":
+        return tag == "a" and bool(_LINK.match(value.strip()))
+    if name == "src":
+        return tag == "img" and bool(_PICTURE.match(value.strip()))
+    return name in _CELL_ATTRS.get(tag, ())
+
+
+class SafeHTMLPreprocessor(SanitizeHTML):
+    """nbconvert's SanitizeHTML with labkit's allow-list: HTML outputs and raw cells are cleaned here,
+    dropped: outputs of other types that a browser would run (JavaScript, widgets, Mermaid). Markdown (cells and
+    outputs) is cleaned after it became HTML (SafeHTMLExporter), so code blocks and math keep their ``<``."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.tags, self.attributes, self.styles, self.strip = SAFE_TAGS, safe_attribute, SAFE_CSS, True
+        self.sanitized_output_types = {"text/html"}
+        self.safe_output_keys = self.safe_output_keys | {"text/markdown", "image/svg+xml", "image/gif"}
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "markdown":
+            return cell, resources
+        return super().preprocess_cell(cell, resources, cell_index)
+
+    def sanitize_html_tags(self, html_str):
+        """``html_str`` cleaned by bleach; style sheets and scripts go with their text (pandas' ``<style
+        scoped>`` would print as text otherwise), every other tag bleach removes leaves its text."""
+        from bleach import clean
+        from bleach.css_sanitizer import CSSSanitizer
+
+        html_str = _CODE_ELEMENTS.sub("", html_str)
+        return clean(html_str, tags=self.tags, attributes=self.attributes, protocols=["http", "https", "mailto", "data"],
+                     strip=True, strip_comments=True, css_sanitizer=CSSSanitizer(allowed_css_properties=self.styles))
+
+
+SANITIZE = f"{SafeHTMLPreprocessor.__module__}.{SafeHTMLPreprocessor.__qualname__}"
+
+
+class SafeHTMLExporter(HTMLExporter):
+    """nbconvert's HTMLExporter whose Markdown (cells and outputs) comes out cleaned by SafeHTMLPreprocessor."""
+
+    @pass_context
+    def markdown2html(self, context, source):
+        return SafeHTMLPreprocessor().sanitize_html_tags(super().markdown2html(context, source))
+
+
+def mathjax_folder(url):
+    """The folder MathJax loads its parts from (``url`` its script, with or without a query); None without."""
+    return url.split("?", 1)[0].rsplit("/", 1)[0] + "/" if url else None
+
+
+def content_policy(html, mathjax=None):
+    """The Content-Security-Policy of the page ``html`` (labkit's template, MathJax from ``mathjax``'s folder;
+    None: a page without math, no script at all):
+    no request but ``data:`` pictures and fonts and MathJax's files, no script but MathJax's (its configuration
+    runs through eval) and the inline scripts of the template's ``<head>`` (by their hashes: none of the
+    notebook's content is in the head), styles only inline (the template's; a notebook's were removed by the
+    sanitizer), no frame, object, form or base URL. Chromium matches no path of a ``file:`` URL, so a local
+    MathJax is allowed as ``'self'`` (the page's own scheme); the playwright route lets only its folder load."""
+    folder = mathjax_folder(mathjax)
+    if not folder:  # a page without math runs no script at all
+        return ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+                "base-uri 'none'; form-action 'none'")
+    head = html.split("<body", 1)[0]
+    hashes = [base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode()
+              for s in re.findall(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", head, re.S | re.I)]
+    source = "'self'" if folder.startswith("file:") else folder
+    scripts = " ".join([f"'sha256-{h}'" for h in hashes] + [source, "'unsafe-eval'"])
+    extra = f" {source}"
+    return (f"default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'{extra}; img-src data:; "
+            f"font-src data:{extra}; base-uri 'none'; form-action 'none'")
+
+
+def with_content_policy(html, mathjax=None):
+    """``html`` with its Content-Security-Policy as the first tag of its head (before anything it governs)."""
+    policy = content_policy(html, mathjax).replace('"', "&quot;")
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    head = re.search(r"<head\b[^>]*>", html, re.I)
+    return html[:head.end()] + meta + html[head.end():] if head else meta + html
