@@ -167,9 +167,10 @@ def _dates(run):
     return first if first == last else f"{first}/{last[-2:]}" if first[:7] == last[:7] else f"{first}/{last}"
 
 
-def csv_row(run_dir, lab_task, command, machine=None):
+def csv_row(run_dir, lab_task, command, machine=None, date=None):
     """The CSV row of a finished run folder: its record, history, result and real-pixel check (``check`` first).
-    ``machine`` replaces the history's machine record for runs from before labkit recorded it."""
+    ``machine`` replaces the history's machine record for runs from before labkit recorded it; ``date`` the dates
+    read from its files (a folder copied to another machine has new file times)."""
     row = run_row(run_dir)
     if row is None:
         raise LabkitError(f"{run_dir} is not a finished run: finish (or resume) it first")
@@ -184,7 +185,7 @@ def csv_row(run_dir, lab_task, command, machine=None):
                    f"(alpha {run.config['distill_alpha']:g}, T {run.config['distill_temperature']:g})")
     if run.config.get("warmup_steps"):
         recipe += f", warm-up {run.config['warmup_steps']} steps at lr/10"
-    return {"date": _dates(run), "machine": machine or f"{where}; {run.config.get('precision') or ''}".strip("; "),
+    return {"date": date or _dates(run), "machine": machine or f"{where}; {run.config.get('precision') or ''}".strip("; "),
             "lab_task": lab_task, "net": row["model"], "recipe": recipe, "epochs": row["epochs"],
             "train_images": row["train_images"], "test_acc": f"{row['test_acc']:.2f}",
             "real_acc": f"{real['real_test_acc']:.1f}" if real else "",
@@ -272,6 +273,7 @@ def main(argv=None):
     v.add_argument("--lab-task", required=True, help='e.g. "task 1", "task 2", "depth lab"')
     v.add_argument("--command", default="", help="the command that trained the run")
     v.add_argument("--machine", default=None, help="for runs from before the epochs recorded their machine")
+    v.add_argument("--date", default=None, help="for folders copied from another machine (new file times)")
     v.add_argument("--csv", default=CSV_PATH)
     g = sub.add_parser("page", help="draw benchmarks/README.md's table of every full-size run from the CSV")
     g.add_argument("--csv", default=CSV_PATH)
@@ -303,7 +305,7 @@ def main(argv=None):
         elif a.cmd == "csv":
             rows = read_csv(a.csv)
             for r in a.runs:
-                rows = upsert(rows, csv_row(r, a.lab_task, a.command, a.machine))
+                rows = upsert(rows, csv_row(r, a.lab_task, a.command, a.machine, a.date))
             write_csv(rows, a.csv)
             print(f"{a.csv}: {len(rows)} rows")
         elif a.cmd == "page":
