@@ -133,6 +133,7 @@ def plot_depth_pairs(pairs, save=None, title=None):
                 ys = [e.get(key) for e in h]
                 series.append(ys)
                 ax.plot([e["epoch"] for e in h], [np.nan if y is None else y for y in ys], lw=1.6, color=f"C{i}",
+                        marker="o" if len(h) <= 15 else None, ms=3,
                         label=label)
             ax.set_title(f"{depth} layers: {AXIS_NAMES[key].lower()}")
             ax.set_xlabel("Epoch")

@@ -220,8 +220,8 @@ def _hyperparameters(config):
         ("nesterov", c.get("nesterov") if sgd else None),
         ("weight decay", c.get("weight_decay")),
         ("label smoothing", c.get("label_smoothing")),
-        ("augmentation", {"flip": "horizontal flip"}.get(c.get("augment"), "random crop (pad 4) + horizontal flip")
-         if c.get("augment") else "none"),
+        ("augmentation", {"flip": "horizontal flip"}.get(c.get("augment"), "random crop + horizontal flip" if d.get(
+            "image_size") else "random crop (pad 4) + horizontal flip") if c.get("augment") else "none"),
         ("frozen-backbone epochs", c.get("freeze_epochs") or None),
         ("class weights", c.get("class_weights")),
         ("sampler", c.get("sampler")),
