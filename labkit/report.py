@@ -42,6 +42,8 @@ except ImportError:
 # task 1's runs: the handout's net (the notebook's default) or a variant a student chose
 TASK1_MODELS = ("simplecnn_k5", "simplecnn_k7", "simplecnn")  # its variants and the table's net (the default)
 
+REPORT_FIGSIZE = (10, 5.6)  # the report's curves: about a third of a page each, so a figure follows its text
+
 # Settings that make two runs different experiments (what an ablation changes).
 COMPARED = ("model", "model_kwargs", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
             "weight_decay", "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment",
@@ -724,7 +726,7 @@ def show_curves(runs, metrics=CURVES, title=None, save=None):
         named = {n: r.history for n, r in zip(_labels(rs), rs) if r.history}
     if not named:
         return show("*(no finished epoch to plot)*")
-    fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics))
+    fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics), size=REPORT_FIGSIZE)
     _display(fig)
 
 

@@ -107,6 +107,7 @@ def _piece(module, name):
     obj = module if name is None else getattr(module, name, None)
     if obj is None:
         return None
+    obj = inspect.unwrap(obj) if callable(obj) and not inspect.isclass(obj) else obj  # torch.no_grad's wrapper
     try:
         lines, start = inspect.getsourcelines(obj)
     except (OSError, TypeError):
