@@ -14,7 +14,7 @@ import re
 import pandas as pd
 
 from .experiments import KINDS, PAPER_TEST_ERROR, degradation_panels
-from .plots import plot_confusion_matrix, plot_depth_pairs, plot_error_curves
+from .plots import plot_confusion_grid, plot_depth_pairs, plot_error_curves
 from .report import (_display, _fmt, collect_runs, compare, hyperparameter_table, label, show, show_curves, show_table,
                      status, test_images)
 
@@ -260,15 +260,15 @@ def show_transfer_curves(study, caption):
     return show(caption)
 
 
-def show_transfer_confusions(study, cap):
-    """Each run's test confusion matrix (row-normalized: each row is the class's recall), one numbered figure
-    per run."""
+def show_transfer_confusions(study, caption):
+    """Every run's test confusion matrix, row-normalized (each row divided by the class's test images: the
+    diagonal is each class's recall), side by side in one figure."""
+    done = {name: r for name, r in study.items() if r.confusion_matrix}
     for name, r in study.items():
-        if not r.confusion_matrix:
+        if name not in done:
             show(f"*{name}: no test result yet ({status(r)}).*")
-            continue
-        classes = r.config.get("classes") or list(r.per_class)
-        _display(plot_confusion_matrix(r.confusion_matrix, classes, normalize=True,
-                                       title=f"{name}: test confusion matrix (row-normalized)"))
-        show(cap.figure(f"{name}: test confusion matrix, each row divided by the class's test images (the diagonal "
-                        f"is each class's recall); rows true class, columns predicted.", key=f"confusion {name}"))
+    if not done:
+        return None
+    classes = next(iter(done.values())).config.get("classes") or list(next(iter(done.values())).per_class)
+    _display(plot_confusion_grid({name: r.confusion_matrix for name, r in done.items()}, classes))
+    return show(caption)

@@ -172,14 +172,12 @@ def plot_error_curves(panels, title=None, save=None):
     return _save(fig, save)
 
 
-def plot_confusion_matrix(cm, classes, normalize=False, title=None, save=None):
-    """Heat map of a confusion matrix (rows true, columns predicted); ``normalize`` divides each row."""
+def _draw_confusion(ax, cm, classes, normalize, title):
+    """One confusion matrix on ``ax`` (rows true, columns predicted), each cell's value written in it."""
     cm = np.asarray(cm, dtype=float)
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.55 * n))
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_xticks(range(n), classes, rotation=45, ha="right")
     ax.set_yticks(range(n), classes)
     ax.set_xlabel("Predicted")
@@ -189,8 +187,36 @@ def plot_confusion_matrix(cm, classes, normalize=False, title=None, save=None):
         for j in range(n):
             ax.text(j, i, f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}", ha="center", va="center",
                     fontsize=7, color="white" if shown[i, j] > thresh else "black")
-    ax.set_title(title or ("Confusion matrix (normalized)" if normalize else "Confusion matrix"))
+    ax.set_title(title, fontsize=10)
+    return im
+
+
+def plot_confusion_matrix(cm, classes, normalize=False, title=None, save=None):
+    """Heat map of a confusion matrix (rows true, columns predicted); ``normalize`` divides each row."""
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.55 * n))
+    im = _draw_confusion(ax, cm, classes, normalize,
+                         title or ("Confusion matrix (normalized)" if normalize else "Confusion matrix"))
+    fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
+    return _save(fig, save)
+
+
+def plot_confusion_grid(matrices, classes, normalize=True, save=None):
+    """Several runs' confusion matrices side by side (``{title: matrix}``), two to four a row, one scale."""
+    n, k = len(classes), len(matrices)
+    cols = min(k, 4 if n <= 5 else 2)
+    rows = -(-k // cols)
+    side = 0.8 + 0.45 * n
+    fig, axes = plt.subplots(rows, cols, figsize=(side * cols + 0.8, side * rows + 0.6), squeeze=False)
+    im = None
+    for ax, (title, cm) in zip(axes.flat, matrices.items()):
+        im = _draw_confusion(ax, cm, classes, normalize, title)
+    for ax in list(axes.flat)[k:]:
+        ax.axis("off")
+    fig.tight_layout()
+    if im is not None:
+        fig.colorbar(im, ax=list(axes.flat), fraction=0.02)
     return _save(fig, save)
 
 

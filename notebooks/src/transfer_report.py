@@ -95,9 +95,13 @@ lab_reports.show_transfer_curves(study, cap.figure("Training and validation accu
 
 # %% [markdown]
 # ### 3.3 Confusion matrices
+#
+# Figure 2 puts the runs' confusion matrices side by side.
 
 # %% tags=["hide-input"]
-lab_reports.show_transfer_confusions(study, cap)
+lab_reports.show_transfer_confusions(study, cap.figure("Test confusion matrix of each run, each row divided by the "
+                                                       "class's test images (the diagonal is each class's recall); "
+                                                       "rows: true class, columns: predicted."))
 
 # %% [markdown]
 # ## 4. Discussion
