@@ -64,10 +64,10 @@ def _finite(values):
 
 
 def spread_out(series):
-    """True when one of ``series`` (lists of values) reaches more than SPAN_LIMIT times the top of the
-    others (a diverging run's loss next to converging ones): on a linear axis the others lie flat at 0."""
+    """True when the highest of ``series`` (lists of values) reaches more than SPAN_LIMIT times the top of
+    another (a diverging run's loss next to converging ones): on a linear axis that one lies flat at 0."""
     tops = sorted(max(v) for v in map(_finite, series) if v)
-    return len(tops) > 1 and tops[0] > 0 and tops[-1] > SPAN_LIMIT * tops[-2]
+    return len(tops) > 1 and tops[0] > 0 and tops[-1] > SPAN_LIMIT * tops[0]
 
 
 def _fit_axis(ax, series, key):

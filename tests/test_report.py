@@ -283,6 +283,8 @@ def test_a_diverging_loss_gets_a_log_axis():
     scales = {ax.get_title(): ax.get_yscale() for ax in fig.axes}
     assert scales["Validation loss (log scale)"] == "log" and scales["Validation accuracy (%)"] == "linear"
     assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)  # one legend for the figure
+    two = plot_histories({"a": hist([2.3, 1050.0]), "b": hist([2.0, 620.0]), "c": hist([2.2, 1.5])})  # two diverge
+    assert {ax.get_title(): ax.get_yscale() for ax in two.axes}["Train loss (log scale)"] == "log"
     calm = plot_histories({"a": hist([2.3, 1.0]), "b": hist([2.0, 1.5])})
     assert all(ax.get_yscale() == "linear" for ax in calm.axes)
     import matplotlib.pyplot as plt
