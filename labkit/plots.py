@@ -115,7 +115,7 @@ def _figure_legend(fig, ax, title):
     if len(labels) > 1 or (labels and not title):
         ncol = min(len(labels), 3)
         rows = -(-len(labels) // ncol)
-        fig.subplots_adjust(bottom=0.08 + 0.035 * rows)
+        fig.subplots_adjust(bottom=(0.6 + 0.22 * rows) / fig.get_figheight())  # the x labels, then the legend
         fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
 
 
