@@ -42,6 +42,8 @@ except ImportError:
 # task 1's runs: the handout's net (the notebook's default) or a variant a student chose
 TASK1_MODELS = ("simplecnn_k5", "simplecnn_k7", "simplecnn")  # its variants and the table's net (the default)
 
+REPORT_FIGSIZE = (10, 4.8)  # the report's curves: about a third of a page each, so a figure follows its text
+
 # Settings that make two runs different experiments (what an ablation changes).
 COMPARED = ("model", "model_kwargs", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
             "weight_decay", "scheduler", "milestones", "gamma", "step_size", "label_smoothing", "augment",
@@ -185,6 +187,18 @@ def _fmt(v):
     return str(v)
 
 
+def describe_loss(config):
+    """The loss fit minimized, in words: cross-entropy (with label smoothing), or with a ``teacher`` the
+    distillation loss (Hinton et al.) with its weight and temperature."""
+    ls = config.get("label_smoothing") or 0
+    ce = "cross-entropy" + (f" with label smoothing {_fmt(ls)}" if ls else "")
+    if not config.get("teacher"):
+        return ce
+    a, t = config.get("distill_alpha", 0.7), config.get("distill_temperature", 4.0)
+    return (f"distillation: (1 - {_fmt(a)}) x {ce} on the labels + {_fmt(a)} x T² x KL(teacher || student) on "
+            f"predictions softened at T = {_fmt(t)}")
+
+
 def _hyperparameters(config):
     """(setting, value) pairs of one run, in the order a report lists them."""
     c = config
@@ -208,8 +222,8 @@ def _hyperparameters(config):
         ("nesterov", c.get("nesterov") if sgd else None),
         ("weight decay", c.get("weight_decay")),
         ("label smoothing", c.get("label_smoothing")),
-        ("augmentation", {"flip": "horizontal flip"}.get(c.get("augment"), "random crop (pad 4) + horizontal flip")
-         if c.get("augment") else "none"),
+        ("augmentation", {"flip": "horizontal flip"}.get(c.get("augment"), "random crop + horizontal flip" if d.get(
+            "image_size") else "random crop (pad 4) + horizontal flip") if c.get("augment") else "none"),
         ("frozen-backbone epochs", c.get("freeze_epochs") or None),
         ("class weights", c.get("class_weights")),
         ("sampler", c.get("sampler")),
@@ -221,8 +235,11 @@ def _hyperparameters(config):
         ("image limit (quick run)", d.get("limit")),
         ("validation share", d.get("val_ratio")),
         ("seed", c.get("seed")),
-        ("loss", "cross-entropy"),
+        ("loss", describe_loss(c)),
+        ("distillation teacher", os.path.basename(os.path.normpath(c["teacher"])) if c.get("teacher") else None),
         ("model selection", "best validation accuracy"),
+        ("test-time flips", "yes: each test image averaged with its mirror image" if c.get("test_flip") else "no"),
+        ("test error tracked per epoch", c.get("track_test") or None),
         ("device", c.get("device")),
         ("precision", c.get("precision") or c.get("amp_dtype")),  # "fp16 + GradScaler" on a T4
         ("torch", c.get("torch")),
@@ -363,43 +380,122 @@ def _acc(v):
     return f"{v:.2f}%" if isinstance(v, float) and v == v else "-"
 
 
-def study_readings(runs, baseline=None):
-    """{study: one line saying what its runs did against the baseline}, from the runs' test accuracies (of
-    their best-validation checkpoints): e.g. "lr=0.1: +3.20 points, lr=0.001: -10.50 (baseline lr=0.01:
-    71.30%); best: lr=0.1". A diverged or unfinished run is named as such."""
+# ---- a difference read against the test set's noise -------------------------------------------------
+def test_images(run):
+    """How many test images ``run`` was tested on (its data record), or None."""
+    n = (run.config.get("data") or {}).get("test")
+    return n if isinstance(n, int) and n > 0 else None
+
+
+def difference_se(p1, p2, n):
+    """The standard error (in points) of the difference of two test accuracies ``p1``, ``p2`` (in %) each
+    measured on ``n`` test images: sqrt(p1(1-p1)/n + p2(1-p2)/n)."""
+    a, b = p1 / 100.0, p2 / 100.0
+    return 100.0 * math.sqrt(max(a * (1 - a), 0) / n + max(b * (1 - b), 0) / n)
+
+
+def compare(run, base):
+    """(difference in points, its standard error, reading) of ``run``'s test accuracy against ``base``'s:
+    'within noise' when the difference is under two standard errors, else 'better' / 'worse'; None when
+    either has no test result."""
+    n = test_images(run) or test_images(base)
+    if status(run) != "finished" or not all(isinstance(a, float) and a == a for a in (run.test_acc, base.test_acc)):
+        return None
+    delta = run.test_acc - base.test_acc
+    se = difference_se(run.test_acc, base.test_acc, n) if n else float("nan")
+    reading = ("within noise" if se == se and abs(delta) < 2 * se else
+               "better" if delta > 0 else "worse" if delta < 0 else "same")
+    return delta, se, reading
+
+
+# ---- a setting in plain words -------------------------------------------------------------------------
+def _norm_words(data):
+    norm = data.get("normalize")
+    if norm == "computed":
+        ratio = data.get("norm_ratio") or 1.0
+        return ("mean/std from all training images" if ratio >= 1 else
+                f"mean/std from {_fmt(100 * ratio)}% of the training images")
+    return {"fixed": "the usual CIFAR-10 mean/std", "off": "no normalization"}.get(norm, f"normalization {norm}")
+
+
+def _augment_words(augment):
+    return {True: "random crop + flip", "flip": "flip only", False: "no augmentation"}.get(augment, f"{augment}")
+
+
+def setting_words(config, key):
+    """One setting of a run (a COMPARED key) in plain words: 'learning rate 0.1', 'no augmentation',
+    'mean/std from 30% of the training images', 'cosine schedule'."""
+    if key in ("data.normalize", "data.norm_ratio"):
+        return _norm_words(config.get("data") or {})
+    if key == "augment":
+        return _augment_words(config.get("augment"))
+    if key == "lr":
+        return f"learning rate {_fmt(config.get('lr'))}"
+    if key in ("scheduler", "milestones", "gamma", "step_size"):
+        return describe_schedule(config)
+    words = {"data.limit": "training images drawn", "data.val_ratio": "validation share", "model_kwargs": "model options"}
+    return f"{words.get(key, key.split('.')[-1].replace('_', ' '))} {_fmt(_get(config, key))}"
+
+
+def change_words(run, base):
+    """What ``run`` changes against ``base`` in plain words ('baseline' for the baseline itself)."""
+    if run is base:
+        return "baseline"
+    keys = [k for k in COMPARED if _get(run.config, k) != _get(base.config, k)]
+    words = []
+    for k in keys:
+        w = setting_words(run.config, k)
+        if w not in words:
+            words.append(w)
+    return ", ".join(words) or "same settings"
+
+
+def baseline_words(base, study):
+    """The baseline's value of the settings a study varies, in plain words."""
+    keys = [k for k in COMPARED if STUDY_NAMES.get(k, k.split(".")[-1]) == study and _get(base.config, k) is not None]
+    return ", ".join(dict.fromkeys(setting_words(base.config, k) for k in keys))
+
+
+def _pm(delta, se):
+    return f"{delta:+.2f} ± {se:.2f}" if se == se else f"{delta:+.2f}"
+
+
+def study_readings(runs, baseline=None, figures=None):
+    """{study: one line in plain words saying what its runs did against the baseline}, from the runs' test
+    accuracies (of their best-validation checkpoints), each difference with its standard error from the
+    test-set size, e.g. "learning rate 0.1: +3.20 ± 2.40 points (within noise); ... (baseline, learning rate
+    0.01: 71.30%)". Only a difference of two standard errors or more is called better or worse; a diverged or
+    unfinished run is named as such. ``figures``: {study: figure name} to point at."""
     runs = collect_runs(runs)
     if len(runs) < 2:
         return {}
     base = baseline_of(runs, baseline)
-    diff = differences(runs, baseline)
-    names = dict(zip(map(id, runs), _labels(runs)))
     out = {}
     for study, group in studies(runs, baseline).items():
-        parts, scored = [], []
+        parts, beyond = [], []
         for r in group[1:]:
-            what = diff[names[id(r)]]
-            if status(r) != "finished" or base.test_acc != base.test_acc:
+            what, c = change_words(r, base), compare(r, base)
+            if c is None:
                 parts.append(f"{what}: {status(r)}")
                 continue
-            delta = r.test_acc - base.test_acc
-            parts.append(f"{what}: {delta:+.2f} points")
-            scored.append((delta, what))
-        known = {k.split(".")[-1] for k in COMPARED if _get(base.config, k) is not None}
-        base_setting = ", ".join(f"{k}={_fmt(_get(base.config, k))}" for k in COMPARED
-                                 if STUDY_NAMES.get(k, k.split(".")[-1]) == study and k.split(".")[-1] in known)
-        line = "; ".join(parts) + f" (baseline{' ' + base_setting if base_setting else ''}: {_acc(base.test_acc)})"
-        if scored:
-            best = max(scored)
-            line += (f"; best: {best[1]}" if best[0] > 0 else "; none beat the baseline")
+            parts.append(f"{what}: {_pm(c[0], c[1])} points ({c[2]})")
+            if c[2] in ("better", "worse"):
+                beyond.append(f"{what} {c[2]}")
+        setting = baseline_words(base, study)
+        line = "; ".join(parts) + f" (baseline{', ' + setting if setting else ''}: {_acc(base.test_acc)})"
+        line += (". Beyond noise: " + ", ".join(beyond) if beyond else
+                 ". No difference is beyond noise (two standard errors)") + "."
+        if figures and study in figures:
+            line += f" Curves: {figures[study]}."
         out[study] = line
     return out
 
 
-def ablation_summary(runs, baseline=None):
+def ablation_summary(runs, baseline=None, figures=None):
     """What each ablation study found, one data-driven line per study (:func:`study_readings`), as Markdown the
     student may keep or rewrite. ``runs``: an Experiment, run folders or RunResults."""
     runs = list(runs.runs.values()) if hasattr(runs, "runs") and isinstance(runs.runs, dict) else runs
-    readings = study_readings(runs, baseline)
+    readings = study_readings(runs, baseline, figures)
     if not readings:
         return show("*No study to summarize (one run, or none finished).*")
     return show("\n".join(f"- **{study}**: {line}" for study, line in readings.items()))
@@ -452,6 +548,153 @@ def history_table(run, every=1):
                                                                                                "test_acc")})
 
 
+# ---- numbered tables and figures, Markdown tables -----------------------------------------------------
+class Captions:
+    """Numbers the report's tables and figures in the order they are shown: ``cap.table("...")`` gives
+    "**Table 1.** ..." (Markdown), ``cap.figure("...", key="curves")`` "**Figure 1.** ..."; ``cap.ref(key)``
+    the name of a numbered one ("Figure 1") for the text that reads it."""
+
+    def __init__(self):
+        self.counts, self.names = {"Table": 0, "Figure": 0}, {}
+
+    def _next(self, kind, text, key):
+        self.counts[kind] += 1
+        name = f"{kind} {self.counts[kind]}"
+        self.names[key or name] = name
+        return f"**{name}.** {text}"
+
+    def table(self, text, key=None):
+        return self._next("Table", text, key)
+
+    def figure(self, text, key=None):
+        return self._next("Figure", text, key)
+
+    def ref(self, key):
+        return self.names.get(key, key)
+
+
+def _cell(v):
+    """A table cell as text: whole numbers with thousands separators (60,554), decimals to 2 places."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return "-" if v != v else f"{int(v):,}" if v.is_integer() and abs(v) >= 1000 else f"{v:,.2f}"
+    return "-" if v is None else str(v).replace("|", "\\|")
+
+
+def markdown_table(df, caption=None, index=False):
+    """``df`` as a Markdown table (no row numbers unless ``index``; numbers with separators), under its
+    ``caption``: the form a report shows a table in."""
+    if index:
+        df = df.reset_index()
+    head = [str(c) for c in df.columns]
+    rows = [[_cell(v) for v in row] for row in df.itertuples(index=False)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    return (caption + "\n\n" if caption else "") + "\n".join(lines)
+
+
+def show_table(df, caption=None, index=False):
+    """Display ``df`` as a Markdown table under its caption (:func:`markdown_table`)."""
+    return show(markdown_table(df, caption, index))
+
+
+def summary_table(run):
+    """A finished run's result as a small two-column table (what ``run.summary()`` holds, in words and %)."""
+    s = collect_runs(run)[0].summary()
+    rows = [("run", s["run"]), ("model", s["model"]), ("epochs trained", s["epochs"]),
+            ("best validation accuracy (%)", s["best_val_acc"]), ("best epoch", s["best_epoch"]),
+            ("test accuracy of that checkpoint (%)", s["test_acc"]), ("training time (s)", s["train_seconds"])]
+    return show_table(pd.DataFrame(rows, columns=["", "value"]))
+
+
+def per_class_markdown(run, caption=None):
+    """Test accuracy (%) per class of a finished run as a small table (classes as columns when few)."""
+    pc = collect_runs(run)[0].per_class
+    if not pc:
+        return show("*No test result yet.*")
+    return show_table(pd.DataFrame([{"class": k, "test accuracy (%)": v} for k, v in pc.items()]), caption)
+
+
+# ---- Lab 2: the results in the report body --------------------------------------------------------------
+TASK1_LINES = ((80.0, "above the 80% line (full marks)"), (70.0, "above the 70% line (16/20)"))
+
+
+def task1_tier(test_acc):
+    """Which of task 1's grading lines a test accuracy (in %) passes, in words."""
+    if not (isinstance(test_acc, float) and test_acc == test_acc):
+        return "no test result"
+    return next((words for line, words in TASK1_LINES if test_acc > line), "below the 70% line")
+
+
+def task1_result(runs, caption=None):
+    """Task 1's result: test accuracy of the best-validation checkpoint with the grading line it passes, the
+    best validation accuracy and its epoch, whether the test used flips, on how many test images."""
+    rows = []
+    for r in collect_runs(runs):
+        rows.append({"run": label(r), "model": r.config.get("model"), "epochs": len(r.history),
+                     "best val. acc. (%)": r.best_val_acc, "best epoch": r.best_epoch,
+                     "test acc. (%)": r.test_acc, "task 1 line": task1_tier(r.test_acc),
+                     "test-time flips": bool(r.config.get("test_flip")), "test images": test_images(r)})
+    return show_table(pd.DataFrame(rows), caption)
+
+
+def task1_reading(run):
+    """Task 1's curves read in one paragraph: the test accuracy and its line, the last epoch's training and
+    validation accuracy and the gap between them (over-fitting shows as a growing gap)."""
+    r = collect_runs(run)[0]
+    if not r.history:
+        return show("*No finished epoch.*")
+    last = r.history[-1]
+    gap = last["train_acc"] - last["val_acc"]
+    text = (f"The {r.config.get('model')} run reached {_acc(r.test_acc)} test accuracy ({task1_tier(r.test_acc)}), "
+            f"from its best validation epoch {r.best_epoch} of {len(r.history)} ({_acc(r.best_val_acc)} validation "
+            f"accuracy). In the last epoch training accuracy was {_acc(last['train_acc'])} and validation accuracy "
+            f"{_acc(last['val_acc'])}: a gap of {gap:.1f} points"
+            + (", so the net fits the training images better than it generalizes." if gap > 5 else "."))
+    return show(text)
+
+
+def comparison_table(runs, baseline=None, caption=None):
+    """Task 2's comparison: per run the study, what it changes (in words), best validation and test accuracy
+    (%), the difference from the baseline's test accuracy with its standard error from the test-set size, and
+    whether it is beyond noise (two standard errors)."""
+    runs = collect_runs(runs)
+    if not runs:
+        return show("*No run.*")
+    base = baseline_of(runs, baseline)
+    study_of = {id(r): name for name, group in studies(runs, baseline).items() for r in group[1:]}
+    rows = []
+    for r in [base] + [r for r in runs if r is not base]:
+        c = compare(r, base) if r is not base else None
+        rows.append({"study": study_of.get(id(r), "-"), "run": change_words(r, base),
+                     "best val. acc. (%)": r.best_val_acc, "test acc. (%)": r.test_acc,
+                     "Δ test vs baseline (points ± SE)": _pm(c[0], c[1]) if c else "-",
+                     "reading": c[2] if c else ("-" if r is base else status(r))})
+    rows = [rows[0]] + sorted(rows[1:], key=lambda row: row["study"])
+    n = test_images(base)
+    note = (f" SE: standard error of the difference on {n:,} test images; a difference under two SE is within noise."
+            if n else "")
+    return show_table(pd.DataFrame(rows), (caption or "") + note)
+
+
+def show_study_figures(runs, cap, baseline=None):
+    """Each study's curves overlaid on the baseline's, one numbered figure per study with its caption; returns
+    {study: figure name} for :func:`ablation_summary` to point at."""
+    runs = collect_runs(runs)
+    base = baseline_of(runs, baseline) if runs else None
+    names = {}
+    for study, group in studies(runs, baseline).items():
+        named = {f"baseline ({baseline_words(base, study) or 'baseline'})": base}
+        named.update({change_words(r, base): r for r in group[1:]})
+        show_curves(named)
+        show(cap.figure(f"The {study} study: training and validation accuracy (%) and loss per epoch, the "
+                        f"baseline and each run that changes only the {study}.", key=study))
+        names[study] = cap.ref(study)
+    return names
+
+
 # ---- figures -----------------------------------------------------------------------------------------
 def _display(obj):
     """Show a figure / table / Markdown in the notebook (figures closed afterwards, so it appears once)."""
@@ -483,7 +726,7 @@ def show_curves(runs, metrics=CURVES, title=None, save=None):
         named = {n: r.history for n, r in zip(_labels(rs), rs) if r.history}
     if not named:
         return show("*(no finished epoch to plot)*")
-    fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics))
+    fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics), size=REPORT_FIGSIZE)
     _display(fig)
 
 

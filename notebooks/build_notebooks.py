@@ -44,6 +44,19 @@ REPORT_PLACEHOLDERS = [
     "e.g. Colab disconnected during the ResNet18 runs",
     "e.g. loss became NaN at lr 0.1",
 ]
+# the depth and transfer reports' template texts (their own placeholders)
+RESNET_PLACEHOLDERS = [
+    "王小明 (Wang Xiao-Ming)",
+    "Write here, in your own words, what the degradation problem is",
+    "Add what you want to say about the blocks and the shortcuts.",
+    "Interpret the results above in your own words; do not restate the numbers.",
+]
+TRANSFER_PLACEHOLDERS = [
+    "王小明 (Wang Xiao-Ming)",
+    "Write here, in your own words, what the data set is",
+    "Add your own description.",
+    "Interpret the results above in your own words; do not restate the numbers.",
+]
 # notebook -> (source, labkit metadata): the task a hand-in notebook is (labkit.handin.submit orders by it)
 NOTEBOOKS = {
     "notebooks/task1_simplecnn.ipynb": ("task1_simplecnn.py", {"task": "task1", "title": "Task 1: SimpleCNN"}),
@@ -53,6 +66,9 @@ NOTEBOOKS = {
     "notebooks/exercise_vgg.ipynb": ("exercise_vgg.py", {"task": "exercise", "title": "Exercises: VGG11 / VGG16"}),
     "notebooks/task_transfer.ipynb": ("task_transfer.py", {"task": "transfer", "title": "Transfer learning"}),
     "reports/lab2_report.ipynb": ("lab2_report.py", {"hide_code": True, "placeholders": REPORT_PLACEHOLDERS}),
+    "reports/resnet_report.ipynb": ("resnet_report.py", {"hide_code": True, "placeholders": RESNET_PLACEHOLDERS}),
+    "reports/transfer_report.ipynb": ("transfer_report.py", {"hide_code": True,
+                                                             "placeholders": TRANSFER_PLACEHOLDERS}),
 }
 
 
@@ -119,7 +135,7 @@ def build(name, repo=None):
     out = nbformat.v4.new_notebook(cells=cells, metadata={**LAB_METADATA, "labkit": meta})
     if name.startswith("reports/"):
         out.metadata = {k: v for k, v in out.metadata.items() if k not in ("accelerator", "colab")}
-        missing = [p for p in REPORT_PLACEHOLDERS if p not in "\n".join(c.source for c in cells)]
+        missing = [p for p in meta["placeholders"] if p not in "\n".join(c.source for c in cells)]
         assert not missing, f"placeholders not in the report template: {missing}"
     stem = os.path.splitext(os.path.basename(name))[0].replace("_", "-")
     for i, cell in enumerate(out.cells):

@@ -170,23 +170,30 @@ def executed_report(runs, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_notebook_executes_with_papermill(executed_report, runs):
     nb = nbformat.read(executed_report, as_version=4)
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outs if o.get("output_type") == "error"]
-    # issue 24: each figure once, in the task notebooks (the PDF's appendices), not again in the report
-    assert sum("image/png" in o.get("data", {}) for o in outs) == 0
-    html = "\n".join(o.get("data", {}).get("text/html", "") for o in outs)
+    # issue 30: the results in the body: task 1's curves and one overlay per study (augmentation, lr)
+    assert sum("image/png" in o.get("data", {}) for o in outs) == 3
     md = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outs)
     assert "王小明" in md and "F74091234" in md
-    assert runs not in md + html  # no absolute paths
-    # the data the runs used, and what each study did against the baseline, from the runs
+    assert runs not in md  # no absolute paths
+    # the data the runs used, and what each study did against the baseline, in plain words, from the runs
     assert re.search(r"\d+ training / \d+ validation / \d+ test images", md)
-    assert re.search(r"\*\*learning rate\*\*: lr=0\.1: [+-]\d+\.\d\d points", md)
-    assert re.search(r"\*\*augmentation\*\*: augment=no: [+-]\d+\.\d\d points", md)
-    assert "multistep: x0.1 after epochs 1" in html
+    assert re.search(r"\*\*learning rate\*\*: learning rate 0\.1: [+-]\d+\.\d\d ± \d+\.\d\d points \(", md)
+    assert re.search(r"\*\*augmentation\*\*: no augmentation: [+-]\d+\.\d\d ± \d+\.\d\d points", md)
+    assert "lr=" not in md and "data.normalize" not in md and "best:" not in md  # no config keys, no "best"
+    assert "multistep: x0.1 after epochs 1" in md
+    for n in (1, 2, 3, 4):  # numbered tables with captions, the figures after them
+        assert f"**Table {n}.**" in md
+    assert "**Figure 1.** Task 1" in md and "**Figure 3.**" in md and "Curves: Figure" in md
+    assert "Δ test vs baseline (points ± SE)" in md and "| baseline |" in md
+    assert "60,554" in md  # thousands separators in the model table
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext") is None,
                     reason="no Chromium or no pdftotext (apt-get install chromium fonts-noto-cjk poppler-utils)")
 def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
@@ -198,7 +205,7 @@ def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
     assert "遇到的困難與解決方法" in flat and "王小明" in flat and "한국어로작성해도됩니다" in flat
     assert "report.show_curves" not in text  # the template asks for outputs only (metadata labkit.hide_code)
     assert "How to use this template" not in text  # remove-cell
-    assert "lr=0.1" in text
+    assert "learning rate 0.1" in text and "Figure 1." in text
 
 
 def test_unfinished_and_diverged_runs_are_marked(runs, tmp_path):
@@ -213,3 +220,112 @@ def test_unfinished_and_diverged_runs_are_marked(runs, tmp_path):
     assert list(df["status"]) == ["finished", "not finished", "diverged"]
     assert df["test_acc"].isna().tolist() == [False, True, True]
     report.show_confusion(str(tmp_path / "lr0.1"))  # no result yet: a note, not an error
+
+
+def test_difference_and_its_noise():
+    se = report.difference_se(70.0, 70.4, 500)  # issue 30's case: +0.4 points on 500 test images
+    assert se == pytest.approx(100 * ((0.7 * 0.3 + 0.704 * 0.296) / 500) ** 0.5) and 2.8 < se < 3.0
+    assert report.difference_se(50.0, 50.0, 10_000) == pytest.approx(0.7071, abs=1e-3)
+
+
+def test_readings_in_plain_words_and_noise(runs):
+    t2 = report.collect_runs("task2_ablations", run_dir=runs)
+    base = report.baseline_of(t2)
+    words = {report.label(r): report.change_words(r, base) for r in t2}
+    assert words == {"baseline": "baseline", "lr0.1": "learning rate 0.1", "no_augment": "no augmentation"}
+    readings = report.study_readings(t2, figures={"learning rate": "Figure 7"})
+    assert set(readings) == {"learning rate", "augmentation"}
+    lr = readings["learning rate"]
+    assert re.match(r"learning rate 0\.1: [+-]\d+\.\d\d ± \d+\.\d\d points \((within noise|better|worse)\)", lr)
+    assert "(baseline, learning rate 0.01: " in lr and "Curves: Figure 7." in lr
+    assert "lr=" not in lr and "best" not in lr
+    for r in t2[1:]:  # "better"/"worse" only beyond two standard errors
+        delta, se, reading = report.compare(r, base)
+        assert (reading == "within noise") == (abs(delta) < 2 * se)
+
+
+def test_tables_are_markdown_with_captions_and_separators(runs):
+    import pandas as pd
+
+    cap = report.Captions()
+    assert cap.table("Models.") == "**Table 1.** Models." and cap.figure("Curves.", key="c") == "**Figure 1.** Curves."
+    assert cap.table("More.") == "**Table 2.** More." and cap.ref("c") == "Figure 1"
+    md = report.markdown_table(pd.DataFrame({"model": ["simplecnn"], "parameters": [60554], "acc. (%)": [70.456]}),
+                               "**Table 1.** x")
+    assert md.splitlines() == ["**Table 1.** x", "", "| model | parameters | acc. (%) |", "|---|---|---|",
+                               "| simplecnn | 60,554 | 70.46 |"]
+    hp = report.hyperparameter_table(report.latest_runs(runs, "simplecnn"))
+    assert hp.loc["loss"].iloc[0] == "cross-entropy" and hp.loc["test-time flips"].iloc[0] == "no"
+
+
+def test_hyperparameters_name_flips_teacher_and_distillation_loss():
+    config = {"model": "simplecnn", "test_flip": True, "teacher": "/x/runs/teacher-resnet20-e30-s0-ab12",
+              "distill_alpha": 0.7, "distill_temperature": 4.0, "label_smoothing": 0.0}
+    rows = dict(report._hyperparameters(config))
+    assert rows["test-time flips"].startswith("yes") and rows["distillation teacher"] == "teacher-resnet20-e30-s0-ab12"
+    assert rows["loss"].startswith("distillation: (1 - 0.7) x cross-entropy") and "T = 4" in rows["loss"]
+
+
+def test_task1_tiers():
+    assert report.task1_tier(81.2) == "above the 80% line (full marks)"
+    assert report.task1_tier(77.19) == "above the 70% line (16/20)"
+    assert report.task1_tier(24.4) == "below the 70% line" and report.task1_tier(float("nan")) == "no test result"
+
+
+def test_a_diverging_loss_gets_a_log_axis():
+    from labkit.plots import plot_histories
+
+    def hist(losses):
+        return [{"epoch": i + 1, "train_loss": v, "val_loss": v, "train_acc": 50.0, "val_acc": 50.0}
+                for i, v in enumerate(losses)]
+
+    fig = plot_histories({"lr 0.1": hist([2.3, 3679.0]), "lr 0.01": hist([2.0, 1.5]), "lr 0.001": hist([2.2, 2.1])})
+    scales = {ax.get_title(): ax.get_yscale() for ax in fig.axes}
+    assert scales["Validation loss (log scale)"] == "log" and scales["Validation accuracy (%)"] == "linear"
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)  # one legend for the figure
+    two = plot_histories({"a": hist([2.3, 1050.0]), "b": hist([2.0, 620.0]), "c": hist([2.2, 1.5])})  # two diverge
+    assert {ax.get_title(): ax.get_yscale() for ax in two.axes}["Train loss (log scale)"] == "log"
+    calm = plot_histories({"a": hist([2.3, 1.0]), "b": hist([2.0, 1.5])})
+    assert all(ax.get_yscale() == "linear" for ax in calm.axes)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_source_appendix_is_the_labs_code_once_as_text():
+    import nbformat as nbf
+
+    from labkit.handin.source import lab_sources, source_appendix
+
+    def nb(task, printed="", params=""):
+        cells = [nbf.v4.new_code_cell(params)]
+        cells[0].metadata["tags"] = ["parameters"]
+        out = nbf.v4.new_code_cell("labkit.show_source(net)")
+        out.outputs = [nbf.v4.new_output("stream", name="stdout", text=printed)]
+        return nbf.v4.new_notebook(cells=cells + [out], metadata={"labkit": {"task": task}})
+
+    import inspect
+
+    import labkit.models.simplecnn as simplecnn
+
+    lab2 = [nb("task1", inspect.getsource(simplecnn)), nb("task2")]
+    mods = [m for _, m, _ in lab_sources(lab2)]
+    assert "labkit.models.simplecnn" in mods and "resnet18" in mods and "labkit.data" in mods
+    for other in ("labkit.models.vgg", "labkit.models.cifar_resnet", "labkit.models.torchvision_models",
+                  "labkit.folder_data.transforms", "labkit.models.registry"):
+        assert other not in mods, other
+    cells = source_appendix(notebooks=lab2)
+    assert all(c.cell_type == "markdown" for c in cells)  # Run All never executes it
+    text = "\n".join(c.source for c in cells)
+    assert "class SimpleCNN(" not in text and "printed in the task notebook above" in text  # shown once
+    assert "```python\ndef fit(" in text and "def load_cifar10(" in text and "class BasicBlock(" in text
+    heads = [c.source.splitlines()[0] for c in cells if c.source.startswith("### ")]
+    assert len(heads) == len(set(heads))  # nothing twice
+    teacher = [nb("task1", params="teacher_model = 'resnet20'")]
+    assert {"labkit.models.cifar_resnet"} <= {m for _, m, _ in lab_sources(teacher)}
+    assert "def distilled(" in "\n".join(c.source for c in source_appendix(notebooks=teacher))
+    depth = {m for _, m, _ in lab_sources([nb("task3")])}
+    assert "labkit.models.cifar_resnet" in depth and "resnet18" not in depth and "labkit.folder_data.load" not in depth
+    transfer = {m for _, m, _ in lab_sources([nb("transfer")])}
+    assert {"labkit.models.torchvision_models", "labkit.folder_data.transforms"} <= transfer
+    assert "labkit.data" not in transfer and "labkit.models.simplecnn" not in transfer

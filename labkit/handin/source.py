@@ -1,20 +1,21 @@
 """The hand-in's last appendix: the labkit source that produced the results, read at hand-in time.
 
     from labkit.handin.source import source_appendix, provenance
-    cells = source_appendix("Appendix C")   # Markdown + code cells, appended to the hand-in notebook
+    cells = source_appendix("Appendix", notebooks=[task1_nb, task2_nb])   # Markdown cells for the hand-in
     provenance()                            # 'labkit 0.1.0, git commit 6c9d58f... (no local changes)'
 
-A grader sees the code the runs really used (the model classes, the training loop and step, the loss,
-optimizer and scheduler set-up, the evaluation, the data pipeline), not only the notebooks' calls into
-labkit. Each piece is read with ``inspect.getsource`` from the labkit this process imported (the
-installed one), so it is what ran when the notebooks ran with this labkit.
+A grader sees the code the lab's runs really used, once: the model classes of those runs, the training loop
+and step, the loss, optimizer and scheduler set-up, the evaluation and the data pipeline of that lab (CIFAR-10's
+for Lab 2 and the depth lab, the image-folder one for the transfer lab). Which pieces is read from the task
+notebooks: their task (``metadata.labkit.task``) and their parameters (a distillation teacher adds the CIFAR
+ResNets and the distillation loss). A piece a notebook already prints (SimpleCNN's and ``resnet18.py``'s code
+via ``labkit.show_source``) is named, not printed again. Each piece is read with ``inspect.getsource`` from the
+labkit this process imported, so it is what ran when the notebooks ran with this labkit.
 
-The code cells are **not executed**: they carry the tags ``labkit-source`` (the hand-in's "every cell
-ran" check and the PDF's layout know it) and ``nbval-skip`` (nbval leaves them out), no outputs and no
-execution count. Running them would only redefine labkit's functions without its package context
-(relative imports), so they are documentation, kept as code cells for their highlighting in Jupyter
-and in the PDF.
+The source is Markdown (fenced ``python`` blocks), not code cells: *Run All* on the hand-in notebook never
+executes it (it would only redefine labkit's functions without their package, and fail on relative imports).
 """
+import ast
 import importlib
 import inspect
 import os
@@ -26,23 +27,32 @@ SOURCE_TAG = "labkit-source"
 NBVAL_SKIP_TAG = "nbval-skip"
 SOURCE_TITLE = "Source code that produced these results"
 
-# (section heading, module, names in it; None: the whole module), in the order a reader follows a run
-SOURCES = (
-    ("Models", "labkit.models.simplecnn", None),
-    ("Models", "labkit.models.cifar_resnet", None),
-    ("Models", "labkit.models.vgg", None),
-    ("Models", "resnet18", None),
-    ("Models", "labkit.models.torchvision_models", None),
-    ("Models", "labkit.models.registry", None),
+TRAINING = (
     ("Training loop and step", "labkit.train", ("fit", "run_epoch", "train_epoch", "one_batch", "step_schedule",
                                                  "final_test")),
     ("Loss, optimizer and scheduler", "labkit.train", ("TrainingParts", "build_parts", "build_optimizer",
                                                         "build_scheduler")),
-    ("Evaluation", "labkit.evaluate", None),
-    ("Data pipeline", "labkit.data", ("load_cifar10", "split_indices", "compute_mean_std", "BatchLoader",
-                                      "random_crop_flip", "draw_crop_flip", "apply_crop_flip")),
-    ("Data pipeline of the transfer lab", "labkit.folder_data.transforms", None),
+    ("Evaluation", "labkit.evaluate", ("evaluate",)),
 )
+DISTILLATION = (("Loss, optimizer and scheduler", "labkit.train", ("distilled", "load_teacher")),)
+CIFAR_DATA = (("Data pipeline", "labkit.data", ("load_cifar10", "split_indices", "compute_mean_std", "BatchLoader",
+                                                "random_crop_flip", "draw_crop_flip", "apply_crop_flip")),)
+FOLDER_DATA = (("Data pipeline", "labkit.folder_data.load", ("load_image_folder",)),
+               ("Data pipeline", "labkit.folder_data.csv_images", ("ImageCsvDataset",)),
+               ("Data pipeline", "labkit.folder_data.transforms", None),
+               ("Data pipeline", "labkit.folder_data.batches", ("FolderLoader",)),
+               ("Data pipeline", "labkit.folder_data.sampling", None))
+# (section heading, module, names in it; None: the whole module): each task's models, then what trains them
+TASK_SOURCES = {
+    "task1": (("Models", "labkit.models.simplecnn", None),),
+    "task2": (("Models", "resnet18", None),),
+    "task3": (("Models", "labkit.models.cifar_resnet", None),),
+    "exercise": (("Models", "labkit.models.simplecnn", None), ("Models", "labkit.models.vgg", None)),
+    "transfer": (("Models", "labkit.models.torchvision_models", ("build_torchvision_resnet",)),),
+}
+TASK_DATA = {"task1": CIFAR_DATA, "task2": CIFAR_DATA, "task3": CIFAR_DATA, "exercise": CIFAR_DATA,
+             "transfer": FOLDER_DATA}
+SECTION_ORDER = ("Models", "Training loop and step", "Loss, optimizer and scheduler", "Evaluation", "Data pipeline")
 
 
 def _module(name):
@@ -73,7 +83,7 @@ def provenance():
     root = os.path.dirname(os.path.dirname(os.path.abspath(labkit.__file__)))
     top = _git(root, "rev-parse", "--show-toplevel")
     if not top or os.path.realpath(top.strip()) != os.path.realpath(root):  # an installed copy, no checkout
-        return text + f" (installed at {os.path.dirname(labkit.__file__)}, not a git checkout)"
+        return text + " (an installed copy, not a git checkout)"
     commit = (_git(root, "rev-parse", "HEAD") or "").strip() or "no commit yet"
     changed = [ln[3:] for ln in (_git(root, "status", "--porcelain", "--untracked-files=no") or "").splitlines()]
     if not changed:
@@ -97,6 +107,7 @@ def _piece(module, name):
     obj = module if name is None else getattr(module, name, None)
     if obj is None:
         return None
+    obj = inspect.unwrap(obj) if callable(obj) and not inspect.isclass(obj) else obj  # torch.no_grad's wrapper
     try:
         lines, start = inspect.getsourcelines(obj)
     except (OSError, TypeError):
@@ -107,34 +118,92 @@ def _piece(module, name):
     return kind, where, "".join(lines).rstrip("\n")
 
 
-def source_cell(code):
-    """A code cell holding ``code`` that is never executed (tags labkit-source and nbval-skip)."""
-    cell = nbformat.v4.new_code_cell(code)
-    cell.metadata["tags"] = [SOURCE_TAG, NBVAL_SKIP_TAG]
-    return cell
+def code_block(code):
+    """``code`` as a fenced Markdown ``python`` block (a fence longer than any backtick run inside it)."""
+    longest = max((len(run) for run in code.split("\n") if set(run.strip()) == {"`"}), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}python\n{code}\n{fence}"
 
 
-def source_appendix(heading="Appendix"):
-    """The appendix cells: a heading with the provenance line, then per section a heading and, per piece,
-    a Markdown cell naming the module and function and a code cell with its source."""
+def _text_of(nb):
+    """Every cell source and printed output of a notebook, for finding code it already shows."""
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.get("source", "") if isinstance(cell.get("source"), str) else "".join(cell["source"]))
+        for o in cell.get("outputs", []) or []:
+            t = o.get("text", "")
+            parts.append(t if isinstance(t, str) else "".join(t))
+    return "\n".join(parts)
+
+
+def _parameters(nb):
+    """The notebook's parameter values as it ran (its parameter cell, then papermill's injected one):
+    literals only, read with ast (nothing is executed)."""
+    values = {}
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.get("cell_type") != "code" or not {"parameters", "injected-parameters"} & set(tags):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                try:
+                    values[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
+    return values
+
+
+def lab_sources(notebooks=(), tasks=None):
+    """The (section, module, names) the hand-in's notebooks ran, each once, in reading order: their models,
+    the training loop, loss/optimizer/schedule (with the distillation loss when task 1 had a teacher), the
+    evaluation and their lab's data pipeline. ``tasks`` (task keys) when no notebook says it; none at all:
+    Lab 2's."""
+    keys = tasks or [(nb.metadata.get("labkit") or {}).get("task") for nb in notebooks]
+    keys = [k for k in keys if k in TASK_SOURCES] or ["task1", "task2"]
+    pieces = [p for k in keys for p in TASK_SOURCES[k]] + list(TRAINING)
+    if any(_parameters(nb).get("teacher_model") for nb in notebooks):
+        pieces += [("Models", "labkit.models.cifar_resnet", None)] + list(DISTILLATION)
+    pieces += [p for k in keys for p in TASK_DATA[k]]
+    seen, out = set(), []
+    for section in SECTION_ORDER:
+        for title, mod, names in pieces:
+            if title == section and (mod, names) not in seen:
+                seen.add((mod, names))
+                out.append((title, mod, names))
+    return out
+
+
+def source_appendix(heading="Appendix", notebooks=(), tasks=None):
+    """The appendix cells (Markdown only): a heading with the provenance line, then per section a heading and,
+    per piece, its module, name and place and its source in a fenced block. A piece the ``notebooks`` already
+    print is named with where it is, not printed twice."""
     md = nbformat.v4.new_markdown_cell
-    cells = [md(f"# {heading}: {SOURCE_TITLE}\n\nProduced by {provenance()}.\n\nEach piece below is the source "
-                f"of the labkit installed when this hand-in was made, read with `inspect.getsource`. These code "
-                f"cells are not executed (tags `{SOURCE_TAG}`, `{NBVAL_SKIP_TAG}`).")]
-    cells[0].metadata["tags"] = ["labkit-appendix"]
+    shown = "\n".join(_text_of(nb) for nb in notebooks)
+    cells = [md(f"# {heading}: {SOURCE_TITLE}\n\nProduced by {provenance()}.\n\nThe source of the labkit code these "
+                f"runs used (models, training loop and step, loss, optimizer and schedule, evaluation, data "
+                f"pipeline), read with `inspect.getsource` when this hand-in was made. It is text: nothing here "
+                f"runs.")]
+    cells[0].metadata["tags"] = ["labkit-appendix", SOURCE_TAG]
     section = None
-    for title, modname, names in SOURCES:
-        if title != section:
-            cells.append(md(f"## {title}"))
-            section = title
+    for title, modname, names in lab_sources(notebooks, tasks):
         module = _module(modname)
         for name in names or (None,):
             piece = _piece(module, name)
-            label = f"`{modname}`" + (f": `{name}`" if name else "")
             if piece is None:
-                cells.append(md(f"### {label}\n\n(not in this labkit)"))
                 continue
+            if title != section:
+                cells.append(md(f"## {title}"))
+                section = title
             kind, where, code = piece
-            cells.append(md(f"### {label}\n\nThe {kind} in `{where}`."))
-            cells.append(source_cell(code))
+            label = f"`{modname}`" + (f": `{name}`" if name else "")
+            if shown and code.strip() in shown:
+                cells.append(md(f"### {label}\n\nThe {kind} in `{where}`: printed in the task notebook above."))
+                continue
+            cells.append(md(f"### {label}\n\nThe {kind} in `{where}`.\n\n{code_block(code)}"))
+    for c in cells[1:]:
+        c.metadata["tags"] = [SOURCE_TAG]
     return cells

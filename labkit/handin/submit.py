@@ -289,7 +289,7 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
         for line in [f"note: {n}" for n in (id_note, lab_note) if n] + [f"warning: {w}" for w in warns]:
             print(line)
     t0 = time.time()
-    source = source_appendix()
+    source = source_appendix(notebooks=[t.nb for t in tasks])
     with tempfile.TemporaryDirectory(prefix="labkit-submit-") as work:
         for t in tasks:
             strip_progress(t.nb)

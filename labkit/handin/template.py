@@ -134,6 +134,13 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   .jp-OutputArea-output.jp-RenderedHTMLCommon td, .jp-OutputArea-output.jp-RenderedHTMLCommon th {
     padding: 0.2em 0.45em !important; }
   .jp-RenderedMarkdown table { font-size: 10.5px; }
+  /* code shown as text (the source appendix's fenced blocks): wrapped like code cells, free to break between
+     lines; a table or figure caption stays with what it names */
+  .jp-RenderedMarkdown pre { white-space: pre-wrap !important; overflow-wrap: break-word !important;
+    font-size: 8.2px !important; line-height: 1.25 !important; padding: 4px 6px !important; overflow: visible !important;
+    break-inside: auto !important; orphans: 3; widows: 3; }
+  .jp-RenderedMarkdown pre code { font-size: inherit !important; white-space: inherit !important; }
+  .jp-RenderedMarkdown p:has(+ table) { break-after: avoid-page; }
   .jp-OutputArea-output img { width: auto !important; height: auto !important; max-width: 100% !important;
     max-height: FIGURE_MAXmm !important; object-fit: contain; }
   .jp-RenderedImage, .jp-OutputArea-output img, tr, .jp-RenderedLatex { break-inside: avoid; }

@@ -30,6 +30,7 @@ flops = True                           # count FLOPs per image with thop (second
 # %% tags=["hide-input"]
 params = labkit.notebook.parameters(verbose=False)  # a mistyped papermill parameter stops here, not ignored
 t1, t2 = report.lab2_runs(**params.of(report.lab2_runs))  # task 1's run and task 2's experiment
+cap = report.Captions()  # numbers the tables and figures in the order they are shown
 report.title_block(**params.of(report.title_block),
                    title="Lab 2 report: CNN image classification on CIFAR-10 (實驗二報告)")
 
@@ -55,40 +56,59 @@ report.data_description(t1 + t2)
 # ### 2.2 Models
 #
 # *Describe the models in your own words: SimpleCNN (task 1) and ResNet18 from `resnet18.py`
-# (basic residual blocks, [2, 2, 2, 2] layers, 3×3 stem for 32×32 inputs).* Their sizes, read from
-# the runs (FLOPs counted by thop for one image):
+# (basic residual blocks, [2, 2, 2, 2] layers, 3×3 stem for 32×32 inputs).* Table 1 gives their sizes, read
+# from the runs (FLOPs counted by thop for one image).
 
 # %% tags=["hide-input"]
-report.model_table(t1 + t2, flops=params["flops"])
+report.show_table(report.model_table(t1 + t2, flops=params["flops"]),
+                  cap.table("The models: parameters and FLOPs for one image."))
 
 # %% [markdown]
 # ### 2.3 Hyper-parameters
 #
-# Every setting of task 1's run and of task 2's baseline, from the runs' records. Each task-2 ablation changes
-# one of them (Appendix B's comparison table says which).
+# Table 2 lists every setting of task 1's run and of task 2's baseline, from the runs' records. Each task-2
+# run changes one of the baseline's settings (Table 4 says which).
 
 # %% tags=["hide-input"]
-report.hyperparameter_table(t1 + ([report.baseline_of(t2)] if t2 else []))
+report.show_table(report.hyperparameter_table(t1 + ([report.baseline_of(t2)] if t2 else [])),
+                  cap.table("Every training setting of task 1's run and task 2's baseline."), index=True)
 
 # %% [markdown]
 # ## 3. Results 實驗結果
 #
 # ### 3.1 Task 1: SimpleCNN
 #
-# The per-epoch lines, the curves and the confusion matrix of this run are in Appendix A.
+# Table 3 gives task 1's test accuracy (the best-validation checkpoint on the test set) and the grading line it
+# passes; Figure 1 its four curves. The per-epoch lines and the confusion matrix are in Appendix A.
 
 # %% tags=["hide-input"]
-report.readable(report.results_table(t1))
+report.task1_result(t1, cap.table("Task 1: the test accuracy of the best-validation checkpoint."))
+
+# %% tags=["hide-input"]
+report.show_curves(t1)
+report.show(cap.figure("Task 1: training and validation accuracy (%) and loss per epoch."))
+report.task1_reading(t1)
 
 # %% [markdown]
 # ### 3.2 Task 2: ResNet18 ablations
 #
-# What each study found, read from the runs (test accuracy of the best-validation checkpoint against the
-# baseline's); the comparison table, each study's curves overlaid on the baseline's and every run's lines are
-# in Appendix B.
+# Table 4 compares every task-2 run with the baseline: its test accuracy and the difference from the
+# baseline's, with the standard error that the test-set size alone gives that difference. A difference under
+# two standard errors is within noise: the runs cannot tell those settings apart. The figures after it overlay
+# each study's curves on the baseline's; every run's own lines are in Appendix B.
 
 # %% tags=["hide-input"]
-report.ablation_summary(t2) if t2 else report.show("*Task 2 left out (task2_experiment = None).*")
+report.comparison_table(t2, caption=cap.table("Task 2: every run against the baseline.")) if t2 else \
+    report.show("*Task 2 left out (task2_experiment = None).*")
+
+# %% tags=["hide-input"]
+figures = report.show_study_figures(t2, cap) if t2 else {}
+
+# %% [markdown]
+# What each study found, read from the runs:
+
+# %% tags=["hide-input"]
+report.ablation_summary(t2, figures=figures) if t2 else None
 
 # %% [markdown]
 # ## 4. Discussion 討論

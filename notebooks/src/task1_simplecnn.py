@@ -80,9 +80,10 @@ data = labkit.load_cifar10(**params.of(labkit.load_cifar10))
 
 # %%
 import labkit.presets
+import labkit.report
 teacher = labkit.presets.train_teacher(data, **params.of(labkit.presets.train_teacher))  # None: no teacher_model
 run = labkit.fit(data=data, teacher=teacher and teacher.run_dir, **params.of(labkit.fit, train=True))
-run.summary()
+labkit.report.summary_table(run)  # the result as a small table
 
 # %% [markdown]
 # ## Curves: epoch vs training/validation accuracy and loss
@@ -95,4 +96,4 @@ labkit.plot_history(run, title=params["model"], save=run.file("curves"));
 
 # %%
 labkit.plot_confusion_matrix(run.confusion_matrix, data.classes, normalize=True, save=run.file("confusion"))
-run.per_class
+labkit.report.per_class_markdown(run)  # test accuracy (%) per class

@@ -4,8 +4,8 @@
 # A baseline ResNet18 (from `resnet18.py`) and the ablations, each against the baseline: input normalization
 # (off / mean-std computed over all or a sampled share of the training images), data augmentation (crop+flip
 # off), the base learning rate, and the update strategy (constant, step decay, cosine, one-cycle, cyclical).
-# One comparison table with each run's difference from the baseline, the curves of each study overlaid on
-# the baseline's, and each run's own curves.
+# One comparison table with each run's difference from the baseline and the curves of each study overlaid
+# on the baseline's (every run is in one of them).
 
 # %% tags=["hide-input"]
 labkit_setup()
@@ -98,9 +98,3 @@ ablation_summary(exp)
 
 # %%
 exp.show_figures()
-
-# %% [markdown]
-# ## Each run's curves
-
-# %%
-exp.show_runs()
