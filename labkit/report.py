@@ -52,7 +52,7 @@ STUDY_NAMES = {"data.normalize": "normalization", "data.norm_ratio": "normalizat
                "lr": "learning rate", "scheduler": "lr schedule", "milestones": "lr schedule",
                "gamma": "lr schedule", "step_size": "lr schedule"}
 # The TrainConfig settings a learning-rate schedule depends on.
-SCHEDULE_KEYS = ("epochs", "lr", "scheduler", "milestones", "gamma", "step_size")
+SCHEDULE_KEYS = ("epochs", "lr", "scheduler", "milestones", "gamma", "step_size", "warmup_steps")
 
 
 class ReportError(LabkitError, FileNotFoundError):
@@ -157,6 +157,13 @@ def describe_schedule(config):
     cfg = _schedule_settings(config)
     if cfg is None:  # an older or foreign config: say what it holds
         return str(config.get("scheduler"))
+    text = _schedule_words(cfg)
+    if cfg.warmup_steps:  # He et al.'s ResNet-110 warm-up
+        text = f"warm-up: {cfg.lr / 10:g} for the first {cfg.warmup_steps} steps, then {text}"
+    return text
+
+
+def _schedule_words(cfg):
     s, lr, n = cfg.scheduler, cfg.lr, cfg.epochs
     if s == "none":
         return f"constant {lr:g}"
@@ -239,6 +246,8 @@ def _hyperparameters(config):
         ("distillation teacher", os.path.basename(os.path.normpath(c["teacher"])) if c.get("teacher") else None),
         ("model selection", "best validation accuracy"),
         ("test-time flips", "yes: each test image averaged with its mirror image" if c.get("test_flip") else "no"),
+        ("test-time shifts", f"{c['test_shift']} pixel(s) up, down, left and right, each view averaged"
+         if c.get("test_shift") else None),
         ("test error tracked per epoch", c.get("track_test") or None),
         ("device", c.get("device")),
         ("precision", c.get("precision") or c.get("amp_dtype")),  # "fp16 + GradScaler" on a T4
