@@ -95,6 +95,7 @@ class ImageCsvDataset(Dataset):
         self.names, self.labels, self.lines = [names[i] for i in idx], labels[idx], lines[idx]
         self.files = [files[i] for i in idx]  # relative to image_dir: what the data is, wherever the folder
         self.paths = [os.path.join(self.image_dir, f) for f in self.files]
+        self._refuse_outside()
         self.sizes = None
         if check_files:
             self.check_files(verify_images)
@@ -106,6 +107,22 @@ class ImageCsvDataset(Dataset):
         if self.suffix and not name.lower().endswith(self.suffix.lower()):
             name = name + self.suffix
         return os.path.normpath(name).replace(os.sep, "/")
+
+    def real_paths(self):
+        """Each listed file as the file it is (links followed, ``..`` resolved): what leakage checks compare."""
+        return [os.path.normcase(os.path.realpath(p)) for p in self.paths]
+
+    def _refuse_outside(self):
+        """DataError listing the rows whose file lies outside image_dir: a name with ``..``, an absolute path,
+        or a link that leads out of the folder (labkit reads the images of the folder it was given, nothing else)."""
+        root = os.path.normcase(os.path.realpath(self.image_dir))
+        outside = [i for i, p in enumerate(self.real_paths()) if not p.startswith(root.rstrip(os.sep) + os.sep)]
+        if outside:
+            raise DataError(f"{plural(len(outside), 'image')} listed in {os.path.basename(self.csv_file)} "
+                            f"{'lies' if len(outside) == 1 else 'lie'} outside image_dir {self.image_dir!r} (a name "
+                            f"with '..', an absolute path, or a link that leads out of the folder): "
+                            f"{self._shown(outside)}. labkit reads only the images inside image_dir. Fix: copy "
+                            f"those images into the folder and list them by their names there, or remove their rows.")
 
     def file_sizes(self):
         """Each listed file's size in bytes (-1: not there), read once."""
