@@ -239,7 +239,8 @@ class TrainConfig:
 def _num(name, value, kind):
     example = "0.01" if kind is float else "10"
     if value is None:
-        raise ConfigError(f"{name} must be a number, got None (no value; with papermill write e.g. -p {name} {example})")
+        raise ConfigError(f"{name} must be a number, got None (no value; with papermill write e.g. -p {name} "
+                          f"{example})")
     if isinstance(value, bool):
         raise ConfigError(f"{name} must be a number, got the boolean {value!r}")
     if isinstance(value, str):

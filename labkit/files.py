@@ -203,8 +203,8 @@ SHOWN_MODULES = {"posix": "os", "nt": "os"}  # os.system pickles as posix.system
 
 
 def asked_global(path):
-    """The first function or class (not torch's own, nor a plain container) that the pickle in ``path`` (a torch zip checkpoint's
-    data.pkl, or the file) names, as ``module.name``; None if none (read without unpickling anything)."""
+    """The first function or class (not torch's own, nor a plain container) that the pickle in ``path`` (a torch
+    zip checkpoint's data.pkl, or the file) names, as ``module.name``; None if none (read, not unpickled)."""
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:

@@ -122,7 +122,8 @@ def test_a_crafted_teacher_or_training_state_is_refused_unrun(subset_root, tmp_p
     torch.save({"format": "labkit-train-state-1", "epoch": 1, "model": SystemCall(str(marker))},
                os.path.join(run.run_dir, "last.pth"))
     os.remove(os.path.join(run.run_dir, "result.json"))
-    with pytest.raises(CheckpointError, match=r"last\.pth asks to run os\.system, so it was not loaded.*start_over") as e:
+    asks = r"last\.pth asks to run os\.system, so it was not loaded.*start_over"
+    with pytest.raises(CheckpointError, match=asks) as e:
         labkit.fit("simplecnn", small, run_name="r", resume=True, **kw)
     assert "weights_only" not in str(e.value) and not marker.exists()
 

@@ -413,3 +413,17 @@ def test_an_unreadable_image_in_a_worker_gives_labkits_message_first(tmp_path, i
             pass
     assert str(e.value).startswith("cannot read image ") and "img_25.png" in str(e.value)
     assert "Traceback" not in str(e.value) and "worker process" in str(e.value)
+
+
+@pytest.mark.parametrize("option,message", [
+    (dict(image_size=2**64), r"image_size must be <= 9223372036854775807"),
+    (dict(image_size=100000), r"image_size must be from 8 to 4096 pixels"),
+    (dict(crop_ratio="most"), r"crop_ratio must be a number, got the text 'most'"),
+    (dict(num_workers=10**30), r"num_workers must be <= 256"),
+    (dict(minority_repeat=2**70), r"minority_repeat must be <= 1000"),
+    (dict(limit=2**64), r"limit must be a positive whole number \(at most"),
+])
+def test_folder_options_past_what_torch_takes_are_refused(tmp_path, images, option, message):
+    """Issue 31's neighbours of row 13: every whole number of the folder data checked before a torch call."""
+    with pytest.raises(ConfigError, match=message):
+        load(write_csv(tmp_path / "t.csv", rows3(images)), tmp_path / "img", **option)

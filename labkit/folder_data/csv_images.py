@@ -12,6 +12,7 @@ import stat
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..config import as_count, as_float, as_int
 from ..data import stratified_pick
 from ..errors import ConfigError, DataError, DataMissingError
 from .images import IMAGE_EXTENSIONS, open_rgb
@@ -28,17 +29,19 @@ def check_image_options(mode, normalize, image_size, crop_ratio, flips):
         raise ConfigError(f"mode must be 'train' or 'test', got {mode!r}")
     if normalize not in NORMALIZE_OPTIONS:
         raise ConfigError(f"normalize must be one of {NORMALIZE_OPTIONS}, got {normalize!r}")
-    image_size = int(image_size)
-    if image_size < 8:
-        raise ConfigError(f"image_size must be at least 8 pixels, got {image_size}")
-    if not 0 < float(crop_ratio) <= 1:
+    image_size = as_int("image_size", image_size)  # a number up to int64, then a size
+    if not 8 <= image_size <= MAX_IMAGE_SIZE:
+        raise ConfigError(f"image_size must be from 8 to {MAX_IMAGE_SIZE} pixels, got {image_size}")
+    crop_ratio = as_float("crop_ratio", crop_ratio)
+    if not 0 < crop_ratio <= 1:
         raise ConfigError(f"crop_ratio must be in (0, 1], got {crop_ratio}")
     flips = (flips or "").lower()
     if set(flips) - set("hv"):
         raise ConfigError(f"flips must be '', 'h', 'v' or 'hv' (horizontal/vertical), got {flips!r}")
-    return image_size, float(crop_ratio), flips
+    return image_size, crop_ratio, flips
 
 
+MAX_IMAGE_SIZE = 4096  # input side in pixels: ImageNet models take 224; a 4096x4096 batch of 32 is already 6 GiB
 SAMPLE_DECODED = 4  # images decoded at construction (all with verify_images=True): a folder of non-images fails now
 
 
@@ -88,9 +91,7 @@ class ImageCsvDataset(Dataset):
         refuse_duplicate_rows(files, raw, lines, fname, image_col)  # before the limit: a subset hides none
         idx = np.arange(len(names))
         if limit is not None:
-            limit = int(limit)
-            if limit < 1:
-                raise ConfigError(f"limit must be a positive whole number or None, got {limit}")
+            limit = as_count("limit", limit)
             idx = stratified_pick(labels, min(limit, len(idx)), seed)
         self.names, self.labels, self.lines = [names[i] for i in idx], labels[idx], lines[idx]
         self.files = [files[i] for i in idx]  # relative to image_dir: what the data is, wherever the folder

@@ -54,7 +54,8 @@ def load_model(path, model=None, device="cpu"):
             model = get_model(name, num_classes=num_classes, **kwargs)
         except (LabkitError, TypeError, ValueError, RuntimeError, OverflowError) as e:
             raise CheckpointError(f"model checkpoint {path!r}: its metadata (model_name {name!r}, model_kwargs "
-                                  f"{kwargs!r}) builds no model ({type(e).__name__}: {str(e)[:200]}), {DAMAGED}") from None
+                                  f"{kwargs!r}) builds no model ({type(e).__name__}: {str(e)[:200]}), "
+                                  f"{DAMAGED}") from None
     else:
         mine = getattr(unwrap(model), "labkit_name", None)
         if name and mine and name != mine:
