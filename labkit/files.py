@@ -184,15 +184,16 @@ def read_checkpoint(path, what="checkpoint"):
 def unreadable_reason(path, error):
     """(why, fix): why torch could not read the checkpoint ``path`` weights-only, in words. A file that asks to
     run code is named as such, never with torch's advice to load it with ``weights_only=False`` (that would run it)."""
-    if "weights only load failed" not in str(error).lower():
-        detail = str(error).splitlines()[0][:200] if str(error) else "no detail"
+    weights_only = "weights only load failed" in str(error).lower()
+    asked = asked_global(path) if weights_only else None
+    if asked is None:  # garbage or a cut file (torch's weights-only reader text advises the unsafe load: not shown)
+        detail = "not a pickle of weights" if weights_only else (str(error).splitlines()[0][:200] if str(error)
+                                                                 else "no detail")
         return (f"is corrupt or truncated and cannot be read ({type(error).__name__}: {detail})",
                 "Delete it and train again, or use another checkpoint.")
-    asked = asked_global(path)
-    return (f"{f'asks to run {asked}' if asked else 'holds objects other than weights, numbers and text'}, so it "
-            f"was not loaded (a crafted file, or one saved with more than weights: labkit reads weights only)",
-            "Use a checkpoint labkit wrote (a run's best_model.pth) or one saved with "
-            "torch.save(model.state_dict(), path).")
+    return (f"asks to run {asked}, so it was not loaded (a crafted file, or one saved with more than weights: "
+            f"labkit reads weights only)", "Use a checkpoint labkit wrote (a run's best_model.pth) or one saved "
+            "with torch.save(model.state_dict(), path).")
 
 
 # what a checkpoint of weights names: torch's own functions and classes, OrderedDict, bytes, plain containers
