@@ -25,6 +25,8 @@ SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "cyclic")
 SCHEDULER_ALIASES = {"constant": "none", None: "none", "": "none", "cos": "cosine", "one_cycle": "onecycle",
                      "one-cycle": "onecycle", "cyclical": "cyclic", "multi_step": "multistep"}
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+RECORDED = ("class_weights", "teacher_record")  # TrainConfig's fields fit fills in (no parameters)
+INT_MAX = 2**63 - 1  # the largest integer torch (int64) takes: a larger one would fail inside a torch call
 
 
 def canonical_scheduler(name):
@@ -118,6 +120,10 @@ class TrainConfig:
     distill_alpha: float = 0.7
     distill_temperature: float = 4.0
     model_kwargs: dict = field(default_factory=dict)
+    # what fit adds to a run's record (not parameters; see RECORDED): the per-class loss weights it trains
+    # with, and the distillation teacher as what it is (its checkpoint's SHA-256, model, epochs, data)
+    class_weights: list = field(default=None, init=False)
+    teacher_record: dict = field(default=None, init=False)
 
     def validate(self):
         check_model_name(self.model)
@@ -231,29 +237,42 @@ class TrainConfig:
         """MultiStepLR's milestones: ``milestones``, else 50% and 75% of the epochs (at least 1)."""
         return self.milestones or [max(1, int(self.epochs * 0.5)), max(1, int(self.epochs * 0.75))]
 
+    def record_call(self, class_weights, teacher_record):
+        """What fit resolved beyond the parameters (:data:`RECORDED`): then part of :meth:`to_dict`, recorded and
+        compared on resume like any setting."""
+        self.class_weights, self.teacher_record, self._fit_resolved = class_weights, teacher_record, True
+        return self
+
     def to_dict(self):
-        return asdict(self)
+        """Every setting; with :data:`RECORDED` only once fit resolved them (:meth:`record_call`)."""
+        d = asdict(self)
+        return d if getattr(self, "_fit_resolved", False) else {k: v for k, v in d.items() if k not in RECORDED}
 
     @classmethod
     def field_names(cls):
-        return [f.name for f in fields(cls)]
+        """The parameters (the fields a caller may set)."""
+        return [f.name for f in fields(cls) if f.init]
 
 
 def _num(name, value, kind):
+    example = "0.01" if kind is float else "10"
     if value is None:
-        raise ConfigError(f"{name} must be a number, got None (no value; with papermill write e.g. "
-                          f"-p {name} {'0.01' if kind is float else '10'})")
+        raise ConfigError(f"{name} must be a number, got None (no value; with papermill write e.g. -p {name} "
+                          f"{example})")
     if isinstance(value, bool):
         raise ConfigError(f"{name} must be a number, got the boolean {value!r}")
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
+        text = value.strip()
+        try:  # a whole number written as digits stays exact (a float would round 2**63 + 1)
+            value = int(text) if kind is int and text.lstrip("+-").isdigit() else float(text)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got the text {value!r} "
-                              f"(with papermill write e.g. -p {name} {'0.01' if kind is float else '10'})") from None
-    if not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+                              f"(with papermill write e.g. -p {name} {example})") from None
+    if isinstance(value, (int, np.integer)):
+        return int(value) if kind is int else _as_float(name, int(value))
+    if not isinstance(value, float) and not hasattr(value, "__float__"):
         raise ConfigError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    value = _as_float(name, value)
     if value != value or value in (float("inf"), float("-inf")):
         raise ConfigError(f"{name} must be a finite number, got {value}")
     if kind is int:
@@ -263,10 +282,23 @@ def _num(name, value, kind):
     return value
 
 
-def as_int(name, value, lo=None):
+def _as_float(name, value):
+    try:
+        return float(value)
+    except OverflowError:  # an integer of more than ~308 digits
+        raise ConfigError(f"{name} is too large to be a number of this setting: {str(value)[:20]}... "
+                          f"({len(str(value))} digits)") from None
+
+
+def as_int(name, value, lo=None, hi=INT_MAX):
+    """A whole number (also from papermill's text or a whole float) in [lo, hi]; ``hi`` defaults to the largest
+    integer torch takes (every integer setting reaches a torch call: a seed, a count, a size)."""
     v = _num(name, value, int)
     if lo is not None and v < lo:
         raise ConfigError(f"{name} must be >= {lo}, got {v}")
+    if hi is not None and v > hi:
+        what = " (the largest integer torch takes)" if hi == INT_MAX else ""
+        raise ConfigError(f"{name} must be <= {hi}{what}, got {v}")
     return v
 
 
@@ -352,8 +384,8 @@ def as_count(name, value, available=math.inf, allow_none=True):
             value = int(f)
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a positive whole number or None, got {value!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be a positive whole number or None, got {value}")
+    if value < 1 or value > INT_MAX:
+        raise ConfigError(f"{name} must be a positive whole number (at most {INT_MAX}) or None, got {value}")
     if value > available:
         raise ConfigError(f"{name}={value} is larger than the {available} images available; "
                           f"use a value up to {available} or None for all of them.")
@@ -397,3 +429,43 @@ def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_lim
             "limit": as_count("limit", limit), "test_limit": as_count("test_limit", test_limit),
             "val_ratio": val_ratio, "seed": as_int("seed", seed, 0),
             "data_root": os.path.expanduser(os.fspath(data_root))}
+
+
+# ---- where runs go (fit's run_dir and run_name) ----------------------------------------------------------
+NAME_MAX, PATH_MAX = 255, 4096  # bytes of one folder name and of a whole path (Linux, Google Drive's FUSE mount)
+
+
+def check_run_location(run_dir, run_name):
+    """``run_dir`` as text (``~`` expanded; a folder or not yet there) and ``run_name`` (None or one folder
+    name inside it): checked before anything is downloaded or trained (the notebooks' parameter cell, fit)."""
+    if isinstance(run_dir, (int, float)) and not isinstance(run_dir, bool):
+        raise ConfigError(f"run_dir must be a folder path (text), got the number {run_dir!r} (papermill reads "
+                          f"-p run_dir {run_dir} as a number): write -p run_dir runs/{run_dir}, or "
+                          f"-y 'run_dir: \"{run_dir}\"'.")
+    if run_dir is None or not isinstance(run_dir, (str, os.PathLike)) or not os.fspath(run_dir).strip():
+        raise ConfigError(f"run_dir must be a folder path (text), got {run_dir!r}; e.g. run_dir='runs'.")
+    run_dir = os.path.expanduser(os.fspath(run_dir))
+    long = [p for p in run_dir.split(os.sep) if len(p.encode()) > NAME_MAX]
+    if "\0" in run_dir or long or len(run_dir.encode()) > PATH_MAX - NAME_MAX:
+        shown = run_dir if len(run_dir) <= 80 else f"{run_dir[:60]}... ({len(run_dir)} characters)"
+        raise ConfigError(f"run_dir {shown!r} cannot be a folder path (a NUL character, a folder name over "
+                          f"{NAME_MAX} bytes, or a path over {PATH_MAX - NAME_MAX} bytes); e.g. run_dir='runs'.")
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ConfigError(f"run_dir {run_dir!r} is a file, not a folder. Point run_dir at a folder "
+                          f"(it is made if missing), e.g. run_dir='runs'.")
+    if run_name is None:
+        return run_dir, None
+    if isinstance(run_name, int) and not isinstance(run_name, bool):
+        run_name = str(run_name)
+    if not isinstance(run_name, str) or not run_name.strip():
+        raise ConfigError(f"run_name must be a folder name (text) or None, got {run_name!r}.")
+    if (os.path.isabs(run_name) or run_name in (".", "..") or "/" in run_name or os.sep in run_name
+            or (os.altsep and os.altsep in run_name) or "\0" in run_name):
+        raise ConfigError(f"run_name must be one folder name inside run_dir, got {run_name!r}: it would write "
+                          f"outside {run_dir!r}. To keep runs elsewhere, set run_dir to that folder and "
+                          f"run_name to a plain name such as 'task1'.")
+    if run_name != run_name.strip() or run_name.startswith(".") or len(run_name.encode()) > 200:
+        shown = run_name if len(run_name) <= 80 else f"{run_name[:60]}... ({len(run_name)} characters)"
+        raise ConfigError(f"run_name {shown!r} cannot be a run folder's name (no leading or trailing spaces, "
+                          f"not starting with '.', at most 200 bytes); e.g. run_name='task1'.")
+    return run_dir, run_name

@@ -9,12 +9,15 @@ it goes to is created when missing.
 import codecs
 import contextlib
 import glob
+import hashlib
 import io
 import json
 import math
 import os
 import pickle
+import pickletools
 import tempfile
+import zipfile
 
 import numpy as np
 import torch
@@ -163,7 +166,8 @@ def atomic_torch_save(obj, path, supersede=False):
 
 
 def read_checkpoint(path, what="checkpoint"):
-    """torch.load with a clear error for a missing, truncated or corrupt file."""
+    """torch.load, weights only (a file cannot run code), with a clear error for a missing, truncated, corrupt
+    or crafted file."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise CheckpointError(f"{what} {path!r} is a folder, not a checkpoint file; pass the .pth file inside it "
@@ -172,11 +176,68 @@ def read_checkpoint(path, what="checkpoint"):
         raise CheckpointError(f"{what} {path!r} does not exist.")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"{what} {path!r} is corrupt or truncated and cannot be read ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'}). Delete it and train again, "
-            f"or use another checkpoint.") from None
+    except Exception as e:  # noqa: BLE001  (truncated, garbage, crafted)
+        reason, fix = unreadable_reason(path, e)
+        raise CheckpointError(f"{what} {path!r} {reason}. {fix}") from None
+
+
+def unreadable_reason(path, error):
+    """(why, fix): why torch could not read the checkpoint ``path`` weights-only, in words. A file that asks to
+    run code is named as such, never with torch's advice to load it with ``weights_only=False`` (that would run it)."""
+    weights_only = "weights only load failed" in str(error).lower()
+    asked = asked_global(path) if weights_only else None
+    if asked is None:  # garbage or a cut file (torch's weights-only reader text advises the unsafe load: not shown)
+        detail = "not a pickle of weights" if weights_only else (str(error).splitlines()[0][:200] if str(error)
+                                                                 else "no detail")
+        return (f"is corrupt or truncated and cannot be read ({type(error).__name__}: {detail})",
+                "Delete it and train again, or use another checkpoint.")
+    return (f"asks to run {asked}, so it was not loaded (a crafted file, or one saved with more than weights: "
+            f"labkit reads weights only)", "Use a checkpoint labkit wrote (a run's best_model.pth) or one saved "
+            "with torch.save(model.state_dict(), path).")
+
+
+# what a checkpoint of weights names: torch's own functions and classes, OrderedDict, bytes, plain containers
+SAFE_GLOBALS = {"collections.OrderedDict", "_codecs.encode", "builtins.set", "builtins.frozenset",
+                "builtins.bytearray", "builtins.slice", "builtins.complex", "builtins.tuple", "builtins.list",
+                "builtins.dict"}
+SHOWN_MODULES = {"posix": "os", "nt": "os"}  # os.system pickles as posix.system: said as written in Python
+
+
+def asked_global(path):
+    """The first function or class (not torch's own, nor a plain container) that the pickle in ``path`` (a torch
+    zip checkpoint's data.pkl, or the file) names, as ``module.name``; None if none (read, not unpickled)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                data = z.read(name) if name else b""
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+        texts = []
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name == "GLOBAL":
+                module, _, name = str(arg).partition(" ")
+            elif op.name == "STACK_GLOBAL" and len(texts) >= 2:
+                module, name = texts[-2:]
+            else:
+                if isinstance(arg, str):
+                    texts.append(arg)
+                continue
+            if module.split(".")[0] != "torch" and f"{module}.{name}" not in SAFE_GLOBALS:
+                return f"{SHOWN_MODULES.get(module, module)}.{name}"
+    except Exception:  # noqa: BLE001  (an unreadable pickle: nothing to name)
+        return None
+    return None
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's content (hex): what a file is, wherever it is and whatever its name."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_json_file(path, what, fix):

@@ -17,7 +17,7 @@ import ast
 import difflib
 import inspect
 
-from .config import TrainConfig, as_bool, as_int, as_list, check_data_params
+from .config import TrainConfig, as_bool, as_int, as_list, check_data_params, check_run_location
 from .errors import ConfigError
 from .models import check_model_name
 
@@ -26,6 +26,7 @@ INJECTED = "# Parameters\n"        # the first line of the cell papermill inject
 FLAGS = ("download", "resume", "start_over", "progress")
 LISTS = {"models": str, "depths": int, "preact_depths": int, "kinds": str, "ablations": str, "lr_values": float,
          "schedulers": str}
+INTS = {"teacher_epochs": 1, "image_size": 1, "num_workers": 0, "minority_repeat": 1}  # other whole numbers: minimum
 PLACEHOLDER_MODEL = "simplecnn"     # checks the training settings of notebooks that pick models otherwise
 
 
@@ -138,8 +139,10 @@ class Params(dict):
             check_model_name(m)
         if self.get("teacher_model"):  # task 1's distillation teacher
             check_model_name(self["teacher_model"])
-        if "teacher_epochs" in self:
-            self["teacher_epochs"] = as_int("teacher_epochs", self["teacher_epochs"], 1)
+        for name, lo in INTS.items():
+            if name in self:
+                self[name] = as_int(name, self[name], lo)
+        self._check_run_location()
         cfg = TrainConfig.from_params(self.get("model") or PLACEHOLDER_MODEL, self.train())
         for k in self.train():
             self[k] = getattr(cfg, k)
@@ -151,6 +154,18 @@ class Params(dict):
             if k in self:
                 self[k] = as_bool(k, self[k])
         return self
+
+    def _check_run_location(self):
+        """run_dir, and run_name / experiment (a folder in it), as fit and the studies will check them."""
+        if "run_dir" not in self:
+            return
+        for name in ("run_name", "experiment"):
+            if self.get(name) is not None:
+                try:
+                    self[name] = check_run_location(self["run_dir"], self[name])[1]
+                except ConfigError as e:
+                    raise ConfigError(str(e).replace("run_name", name)) from None
+        check_run_location(self["run_dir"], None)
 
     def in_order(self):
         """The model first, then the training settings, then the rest (how the check line prints them)."""

@@ -26,9 +26,9 @@ figures (the subset's recipe comparisons).
 import os
 from dataclasses import dataclass, field
 
-from .config import TrainConfig
+from .config import TrainConfig, as_int, check_run_location
 from .errors import ConfigError, unknown_name
-from .train import fit
+from .train import check_resume, fit
 
 
 @dataclass(frozen=True)
@@ -184,17 +184,45 @@ def fit_preset(name, data, model=None, **kwargs):
 TEACHER_PRESET = "resnet20_fast"
 
 
+def teacher_plan(data, teacher_model, teacher_epochs=30, run_dir="runs", seed=0):
+    """(folder, record) of task 1's teacher before it trains: ``run_dir/teacher-<model>-e<epochs>-s<seed>-<data
+    digest>`` and what it will be (model, epochs, seed, data digest: the entries a student's record of its
+    teacher holds)."""
+    teacher_epochs, seed = as_int("teacher_epochs", teacher_epochs, 1), as_int("seed", seed, 0)
+    run_dir = check_run_location(run_dir, None)[0]
+    digest = data.describe().get("digest")
+    name = f"teacher-{teacher_model}-e{teacher_epochs}-s{seed}-{(digest or 'data')[:8]}"
+    return os.path.join(run_dir, name), {"model": teacher_model, "epochs": teacher_epochs, "seed": seed,
+                                         "data_digest": digest}
+
+
 def train_teacher(data, teacher_model=None, teacher_epochs=30, run_dir="runs", seed=0, device="auto", amp="auto",
-                  progress=True):
+                  progress=True, start_over=False):
     """The distillation teacher of task 1: ``teacher_model`` (e.g. "resnet20") trained on ``data`` with the depth
-    lab's fast recipe for ``teacher_epochs``, in ``run_dir/teacher-<model>-e<epochs>-<data digest>`` (reused, or
-    continued, when the notebook runs again); None without a teacher model."""
+    lab's fast recipe for ``teacher_epochs``, in the folder of :func:`teacher_plan` (reused, or continued, when
+    the notebook runs again; ``start_over``: started again when it cannot continue); None without a teacher model."""
     if not teacher_model:
         return None
-    digest, run_dir = (data.describe().get("digest") or "data")[:8], os.path.expanduser(os.fspath(run_dir))
-    name = f"teacher-{teacher_model}-e{teacher_epochs}-s{seed}-{digest}"
-    return fit(teacher_model, data, run_dir=run_dir, run_name=name, resume=os.path.isdir(os.path.join(run_dir, name)),
-               progress=progress, **get_preset(TEACHER_PRESET, epochs=teacher_epochs, seed=seed, device=device, amp=amp))
+    folder, _ = teacher_plan(data, teacher_model, teacher_epochs, run_dir, seed)
+    resume = os.path.isdir(folder)
+    return fit(teacher_model, data, run_dir=os.path.dirname(folder), run_name=os.path.basename(folder), resume=resume,
+               start_over=resume and start_over, progress=progress,
+               **get_preset(TEACHER_PRESET, epochs=teacher_epochs, seed=seed, device=device, amp=amp))
+
+
+def fit_with_teacher(model="simplecnn", data=None, *, teacher_model=None, teacher_epochs=30, **kwargs):
+    """Task 1's training: ``labkit.fit(model, data, **kwargs)``, with ``teacher_model`` distilled from a teacher
+    :func:`train_teacher` trains first. The student's resume is checked before the teacher trains (a student that
+    cannot resume is refused at once; a finished one is reloaded without its teacher), and ``start_over`` reaches
+    the teacher too."""
+    if not teacher_model:
+        return fit(model, data, **kwargs)
+    folder, plan = teacher_plan(data, teacher_model, teacher_epochs, kwargs.get("run_dir", "runs"),
+                                kwargs.get("seed", 0))
+    if check_resume(model, data, teacher=folder, teacher_plan=plan, **kwargs) != "finished":
+        train_teacher(data, teacher_model, teacher_epochs, **{k: kwargs[k] for k in (
+            "run_dir", "seed", "device", "amp", "progress", "start_over") if k in kwargs})
+    return fit(model, data, teacher=folder, **kwargs)
 
 
 def preset_table():

@@ -44,7 +44,8 @@ import torch.nn as nn
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, RunBusyError, RunExistsError
 from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_json, discard, jsonable,
-                    read_checkpoint, read_json_file, recover_temp, shown_path, temp_copies, write_file)
+                    read_checkpoint, read_json_file, recover_temp, shown_path, temp_copies, unreadable_reason,
+                    write_file)
 from .models import load_model, save_model
 
 CONFIG, STATE, HISTORY, BEST, RESULT, LOG = "config.json", "last.pth", "history.json", "best_model.pth", \
@@ -57,7 +58,9 @@ EARNED = (BEST, HISTORY, RESULT)  # files whose presence means an epoch was fini
 # Hyper-parameters that must match for a run to be resumed.
 RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
                "scheduler", "milestones", "gamma", "step_size", "warmup_steps", "label_smoothing", "augment", "seed",
-               "model_kwargs", "freeze_epochs", "teacher", "distill_alpha", "distill_temperature")
+               "model_kwargs", "freeze_epochs", "distill_alpha", "distill_temperature", "class_weights")
+# the distillation teacher is compared by what it is (:func:`_teacher_diff`): these entries of its record
+TEACHER_KEYS = ("sha256", "model", "num_classes", "epochs", "seed", "data_digest", "normalize")
 # what a record from before a setting existed holds for it: the setting's default
 RECORD_DEFAULTS = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
                    for f in dataclasses.fields(TrainConfig)}
@@ -71,44 +74,6 @@ EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")  # what
 def path_of(run_dir, name):
     """The path of a run folder's file ``name``: one of :data:`RUN_FILES` or a key of :data:`EXTRA`."""
     return os.path.join(os.fspath(run_dir), EXTRA.get(name, name))
-
-
-def teacher_checkpoint(teacher):
-    """The model checkpoint a ``teacher`` setting names (a finished run folder: its best_model.pth; or a
-    checkpoint file), or None; ConfigError naming the fix when there is none."""
-    if teacher is None:
-        return None
-    path = os.path.join(teacher, BEST) if os.path.isdir(teacher) else teacher
-    if not os.path.isfile(path):
-        raise ConfigError(f"teacher {teacher!r} is not a finished run folder (no {BEST} there) nor a model "
-                          f"checkpoint: train the teacher first (to the end), or pass teacher=None.")
-    return path
-
-
-def check_run_location(run_dir, run_name):
-    """``run_dir`` as text (``~`` expanded; a folder or not yet there) and ``run_name`` (None or one folder
-    name inside it)."""
-    if run_dir is None or not isinstance(run_dir, (str, os.PathLike)) or not os.fspath(run_dir).strip():
-        raise ConfigError(f"run_dir must be a folder path (text), got {run_dir!r}; e.g. run_dir='runs'.")
-    run_dir = os.path.expanduser(os.fspath(run_dir))
-    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-        raise ConfigError(f"run_dir {run_dir!r} is a file, not a folder. Point run_dir at a folder "
-                          f"(it is made if missing), e.g. run_dir='runs'.")
-    if run_name is None:
-        return run_dir, None
-    if isinstance(run_name, int) and not isinstance(run_name, bool):
-        run_name = str(run_name)
-    if not isinstance(run_name, str) or not run_name.strip():
-        raise ConfigError(f"run_name must be a folder name (text) or None, got {run_name!r}.")
-    if (os.path.isabs(run_name) or run_name in (".", "..") or "/" in run_name or os.sep in run_name
-            or (os.altsep and os.altsep in run_name) or "\0" in run_name):
-        raise ConfigError(f"run_name must be one folder name inside run_dir, got {run_name!r}: it would write "
-                          f"outside {run_dir!r}. To keep runs elsewhere, set run_dir to that folder and "
-                          f"run_name to a plain name such as 'task1'.")
-    if run_name != run_name.strip() or run_name.startswith(".") or len(run_name.encode()) > 200:
-        raise ConfigError(f"run_name {run_name!r} cannot be a run folder's name (no leading or trailing spaces, "
-                          f"not starting with '.', at most 200 bytes); e.g. run_name='task1'.")
-    return run_dir, run_name
 
 
 # ---- reading a folder back ---------------------------------------------------------------------------
@@ -167,8 +132,8 @@ def read_state(path, record_only=False):
                       if earned else None)
     try:
         torch.load(file, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001
-        return None, "its training state last.pth is corrupt or truncated and cannot be read"
+    except Exception as e:  # noqa: BLE001  (truncated, garbage, crafted)
+        return None, f"its training state last.pth {unreadable_reason(file, e)[0]}"
     return None, "its last.pth is not a labkit training state"
 
 
@@ -378,9 +343,11 @@ def settings_diff(old, settings=None, data=None, data_keys=None):
     transfer study all ask it."""
     diff = []
     if settings is not None:
-        was = {k: _comparable(k, old.get(k, RECORD_DEFAULTS.get(k))) for k in RESUME_KEYS}
-        diff += [(k, old.get(k, RECORD_DEFAULTS.get(k)), settings.get(k)) for k in RESUME_KEYS
+        keys = [k for k in RESUME_KEYS if k in settings]  # class_weights: only where fit resolved them
+        was = {k: _comparable(k, old.get(k, RECORD_DEFAULTS.get(k))) for k in keys}
+        diff += [(k, old.get(k, RECORD_DEFAULTS.get(k)), settings.get(k)) for k in keys
                  if was[k] != _comparable(k, settings.get(k))]
+        diff += _teacher_diff(old, settings)
     was = old.get("data")
     if data is None or not isinstance(was, dict):
         return diff
@@ -400,11 +367,28 @@ def settings_diff(old, settings=None, data=None, data_keys=None):
 
 
 def _comparable(key, value):
-    """A setting as resumes compare it: a teacher by its run folder's name (not where that folder is)."""
+    """A setting as resumes compare it: a teacher's path by its run folder's name (records from before teachers
+    were recorded by content)."""
     if key == "teacher" and value:
         parts = os.path.normpath(os.fspath(value)).split(os.sep)
         return parts[-2] if parts[-1] == BEST and len(parts) > 1 else parts[-1]
     return jsonable(value)
+
+
+def _teacher_diff(old, new):
+    """[(name, was, now)]: the distillation teacher compared by what it is (its checkpoint's SHA-256, model,
+    classes, epochs, seed and data: each entry both records know), not by its folder's name or place."""
+    was_path, now_path = old.get("teacher"), new.get("teacher")
+    if not was_path and not now_path:
+        return []
+    if not was_path or not now_path:
+        return [("teacher", was_path, now_path)]
+    was, now = old.get("teacher_record"), new.get("teacher_record")
+    if not isinstance(was, dict) or not isinstance(now, dict):  # a record from before: by the folder's name
+        return [] if _comparable("teacher", was_path) == _comparable("teacher", now_path) else \
+            [("teacher", was_path, now_path)]
+    return [(f"teacher {k}", was.get(k), now[k]) for k in TEACHER_KEYS
+            if now.get(k) is not None and was.get(k) is not None and jsonable(was[k]) != jsonable(now[k])]
 
 
 def diff_text(diff, sep=", "):

@@ -15,9 +15,10 @@ Accuracy: NN.NN%``. Where the run's files go and how each epoch is committed: :m
 only: it decides nothing); the device and precision: :mod:`labkit.device`.
 """
 import math
+import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,14 +30,14 @@ try:  # tqdm's notebook bar needs ipywidgets; without it that bar only warns (IP
 except ImportError:
     from tqdm import tqdm
 
-from .config import TrainConfig, as_bool
+from .config import TrainConfig, as_bool, check_run_location
 from .device import autocast_context, choose_placement, device_record, to_device
 from .errors import ConfigError, NonFiniteLossError
 from .evaluate import confusion, evaluate, per_class_accuracy
-from .files import STATE_FORMAT, jsonable, shown_path
-from .models import get_model, load_model, unwrap
+from .files import STATE_FORMAT, file_sha256, jsonable, read_checkpoint, shown_path
+from .models import checkpoint_num_classes, get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
-from .runs import RunFolder, check_run_location, load_run, teacher_checkpoint
+from .runs import BEST, RunFolder, diff_text, epochs_done, load_run, run_record, run_status, settings_diff
 
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
 DIVERGED_FIX = "Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization."
@@ -67,14 +68,13 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
     A run another process is training is refused (:class:`labkit.RunBusyError`). An epoch whose loss is NaN/inf
     (training, validation or tracked test) stops the run before anything of it is saved (NonFiniteLossError).
     """
-    cfg = TrainConfig.from_params(model, params)
-    run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over, cfg)
-    place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)
-    weights = _loss_weights(class_weights, data, place.device)
+    cfg, place, weights, teacher = _settings(model, data, class_weights, params)
+    run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over)
     with RunFolder.open(cfg, data, run_dir, run_name, resume, start_over, verbose) as folder:
         folder.recover()  # a resumed run's files made to agree with its last committed epoch
         if folder.finished:
-            return folder.reload(place.device)
+            return folder.reload(place.device)  # a finished run needs no teacher
+        check_teacher(teacher, data)  # before any folder is made
         loaders = _loaders(cfg, data, place.channels_last)
         parts = build_parts(cfg, len(data.classes), place, len(loaders["train"]), weights)
         so_far = resume_into(parts, folder, start_over)  # a resumed run's saved state loaded into the parts
@@ -82,7 +82,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
             parts, so_far = build_parts(cfg, len(data.classes), place, len(loaders["train"]), weights), SoFar([])
         parts.forward = torch.compile(parts.net) if cfg.compile else parts.net
         folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}", exact=bool(run_name))
-        record = _run_record(cfg, data, place, parts, weights, folder.path, so_far.started)
+        record = _run_record(cfg, data, place, parts, folder.path, so_far.started)
         if not folder.begin(record, cfg.epochs) and verbose:
             print(f"Run folder: {shown_path(folder.path)} | {place.describe(record)}")
         try:
@@ -103,6 +103,21 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
                        f"prediction averages {tta_description(cfg)}")
         folder.log(f"Test Accuracy: {test['result']['test_acc']:.2f}%")
         return load_run(folder.path, model=test["model"])
+
+
+def check_resume(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=False, start_over=False,
+                 verbose=True, class_weights=None, teacher_plan=None, progress=None, **params):
+    """What :func:`fit` with the same arguments would find, checked without training or reading a teacher:
+    "finished" (fit reloads it), "continue" (a run to resume), "new"; the refusals fit would make are raised
+    (nothing changed). ``teacher_plan``: the record of a teacher still to train (task 1's ``teacher_model``:
+    model, epochs, seed, data digest), compared with the teacher the run recorded, so that a student that
+    cannot resume is refused before its teacher trains (:func:`labkit.presets.fit_with_teacher`)."""
+    cfg, place, weights, teacher = _settings(model, data, class_weights, params, teacher_plan)
+    run_dir, run_name, resume, start_over = _check_call(data, run_dir, run_name, resume, start_over)
+    if not resume:
+        return "new"
+    with RunFolder.open(cfg, data, run_dir, run_name, resume, start_over, verbose) as folder:
+        return "finished" if folder.finished else "continue" if folder.state is not None else "new"
 
 
 @dataclass
@@ -302,19 +317,85 @@ def build_parts(cfg, num_classes, place, steps, class_weights=None):
     return TrainingParts(net, nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing),
                          optimizer, scheduler, per_batch,
                          torch.amp.GradScaler(place.device.type) if place.use_scaler else None,
-                         place.device, place.amp_dtype, place.channels_last, teacher=load_teacher(cfg, place),
+                         place.device, place.amp_dtype, place.channels_last, teacher=load_teacher(cfg.teacher, place),
                          distill=(cfg.distill_alpha, cfg.distill_temperature), machine=place.machine)
 
 
-def load_teacher(cfg, place):
-    """The distillation teacher of ``cfg`` (None without one), frozen, in eval mode, in the run's memory format."""
-    path = teacher_checkpoint(cfg.teacher)
-    if path is None:
+def load_teacher(setting, place):
+    """The distillation teacher ``setting`` names (None without one), frozen, in eval mode, in the run's memory
+    format (checked by :func:`check_teacher` before)."""
+    if setting is None:
         return None
-    teacher = load_model(path, device=place.device).eval()
+    teacher = load_model(Teacher.find(setting).checkpoint, device=place.device).eval()
     if place.channels_last:
         teacher = teacher.to(memory_format=torch.channels_last)
     return teacher.requires_grad_(False)
+
+
+# ---- the distillation teacher: recorded by what it is, checked against the data before any folder is made ----
+TEACHER_FIX = "or pass teacher=None"
+
+
+@dataclass
+class Teacher:
+    """A ``teacher`` setting read (not loaded): its checkpoint (None: not there), its ``record`` (what the student's
+    run records and a resume compares: the checkpoint's SHA-256, the model, its classes, and for a run folder the
+    run's epochs, seed and data), and for a run folder its status and record (``run``)."""
+
+    setting: str
+    checkpoint: str = None
+    record: dict = field(default_factory=dict)
+    run: dict = None
+    status: str = None
+
+    @classmethod
+    def find(cls, setting):
+        """The teacher ``setting`` (a run folder or a model checkpoint) names; None without one."""
+        if setting is None:
+            return None
+        folder = os.path.isdir(setting)
+        path = os.path.join(setting, BEST) if folder else setting
+        teacher = cls(setting, path if os.path.isfile(path) else None)
+        if folder:
+            teacher.run, teacher.status = run_record(setting) or {}, run_status(setting)
+            data = teacher.run.get("data") if isinstance(teacher.run.get("data"), dict) else {}
+            teacher.record.update(epochs=teacher.run.get("epochs"), seed=teacher.run.get("seed"),
+                                  data_digest=data.get("digest"), normalize=data.get("normalize"))
+        if teacher.checkpoint is not None:
+            meta = read_checkpoint(teacher.checkpoint, f"teacher checkpoint (teacher={setting!r})")
+            meta = meta if isinstance(meta, dict) else {}
+            teacher.record.update(sha256=file_sha256(teacher.checkpoint), model=meta.get("model_name"),
+                                  num_classes=checkpoint_num_classes(meta, teacher.checkpoint),
+                                  classes=meta.get("classes"))
+        return teacher
+
+
+def check_teacher(teacher, data):
+    """ConfigError naming what is wrong with ``teacher`` for a student on ``data``: not there, not a finished run,
+    another number (or names) of classes, trained on other data (its training images may be the student's
+    validation images) or with another normalization."""
+    if teacher is None:
+        return
+    where = f"teacher {teacher.setting!r}"
+    if teacher.checkpoint is None:
+        raise ConfigError(f"{where} is not a finished run folder (no {BEST} there) nor a model checkpoint: train "
+                          f"the teacher first (to the end), {TEACHER_FIX}.")
+    if teacher.run is not None and teacher.status != "finished":
+        raise ConfigError(f"{where} is not a finished run ({teacher.status}: {epochs_done(teacher.setting)} of "
+                          f"{teacher.run.get('epochs', '?')} epochs): finish it first (fit with its settings, its "
+                          f"run_name and resume=True; task 1's teacher_model does), {TEACHER_FIX}.")
+    n, classes = teacher.record.get("num_classes"), teacher.record.get("classes")
+    if n is not None and n != len(data.classes) or classes and list(classes) != list(data.classes):
+        raise ConfigError(f"{where} predicts {n} classes ({', '.join(map(str, classes or []))}), but the data has "
+                          f"{len(data.classes)} ({', '.join(map(str, data.classes))}): train a teacher on this data, "
+                          f"{TEACHER_FIX}.")
+    diff = settings_diff(teacher.run, data=data.describe()) if teacher.run else []
+    if diff:
+        raise ConfigError(f"{where} was trained on other data than this run: {diff_text(diff)}. Its training images "
+                          f"may be this run's validation images (the best epoch would be chosen on images the "
+                          f"teacher saw), or its inputs were normalized otherwise. Train the teacher on this run's "
+                          f"data (the same data_root, limit, val_ratio, seed and normalize; task 1's teacher_model "
+                          f"does), {TEACHER_FIX}.")
 
 
 def build_optimizer(cfg, params, scaled=False):
@@ -396,10 +477,21 @@ def epoch_line(train_loss, train_acc, val_loss, val_acc):
 
 
 # ---- fit's checks and set-up, in the order fit calls them -----------------------------------------
-def _check_call(data, run_dir, run_name, resume, start_over, cfg):
-    teacher_checkpoint(cfg.teacher)  # a teacher that is not there fails now, before any folder or data
+def _settings(model, data, class_weights, params, teacher_plan=None):
+    """(cfg, placement, loss weights, teacher): the call's settings checked, with what fit records beyond the
+    parameters (the loss weights, the teacher as what it is) put into cfg, before any folder or data."""
+    cfg = TrainConfig.from_params(model, params)
     if data is None or not hasattr(data, "loader"):
         raise ConfigError("fit needs data=labkit.load_cifar10(...) (or another data object with .loader()).")
+    place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)
+    weights = _loss_weights(class_weights, data, place.device)
+    teacher = Teacher.find(cfg.teacher)
+    record = teacher_plan if teacher_plan is not None else teacher.record if teacher else None
+    cfg.record_call(weights.tolist() if weights is not None else None, record)
+    return cfg, place, weights, teacher
+
+
+def _check_call(data, run_dir, run_name, resume, start_over):
     resume, start_over = as_bool("resume", resume), as_bool("start_over", start_over)
     if start_over and not resume:
         raise ConfigError("start_over=True restarts a run that resume=True cannot find or continue: pass "
@@ -413,9 +505,15 @@ def _loss_weights(class_weights, data, device):
         class_weights = getattr(data, "loss_class_weights", None)
     if class_weights is None:
         return None
-    weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+    try:
+        weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"class_weights must be one number per class ({len(data.classes)}), got "
+                          f"{class_weights!r}") from None
     if weights.shape != (len(data.classes),):
         raise ConfigError(f"class_weights needs one weight per class ({len(data.classes)}), got {tuple(weights.shape)}")
+    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or not bool((weights > 0).any()):
+        raise ConfigError(f"class_weights must be finite numbers >= 0, not all 0, got {weights.tolist()}")
     return weights
 
 
@@ -471,7 +569,7 @@ def _load_state(state, parts):
         parts.scaler.load_state_dict(state["scaler"])
 
 
-def _run_record(cfg, data, place, parts, weights, path, started):
+def _run_record(cfg, data, place, parts, path, started):
     """config.json: every setting, where and in what precision it ran, the data, the model's size, when it
     started."""
     config = {**cfg.to_dict(), "run_dir": path, "started": started, **place.record(), "num_classes": len(data.classes),
@@ -479,8 +577,6 @@ def _run_record(cfg, data, place, parts, weights, path, started):
               "params": sum(p.numel() for p in parts.net.parameters()),
               "fused_optimizer": bool(parts.optimizer.defaults.get("fused")),
               **device_record(place.device, place.amp_dtype, place.use_scaler)}
-    if weights is not None:
-        config["class_weights"] = weights.tolist()
     return config
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import labkit
+import labkit.models
 from labkit.errors import CheckpointError, DataError, DataMissingError
 
 MARK = "LABKIT_CRAFTED_FILE_RAN"
@@ -73,12 +74,69 @@ def test_crafted_hub_weights_are_refused_unrun(tmp_path, monkeypatch):
     assert not marker.exists()
 
 
+class SystemCall:
+    """A pickle asking to run os.system (never run: the command would only create a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+ASKS = r"asks to run {}, so it was not loaded"
+
+
+def _refused_unrun(call, asked, marker):
+    with pytest.raises(CheckpointError, match=ASKS.format(asked)) as e:
+        call()
+    assert "weights_only" not in str(e.value) and "corrupt" not in str(e.value)  # never torch's unsafe advice
+    assert not marker.exists()
+
+
 def test_a_crafted_checkpoint_is_refused_unrun(tmp_path):
+    """Issue 31 row 15: named as a crafted file (what it asks to run), never as corrupt, never with torch's
+    advice to re-run torch.load with weights_only=False (the one step that would run it)."""
     marker = tmp_path / MARK
     torch.save({"format": "labkit-model-1", "model_name": "simplecnn", "state_dict": Payload(str(marker))},
                tmp_path / "best_model.pth")
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
-        labkit.load_model(tmp_path / "best_model.pth")
-    with pytest.raises(CheckpointError):
-        labkit.get_model("tv_resnet18", weights=str(tmp_path / "best_model.pth"))
-    assert not marker.exists()
+    _refused_unrun(lambda: labkit.load_model(tmp_path / "best_model.pth"), r"io\.open", marker)
+    _refused_unrun(lambda: labkit.get_model("tv_resnet18", weights=str(tmp_path / "best_model.pth")), r"io\.open",
+                   marker)
+    with open(tmp_path / "plain.pth", "wb") as f:  # a bare pickle (not torch's zip), protocol 4
+        pickle.dump({"state_dict": SystemCall(str(marker))}, f, protocol=4)
+    _refused_unrun(lambda: labkit.load_model(tmp_path / "plain.pth"), r"os\.system", marker)
+
+
+def test_a_crafted_teacher_or_training_state_is_refused_unrun(subset_root, tmp_path):
+    """Row 15's teacher= and last.pth: the same words."""
+    marker = tmp_path / MARK
+    torch.save({"format": "labkit-model-1", "model_name": "simplecnn", "state_dict": SystemCall(str(marker))},
+               tmp_path / "teacher.pth")
+    small = labkit.load_cifar10(subset_root, limit=100, test_limit=20, device="cpu", verbose=False)
+    kw = dict(epochs=1, batch_size=32, progress=False, verbose=False, run_dir=tmp_path / "runs")
+    _refused_unrun(lambda: labkit.fit("simplecnn", small, teacher=str(tmp_path / "teacher.pth"), **kw), r"os\.system",
+                   marker)
+    assert not (tmp_path / "runs").exists()
+    run = labkit.fit("simplecnn", small, run_name="r", **kw)
+    torch.save({"format": "labkit-train-state-1", "epoch": 1, "model": SystemCall(str(marker))},
+               os.path.join(run.run_dir, "last.pth"))
+    os.remove(os.path.join(run.run_dir, "result.json"))
+    asks = r"last\.pth asks to run os\.system, so it was not loaded.*start_over"
+    with pytest.raises(CheckpointError, match=asks) as e:
+        labkit.fit("simplecnn", small, run_name="r", resume=True, **kw)
+    assert "weights_only" not in str(e.value) and not marker.exists()
+
+
+@pytest.mark.parametrize("num_classes", [-5, "ten", 2**40, True, 2.5])
+def test_model_checkpoint_metadata_is_checked(tmp_path, num_classes):
+    """Row 16: num_classes -5 / "ten" / 2**40 in a checkpoint's metadata: a CheckpointError naming the field,
+    no raw error, no 256 TiB allocation."""
+    path = tmp_path / "best_model.pth"
+    labkit.models.save_model(labkit.get_model("simplecnn"), path, "simplecnn", num_classes=num_classes)
+    with pytest.raises(CheckpointError, match=r"metadata field num_classes is .*was not loaded"):
+        labkit.load_model(path)
+    torch.save({"format": "labkit-model-1", "model_name": "simplecnn", "model_kwargs": {"dropout": "x" * 3},
+                "state_dict": {}}, path)
+    with pytest.raises(CheckpointError, match=r"metadata .*builds no model"):
+        labkit.load_model(path)

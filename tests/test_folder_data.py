@@ -372,3 +372,58 @@ def test_empty_truncated_and_non_image_files_are_refused(tmp_path, images):
     # a CSV whose image column names non-images at the top: refused without verify_images
     with pytest.raises(DataError, match=r"img_25\.png \(line 2\).*is image_col= the column of image files\?"):
         load(write_csv(tmp_path / "t2.csv", [(images[25], 0)] + rows3(images[:20])), img)
+
+
+# ---- issue 31 rows 17 and 18: files outside the folder, links, errors from DataLoader workers --------------
+def test_rows_outside_image_dir_are_refused(tmp_path, images):
+    """Row 17: '../../outside.png', an absolute path, a link out of the folder: listed and refused, not read."""
+    write_images(tmp_path / "elsewhere", ["outside.png"])
+    outside = tmp_path / "elsewhere" / "outside.png"
+    os.symlink(outside, tmp_path / "img" / "link.png")
+    os.makedirs(tmp_path / "img" / "sub" / "deeper")
+    for name, shown in [("sub/deeper/../../../elsewhere/outside.png", "elsewhere/outside.png"),
+                        (str(outside), str(outside)), ("link.png", "link.png")]:
+        csv = write_csv(tmp_path / "t.csv", rows3(images) + [(name, 0)])
+        with pytest.raises(DataError, match=r"1 image listed in t\.csv lies outside image_dir .*" + shown.replace(
+                ".", r"\.") + r" \(line 32\).*labkit reads only the images inside image_dir"):
+            load(csv, tmp_path / "img")
+    os.symlink(tmp_path / "img" / images[0], tmp_path / "img" / "inside.png")  # a link inside the folder: fine
+    assert len(load(write_csv(tmp_path / "t.csv", rows3(images[1:]) + [("inside.png", 0)]), tmp_path / "img")
+               .train_set) == 30
+
+
+def test_a_test_image_linked_to_a_training_image_is_leakage(tmp_path, images):
+    """Row 17: a test image that is a link to a training image (another name, same file) passes no longer."""
+    write_images(tmp_path / "img", [f"t_{i}.png" for i in range(5)], seed=3)
+    os.symlink(tmp_path / "img" / images[4], tmp_path / "img" / "t_5.png")
+    train = write_csv(tmp_path / "train.csv", rows3(images))
+    test = write_csv(tmp_path / "test.csv", rows3([f"t_{i}.png" for i in range(6)]))
+    with pytest.raises(DataError, match=r"1 of the 6 test images \(test\.csv\) are also training images.*t_5\.png"):
+        load(train, tmp_path / "img", test_csv=test)
+
+
+def test_an_unreadable_image_in_a_worker_gives_labkits_message_first(tmp_path, images):
+    """Row 18: with num_workers=2 torch re-raises a worker's DataError as 'Caught DataError in DataLoader worker
+    process 0. Original Traceback ...' (17 lines, labkit's message last): labkit's message comes first."""
+    csv = write_csv(tmp_path / "t.csv", rows3(images))
+    data = load(csv, tmp_path / "img", num_workers=2)
+    (tmp_path / "img" / images[25]).write_bytes(b"not an image")
+    with pytest.raises(DataError) as e:
+        for _ in data.loader("train", 8, shuffle=False):
+            pass
+    assert str(e.value).startswith("cannot read image ") and "img_25.png" in str(e.value)
+    assert "Traceback" not in str(e.value) and "worker process" in str(e.value)
+
+
+@pytest.mark.parametrize("option,message", [
+    (dict(image_size=2**64), r"image_size must be <= 9223372036854775807"),
+    (dict(image_size=100000), r"image_size must be from 8 to 4096 pixels"),
+    (dict(crop_ratio="most"), r"crop_ratio must be a number, got the text 'most'"),
+    (dict(num_workers=10**30), r"num_workers must be <= 256"),
+    (dict(minority_repeat=2**70), r"minority_repeat must be <= 1000"),
+    (dict(limit=2**64), r"limit must be a positive whole number \(at most"),
+])
+def test_folder_options_past_what_torch_takes_are_refused(tmp_path, images, option, message):
+    """Issue 31's neighbours of row 13: every whole number of the folder data checked before a torch call."""
+    with pytest.raises(ConfigError, match=message):
+        load(write_csv(tmp_path / "t.csv", rows3(images)), tmp_path / "img", **option)

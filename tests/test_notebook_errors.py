@@ -24,6 +24,10 @@ CASES = [
      r"papermill passed parameter\(s\) 'learning_rate' \(did you mean 'lr'\?\) that this notebook does not have"),
     ("task2_resnet18.ipynb", {"ablation": "[lr]"}, "ConfigError", r"'ablation' \(did you mean 'ablations'\?\)"),
     ("task3_resnet_depth.ipynb", {"depths": "[21]"}, "ConfigError", r"depth 21 is not a CIFAR ResNet depth"),
+    # issue 31 rows 13 and 14: refused by the parameter cell, before the model summary and the data
+    ("task1_simplecnn.ipynb", {"seed": 99999999999999999999}, "ConfigError", r"seed must be <= 9223372036854775807"),
+    ("task1_simplecnn.ipynb", {"run_dir": 2024}, "ConfigError", r"run_dir must be a folder path \(text\), got the "
+                                                                r"number 2024"),
 ]
 
 

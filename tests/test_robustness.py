@@ -147,6 +147,13 @@ BAD_FIT = [
     (dict(amp="fp8"), r"unknown amp mode 'fp8'"),
     (dict(augment="maybe"), r"augment must be True \(crop \+ flip\), 'flip' \(flip only\) or False, got 'maybe'"),
     (dict(nesterov=True, optimizer="adam"), r"nesterov=True needs optimizer='sgd'"),
+    # issue 31 row 13: integers past 64 bits, exact or as text, refused before a torch call overflows
+    (dict(seed=99999999999999999999), r"seed must be <= 9223372036854775807 \(the largest integer torch takes\)"),
+    (dict(seed="99999999999999999999"), r"seed must be <= 9223372036854775807"),
+    (dict(epochs=10**400), r"epochs must be <= 9223372036854775807"),
+    (dict(lr=10**400), r"lr is too large to be a number of this setting: 1000.*\(401 digits\)"),
+    (dict(eval_batch_size=2**63), r"eval_batch_size must be <= 9223372036854775807"),
+    (dict(milestones=[1, 2**64]), r"milestones must be <= 9223372036854775807"),
 ]
 
 
@@ -157,6 +164,41 @@ def test_bad_training_parameters(kwargs, message, subset, tmp_path):
     with pytest.raises(labkit.ConfigError, match=message):
         labkit.fit(kwargs.pop("model"), subset, run_dir=tmp_path, progress=False, **kwargs)
     assert not any(tmp_path.iterdir())  # nothing trained, no run folder made
+
+
+PARAMETER_CELL = dict(model="simplecnn", epochs=1, seed=0, run_dir="runs", run_name=None, data_root="./data",
+                      teacher_model=None, teacher_epochs=30)
+BAD_CELL = [  # issue 31 rows 13 and 14: the notebooks' parameter cell (labkit.parameters), before any download
+    (dict(seed=99999999999999999999), r"seed must be <= 9223372036854775807"),
+    (dict(teacher_epochs=2**70), r"teacher_epochs must be <= 9223372036854775807"),
+    (dict(limit=10**30), r"limit must be a positive whole number \(at most 9223372036854775807\)"),
+    (dict(run_dir=""), r"run_dir must be a folder path \(text\), got ''"),
+    (dict(run_dir=2024), r"run_dir must be a folder path \(text\), got the number 2024 .*-p run_dir runs/2024"),
+    (dict(run_dir=["runs"]), r"run_dir must be a folder path \(text\), got \['runs'\]"),
+    (dict(run_dir="r" * 5000), r"run_dir 'rrrr.*\(5000 characters\)' cannot be a folder path"),
+    (dict(run_name="n" * 10000), r"run_name 'nnn.*\(10000 characters\)' cannot be a run folder's name"),
+    (dict(experiment="a/b"), r"experiment must be one folder name inside run_dir"),
+    (dict(num_workers=-1), r"num_workers must be >= 0"),
+    (dict(image_size=2**64), r"image_size must be <= 9223372036854775807"),
+]
+
+
+@pytest.mark.parametrize("values,message", BAD_CELL, ids=[repr(v)[:40] for v, _ in BAD_CELL])
+def test_the_parameter_cell_refuses_values_a_run_would_fail_on(values, message):
+    from labkit.parameters import Params
+
+    with pytest.raises(labkit.ConfigError, match=message):
+        Params({**PARAMETER_CELL, **values}).check()
+    good = Params({**PARAMETER_CELL, "run_name": 2024, "seed": "7"}).check()
+    assert good["run_name"] == "2024" and good["seed"] == 7
+
+
+def test_run_dir_of_a_teacher_is_checked(subset):
+    """Row 14: run_dir=5 with a teacher was a raw TypeError."""
+    import labkit.presets
+
+    with pytest.raises(labkit.ConfigError, match=r"run_dir must be a folder path \(text\), got the number 5"):
+        labkit.presets.fit_with_teacher("simplecnn", subset, teacher_model="resnet20", run_dir=5)
 
 
 def test_papermill_style_strings_are_accepted(subset, tmp_path):

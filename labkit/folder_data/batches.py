@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import LabkitError
+
 
 class SplitView(Dataset):
     """Rows ``idx`` of an ImageCsvDataset; an item key is (position, sample seed)."""
@@ -53,4 +55,23 @@ class FolderLoader:
         self.sampler.set_epoch(epoch)
 
     def __iter__(self):
-        return iter(self.loader)
+        batches = iter(self.loader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except LabkitError as e:  # raised in a worker process: torch puts its own lines first
+                raise from_worker(e) from None
+            yield batch
+
+
+def from_worker(error):
+    """A labkit error a DataLoader worker raised, with labkit's message first (torch re-raises it as "Caught
+    DataError in DataLoader worker process 0. Original Traceback ...", the message on the last line)."""
+    text = str(error)
+    marker = f"{type(error).__module__}.{type(error).__name__}: "
+    if not text.startswith("Caught ") or marker not in text:
+        return error
+    worker = text.split(".", 1)[0].replace("Caught ", "").replace(type(error).__name__, "").strip()
+    return type(error)(f"{text[text.rindex(marker) + len(marker):].strip()} ({worker})")

@@ -12,6 +12,7 @@ import stat
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..config import as_count, as_float, as_int
 from ..data import stratified_pick
 from ..errors import ConfigError, DataError, DataMissingError
 from .images import IMAGE_EXTENSIONS, open_rgb
@@ -28,17 +29,19 @@ def check_image_options(mode, normalize, image_size, crop_ratio, flips):
         raise ConfigError(f"mode must be 'train' or 'test', got {mode!r}")
     if normalize not in NORMALIZE_OPTIONS:
         raise ConfigError(f"normalize must be one of {NORMALIZE_OPTIONS}, got {normalize!r}")
-    image_size = int(image_size)
-    if image_size < 8:
-        raise ConfigError(f"image_size must be at least 8 pixels, got {image_size}")
-    if not 0 < float(crop_ratio) <= 1:
+    image_size = as_int("image_size", image_size)  # a number up to int64, then a size
+    if not 8 <= image_size <= MAX_IMAGE_SIZE:
+        raise ConfigError(f"image_size must be from 8 to {MAX_IMAGE_SIZE} pixels, got {image_size}")
+    crop_ratio = as_float("crop_ratio", crop_ratio)
+    if not 0 < crop_ratio <= 1:
         raise ConfigError(f"crop_ratio must be in (0, 1], got {crop_ratio}")
     flips = (flips or "").lower()
     if set(flips) - set("hv"):
         raise ConfigError(f"flips must be '', 'h', 'v' or 'hv' (horizontal/vertical), got {flips!r}")
-    return image_size, float(crop_ratio), flips
+    return image_size, crop_ratio, flips
 
 
+MAX_IMAGE_SIZE = 4096  # input side in pixels: ImageNet models take 224; a 4096x4096 batch of 32 is already 6 GiB
 SAMPLE_DECODED = 4  # images decoded at construction (all with verify_images=True): a folder of non-images fails now
 
 
@@ -88,13 +91,12 @@ class ImageCsvDataset(Dataset):
         refuse_duplicate_rows(files, raw, lines, fname, image_col)  # before the limit: a subset hides none
         idx = np.arange(len(names))
         if limit is not None:
-            limit = int(limit)
-            if limit < 1:
-                raise ConfigError(f"limit must be a positive whole number or None, got {limit}")
+            limit = as_count("limit", limit)
             idx = stratified_pick(labels, min(limit, len(idx)), seed)
         self.names, self.labels, self.lines = [names[i] for i in idx], labels[idx], lines[idx]
         self.files = [files[i] for i in idx]  # relative to image_dir: what the data is, wherever the folder
         self.paths = [os.path.join(self.image_dir, f) for f in self.files]
+        self._refuse_outside()
         self.sizes = None
         if check_files:
             self.check_files(verify_images)
@@ -106,6 +108,22 @@ class ImageCsvDataset(Dataset):
         if self.suffix and not name.lower().endswith(self.suffix.lower()):
             name = name + self.suffix
         return os.path.normpath(name).replace(os.sep, "/")
+
+    def real_paths(self):
+        """Each listed file as the file it is (links followed, ``..`` resolved): what leakage checks compare."""
+        return [os.path.normcase(os.path.realpath(p)) for p in self.paths]
+
+    def _refuse_outside(self):
+        """DataError listing the rows whose file lies outside image_dir: a name with ``..``, an absolute path,
+        or a link that leads out of the folder (labkit reads the images of the folder it was given, nothing else)."""
+        root = os.path.normcase(os.path.realpath(self.image_dir))
+        outside = [i for i, p in enumerate(self.real_paths()) if not p.startswith(root.rstrip(os.sep) + os.sep)]
+        if outside:
+            raise DataError(f"{plural(len(outside), 'image')} listed in {os.path.basename(self.csv_file)} "
+                            f"{'lies' if len(outside) == 1 else 'lie'} outside image_dir {self.image_dir!r} (a name "
+                            f"with '..', an absolute path, or a link that leads out of the folder): "
+                            f"{self._shown(outside)}. labkit reads only the images inside image_dir. Fix: copy "
+                            f"those images into the folder and list them by their names there, or remove their rows.")
 
     def file_sizes(self):
         """Each listed file's size in bytes (-1: not there), read once."""

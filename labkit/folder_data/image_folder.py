@@ -11,6 +11,7 @@ import json
 import numpy as np
 import torch
 
+from ..config import as_int
 from ..errors import ConfigError
 from .batches import FolderLoader, SplitView
 from .sampling import (augment_plan, balanced_class_weights, check_imbalance, epoch_sampler, imbalance_note,
@@ -30,12 +31,8 @@ class ImageFolderData:
         self.train_idx, self.val_idx, self.test_idx = (np.asarray(a, dtype=np.int64)
                                                        for a in (train_idx, val_idx, test_idx))
         self.classes = list(train_set.classes)
-        self.num_workers = int(num_workers)
-        if self.num_workers < 0:
-            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
-        self.minority_repeat = int(minority_repeat)
-        if self.minority_repeat < 1:
-            raise ConfigError(f"minority_repeat must be >= 1, got {minority_repeat}")
+        self.num_workers = as_int("num_workers", num_workers, 0, hi=256)
+        self.minority_repeat = as_int("minority_repeat", minority_repeat, 1, hi=1000)
         self.minority_classes = minority_class_indices(self.class_counts("train"), minority_classes, self.classes)
         self.info = dict(info or {})
         self.image_size = train_set.image_size

@@ -69,14 +69,10 @@ def _refuse_one_class(train_set):
 
 
 def _refuse_leakage(train_set, test_set):
-    """DataError naming the test CSV's images that are training images too (the same file: the same name
-    in the same folder, however the folder is spelled): the test would score images the model trained on."""
-    def files(ds):
-        root = os.path.realpath(ds.image_dir)
-        return [os.path.normcase(os.path.normpath(os.path.join(root, f))) for f in ds.files]
-
-    train = set(files(train_set))
-    both = [i for i, f in enumerate(files(test_set)) if f in train]
+    """DataError naming the test CSV's images that are training images too (the same file: the same name in the
+    same folder however the folder is spelled, or a link to it): the test would score images the model trained on."""
+    train = set(train_set.real_paths())  # the files themselves: a link to a training image is that image
+    both = [i for i, f in enumerate(test_set.real_paths()) if f in train]
     if not both:
         return
     test_name, train_name = os.path.basename(test_set.csv_file), os.path.basename(train_set.csv_file)

@@ -16,11 +16,11 @@
 from .cifar_resnet import CifarResNet
 from .registry import (IMAGENET_MODELS, MODELS, check_model_kwargs, check_model_name, count_params, get_model,
                        list_models, model_options)
-from .saved import load_model, save_model
+from .saved import checkpoint_num_classes, load_model, save_model
 from .simplecnn import SimpleCNN
 from .vgg import VGG
 from .weights import load_checked_state_dict, load_state_dict_file, unwrap
 
 __all__ = ["MODELS", "IMAGENET_MODELS", "get_model", "list_models", "count_params", "check_model_name",
-           "check_model_kwargs", "model_options", "load_model", "save_model", "load_checked_state_dict",
+           "check_model_kwargs", "model_options", "checkpoint_num_classes", "load_model", "save_model", "load_checked_state_dict",
            "load_state_dict_file", "unwrap", "SimpleCNN", "CifarResNet", "VGG"]

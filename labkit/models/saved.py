@@ -1,8 +1,25 @@
 """A trained model on disk: ``save_model`` writes it with its registry name, ``load_model`` rebuilds it."""
-from ..errors import CheckpointError
+from ..errors import CheckpointError, LabkitError
 from ..files import MODEL_FORMAT, atomic_torch_save, read_checkpoint
 from .registry import get_model
 from .weights import load_checked_state_dict, load_state_dict_file, unwrap
+
+
+MAX_CLASSES = 100_000  # more output classes than any labkit data set has (ImageNet-21k: 21,841)
+DAMAGED = "not what labkit writes there: the file was damaged or made by hand, so it was not loaded. Use a " \
+          "checkpoint labkit wrote (a run's best_model.pth)."
+
+
+def checkpoint_num_classes(meta, path):
+    """The ``num_classes`` a model checkpoint's metadata ``meta`` gives (None: not given); CheckpointError naming
+    the field unless it is a whole number from 1 to :data:`MAX_CLASSES` (it sizes the model built to load it)."""
+    n = meta.get("num_classes") if isinstance(meta, dict) else None
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CLASSES:
+        raise CheckpointError(f"model checkpoint {path!r}: its metadata field num_classes is {n!r} (a number of "
+                              f"classes is a whole number from 1 to {MAX_CLASSES}), {DAMAGED}")
+    return n
 
 
 def save_model(model, path, model_name=None, model_kwargs=None, supersede=False, **meta):
@@ -25,9 +42,20 @@ def load_model(path, model=None, device="cpu"):
     if model is None:
         if not name:
             raise CheckpointError(f"{path!r} does not name its model; pass the model to load it into.")
+        kwargs = obj.get("model_kwargs") or {}
+        if not isinstance(name, str) or not isinstance(kwargs, dict):
+            raise CheckpointError(f"model checkpoint {path!r}: its metadata field "
+                                  f"{'model_name' if not isinstance(name, str) else 'model_kwargs'} is "
+                                  f"{(name if not isinstance(name, str) else kwargs)!r}, {DAMAGED}")
         # "weights" only initialises a model (pretrained download/file); the checkpoint replaces them.
-        kwargs = {k: v for k, v in obj.get("model_kwargs", {}).items() if k != "weights"}
-        model = get_model(name, num_classes=int(obj.get("num_classes") or 10), **kwargs)
+        kwargs = {k: v for k, v in kwargs.items() if k != "weights"}
+        num_classes = checkpoint_num_classes(obj, path) or 10
+        try:
+            model = get_model(name, num_classes=num_classes, **kwargs)
+        except (LabkitError, TypeError, ValueError, RuntimeError, OverflowError) as e:
+            raise CheckpointError(f"model checkpoint {path!r}: its metadata (model_name {name!r}, model_kwargs "
+                                  f"{kwargs!r}) builds no model ({type(e).__name__}: {str(e)[:200]}), "
+                                  f"{DAMAGED}") from None
     else:
         mine = getattr(unwrap(model), "labkit_name", None)
         if name and mine and name != mine:

@@ -7,7 +7,6 @@ local ``.pth`` state dict (e.g. one saved on Drive: an ImageNet model's, or a la
 ``best_model.pth``). The classifier head ``fc`` of the file is not used: it is replaced by a
 fresh ``Linear(in_features, num_classes)``.
 """
-import hashlib
 import os
 import re
 
@@ -16,7 +15,7 @@ import torch.nn as nn
 import torchvision
 
 from ..errors import CheckpointError, ConfigError, DataMissingError
-from ..files import read_checkpoint
+from ..files import file_sha256, read_checkpoint
 from .weights import load_checked_state_dict
 
 _ARCH = {
@@ -56,11 +55,7 @@ def imagenet_state_dict(url, cache):
         os.makedirs(cache, exist_ok=True)
         torch.hub.download_url_to_file(url, path, hash_prefix=prefix, progress=True)  # checks the hash itself
     elif prefix:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        if not h.hexdigest().startswith(prefix):
+        if not file_sha256(path).startswith(prefix):
             raise CheckpointError(
                 f"{path} is not torchvision's published {fname}: its SHA-256 does not start with {prefix}, as the "
                 f"file name promises (a damaged download, or a file that was replaced), so it was not loaded. "

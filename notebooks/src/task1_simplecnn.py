@@ -79,10 +79,9 @@ data = labkit.load_cifar10(**params.of(labkit.load_cifar10))
 # own epoch lines), then SimpleCNN.
 
 # %%
-import labkit.presets
+import labkit.presets  # with a teacher_model: the student's resume checked, then the teacher trained, then the student
 import labkit.report
-teacher = labkit.presets.train_teacher(data, **params.of(labkit.presets.train_teacher))  # None: no teacher_model
-run = labkit.fit(data=data, teacher=teacher and teacher.run_dir, **params.of(labkit.fit, train=True))
+run = labkit.presets.fit_with_teacher(data=data, **params.of(labkit.fit, labkit.presets.fit_with_teacher, train=True))
 labkit.report.summary_table(run)  # the result as a small table
 
 # %% [markdown]

@@ -1,0 +1,149 @@
+"""Task 1's distillation teacher as part of the student's run (issue 31, rows 1-7): recorded by what it is (its
+checkpoint's SHA-256), checked against the student's data before any folder is made, the student's resume
+checked before any teacher trains, a finished student reloaded without it, start_over reaching it."""
+import os
+import shutil
+
+import pytest
+import torch
+
+import labkit
+import labkit.models
+import labkit.presets
+from test_robustness import StopInEpoch
+
+KW = dict(epochs=1, batch_size=32, progress=False, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def small(subset_root):
+    return labkit.load_cifar10(subset_root, limit=200, test_limit=50, device="cpu", verbose=False)
+
+
+@pytest.fixture(scope="module")
+def teacher(small, tmp_path_factory):
+    """A finished teacher run folder (a 1-epoch SimpleCNN: fast; any model teaches)."""
+    return labkit.fit("simplecnn", small, run_dir=tmp_path_factory.mktemp("t"), run_name="teacher", seed=5,
+                      **KW).run_dir
+
+
+def _student(data, run_dir, teacher, **kw):
+    return labkit.fit("simplecnn", data, run_dir=run_dir, run_name="kd", teacher=str(teacher), **{**KW, **kw})
+
+
+def _interrupted_student(data, run_dir, teacher, **kw):
+    """A student stopped in epoch 2 of 2: last.pth holds epoch 1."""
+    with pytest.raises(KeyboardInterrupt):
+        _student(StopInEpoch(data, 2), run_dir, teacher, epochs=2, **kw)
+    return run_dir / "kd"
+
+
+def test_the_teacher_is_recorded_by_content(small, teacher, tmp_path):
+    """Row 1: a teacher folder trained again under the same name (other weights), or another teacher of the same
+    folder name elsewhere: the student's resume is refused; the same teacher moved is the same teacher."""
+    _interrupted_student(small, tmp_path / "runs", teacher)
+    record = labkit.runs.run_record(tmp_path / "runs" / "kd")
+    assert record["teacher_record"]["sha256"] == labkit.files.file_sha256(os.path.join(teacher, "best_model.pth"))
+    other = labkit.fit("simplecnn", small, run_dir=tmp_path / "elsewhere", run_name="teacher", seed=6, **KW).run_dir
+    with pytest.raises(labkit.ConfigError, match=r"cannot resume .*teacher sha256 was '[0-9a-f]{64}', now"):
+        _student(small, tmp_path / "runs", other, epochs=2, resume=True)
+    retrained = tmp_path / "t2" / "teacher"  # the original folder's name and place, other weights
+    shutil.copytree(teacher, tmp_path / "t2" / "kept")
+    shutil.rmtree(teacher)
+    shutil.copytree(other, teacher)
+    try:
+        with pytest.raises(labkit.ConfigError, match=r"teacher sha256 was"):
+            _student(small, tmp_path / "runs", teacher, epochs=2, resume=True)
+    finally:
+        shutil.rmtree(teacher)
+        shutil.copytree(tmp_path / "t2" / "kept", teacher)
+    moved = shutil.copytree(teacher, retrained)
+    run = _student(small, tmp_path / "runs", moved, epochs=2, resume=True)
+    assert len(run.history) == 2
+
+
+def _unfinished_teacher(small, run_dir):
+    with pytest.raises(KeyboardInterrupt):
+        labkit.fit("simplecnn", StopInEpoch(small, 2), run_dir=run_dir, run_name="half", **{**KW, "epochs": 2})
+    return run_dir / "half"
+
+
+def test_a_teacher_that_does_not_fit_is_refused_before_any_folder(small, subset_root, teacher, tmp_path):
+    """Rows 3 and 4: an unfinished teacher, one trained on another split or with another normalization, one of
+    3 classes for 10-class data: each refused naming the difference, before the student's folder is made."""
+    half = _unfinished_teacher(small, tmp_path / "t")
+    other_split = labkit.load_cifar10(subset_root, limit=200, test_limit=50, seed=1, device="cpu", verbose=False)
+    off = labkit.load_cifar10(subset_root, limit=200, test_limit=50, normalize="off", device="cpu", verbose=False)
+    split_teacher = labkit.fit("simplecnn", other_split, run_dir=tmp_path / "t", run_name="split", **KW).run_dir
+    off_teacher = labkit.fit("simplecnn", off, run_dir=tmp_path / "t", run_name="off", **KW).run_dir
+    three = tmp_path / "three.pth"
+    labkit.models.save_model(labkit.get_model("simplecnn", num_classes=3), three, "simplecnn", num_classes=3)
+    cases = [(half, r"is not a finished run \(interrupted: 1 of 2 epochs\): finish it first"),
+             (split_teacher, r"was trained on other data than this run: .*data seed was 1, now 0.*validation images"),
+             (off_teacher, r"was trained on other data than this run: data mean was None.*normalize was 'off', "
+                           r"now 'computed'"),
+             (three, r"predicts 3 classes .*but the data has 10")]
+    for bad, message in cases:
+        with pytest.raises(labkit.ConfigError, match=message):
+            _student(small, tmp_path / "runs", bad)
+        assert not (tmp_path / "runs").exists()
+
+
+def test_a_finished_student_reloads_without_its_teacher(small, teacher, tmp_path):
+    """Row 5: the teacher folder gone, a finished student reloads (a resume of an unfinished one is refused)."""
+    copy = shutil.copytree(teacher, tmp_path / "teacher")
+    run = _student(small, tmp_path / "runs", copy)
+    shutil.rmtree(copy)
+    again = _student(small, tmp_path / "runs", copy, resume=True)
+    assert again.test_acc == run.test_acc
+
+
+def test_class_weights_are_compared_on_resume(small, tmp_path):
+    """Row 7: equal weights, then class 0 weighted 10x: refused like any other changed setting."""
+    with pytest.raises(KeyboardInterrupt):
+        labkit.fit("simplecnn", StopInEpoch(small, 2), run_dir=tmp_path, run_name="w", class_weights=[1.0] * 10,
+                   **{**KW, "epochs": 2})
+    with pytest.raises(labkit.ConfigError, match=r"class_weights was \[1\.0, 1\.0.*now \[10\.0, 1\.0"):
+        labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="w", class_weights=[10.0] + [1.0] * 9,
+                   resume=True, **{**KW, "epochs": 2})
+    with pytest.raises(labkit.ConfigError, match=r"class_weights was \[1\.0.*now None"):
+        labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="w", resume=True, **{**KW, "epochs": 2})
+    for bad in ([1.0] * 9 + [float("nan")], [0.0] * 10, ["a"] * 10):
+        with pytest.raises(labkit.ConfigError, match="class_weights"):
+            labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="w2", class_weights=bad, **KW)
+    assert not (tmp_path / "w2").exists()
+
+
+def test_notebook_path_checks_the_student_before_any_teacher_trains(small, tmp_path, monkeypatch):
+    """Rows 2, 5 and 6 through task 1's notebook path (presets.fit_with_teacher): a student resumed with another
+    teacher_epochs is refused before a teacher trains; a finished student reloads without training its teacher
+    (even when the teacher folder is gone); start_over reaches a teacher run that cannot continue."""
+    runs = tmp_path / "runs"
+    kw = dict(run_dir=str(runs), run_name="kd", teacher_model="simplecnn", teacher_epochs=1, **KW)
+    with pytest.raises(KeyboardInterrupt):
+        labkit.presets.fit_with_teacher("simplecnn", StopInEpoch(small, 2), **{**kw, "epochs": 2})
+    teachers = sorted(d for d in os.listdir(runs) if d.startswith("teacher-"))
+    assert teachers == [f"teacher-simplecnn-e1-s0-{small.describe()['digest'][:8]}"]
+    trained = []
+    real_fit = labkit.presets.fit
+    monkeypatch.setattr(labkit.presets, "fit", lambda *a, **k: trained.append(k.get("run_name")) or real_fit(*a, **k))
+    with pytest.raises(labkit.ConfigError, match=r"cannot resume .*teacher epochs was 1, now 2"):
+        labkit.presets.fit_with_teacher("simplecnn", small, **{**kw, "epochs": 2, "teacher_epochs": 2, "resume": True})
+    assert trained == [] and sorted(d for d in os.listdir(runs) if d.startswith("teacher-")) == teachers
+    done = labkit.presets.fit_with_teacher("simplecnn", small, **{**kw, "epochs": 2, "resume": True})
+    assert len(done.history) == 2
+    shutil.rmtree(runs / teachers[0])  # a finished student reloads without training its teacher again
+    trained.clear()
+    again = labkit.presets.fit_with_teacher("simplecnn", small, **{**kw, "epochs": 2, "resume": True})
+    assert again.test_acc == done.test_acc and trained == ["kd"] and not (runs / teachers[0]).exists()
+    # row 2: the teacher's run cannot continue (an unfinished teacher, its last.pth corrupt): start_over reaches it
+    labkit.presets.fit_with_teacher("simplecnn", small, **{**kw, "run_name": "kd2"})
+    teacher = runs / teachers[0]
+    (teacher / "last.pth").write_bytes(b"garbage")
+    os.remove(teacher / "result.json")
+    with pytest.raises(labkit.CheckpointError, match=r"cannot resume .*teacher-simplecnn.*start_over=True"):
+        labkit.presets.fit_with_teacher("simplecnn", small, **{**kw, "run_name": "kd3"})
+    run = labkit.presets.fit_with_teacher("simplecnn", small, **{**kw, "run_name": "kd3", "resume": True,
+                                                                  "start_over": True})
+    assert (teacher / "earlier-1").is_dir() and (teacher / "best_model.pth").is_file() and len(run.history) == 1
+    assert torch.isfinite(torch.tensor(run.test_acc))
