@@ -29,6 +29,7 @@ try:  # tqdm's notebook bar needs ipywidgets; without it that bar only warns (IP
 except ImportError:
     from tqdm import tqdm
 
+from ._version import __version__
 from .config import TrainConfig, as_bool
 from .device import autocast_context, choose_placement, device_record, to_device
 from .errors import ConfigError, NonFiniteLossError
@@ -447,7 +448,7 @@ def _run_record(cfg, data, place, parts, weights, path, started):
     """config.json: every setting, where and in what precision it ran, the data, the model's size, when it
     started."""
     config = {**cfg.to_dict(), "run_dir": path, "started": started, **place.record(), "num_classes": len(data.classes),
-              "classes": list(data.classes), "data": data.describe(), "torch": torch.__version__,
+              "classes": list(data.classes), "data": data.describe(), "torch": torch.__version__, "labkit": __version__,
               "params": sum(p.numel() for p in parts.net.parameters()),
               "fused_optimizer": bool(parts.optimizer.defaults.get("fused")),
               **device_record(place.device, place.amp_dtype, place.use_scaler)}

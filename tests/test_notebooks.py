@@ -183,8 +183,8 @@ def test_nbval_lax(subset_root, run_dir, tmp_path):
 
 def test_setup_cell_without_installed_labkit():
     """The first cell where labkit is not importable (a plain Jupyter outside the venv): it finds the
-    checkout around the notebook, imports labkit from it, moves to the repository root and reports
-    the device; `from resnet18 import *` then works."""
+    checkout around the notebook, imports labkit from it (no pip), moves to the repository root and reports
+    labkit's version and the device; `from resnet18 import *` then works."""
     cell = nbformat.read(os.path.join(NB_DIR, OWN[0]), as_version=4).cells[1].source
     no_labkit = ("import importlib.util, sys\n"
                  "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]\n"
@@ -196,5 +196,7 @@ def test_setup_cell_without_installed_labkit():
     p = subprocess.run([sys.executable, "-c", no_labkit + cell + check], cwd=NB_DIR, capture_output=True, text=True,
                        timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "labkit 0.1.0 | torch" in p.stdout and ("GPU" in p.stdout)
-    assert f"labkit: {REPO} (version 0.1.0" in p.stdout and f"CWD {REPO}\n" in p.stdout and "RESNET 11173962" in p.stdout
+    from labkit import __version__
+
+    assert f"labkit {__version__} | torch" in p.stdout and ("GPU" in p.stdout) and "pip install" not in p.stdout
+    assert f"CWD {REPO}\n" in p.stdout and "RESNET 11173962" in p.stdout
