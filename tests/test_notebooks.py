@@ -87,6 +87,7 @@ def test_notebooks_built_clean_and_parameterized():
         assert max(len(c.source.splitlines()) for c in code[2:]) <= 12
 
 
+@pytest.mark.slow
 def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     """The papermill command line, run from the repository root like a TA does."""
     out = tmp_path / "task1_out.ipynb"
@@ -109,6 +110,7 @@ def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     assert os.path.isfile(os.path.join(run_dir, "task1", "curves.png"))
 
 
+@pytest.mark.slow
 def test_task1_with_a_teacher(subset_root, tmp_path):
     """teacher_model="resnet20": the notebook trains the teacher first (its own epoch lines, its own folder),
     then the table's SimpleCNN learns from it too; the net printed and trained stays the handout's."""
@@ -128,6 +130,7 @@ def test_task1_with_a_teacher(subset_root, tmp_path):
                                                         teacher_model="resnet2O"))
 
 
+@pytest.mark.slow
 def test_task2_resnet18(subset_root, run_dir, tmp_path):
     nb = execute("task2_resnet18.ipynb", tmp_path,
                  dict(PARAMS["task2_resnet18.ipynb"], data_root=subset_root, run_dir=run_dir))
@@ -142,6 +145,7 @@ def test_task2_resnet18(subset_root, run_dir, tmp_path):
     assert os.path.isfile(os.path.join(run_dir, "task2_ablations", "comparison.csv"))
 
 
+@pytest.mark.slow
 def test_task3_resnet_depth(subset_root, run_dir, tmp_path):
     nb = execute("task3_resnet_depth.ipynb", tmp_path,
                  dict(PARAMS["task3_resnet_depth.ipynb"], data_root=subset_root, run_dir=run_dir))
@@ -156,6 +160,7 @@ def test_task3_resnet_depth(subset_root, run_dir, tmp_path):
     assert n_images(nb) == 2  # plain vs ResNet at 20 layers; pre-activation vs ResNet
 
 
+@pytest.mark.slow
 def test_exercise_vgg(subset_root, run_dir, tmp_path):
     nb = execute("exercise_vgg.ipynb", tmp_path,
                  dict(PARAMS["exercise_vgg.ipynb"], data_root=subset_root, run_dir=run_dir))
@@ -167,6 +172,7 @@ def test_exercise_vgg(subset_root, run_dir, tmp_path):
     assert n_images(nb) == 1 + 1 + 3  # first 8 images, the three models overlaid, each model's curves
 
 
+@pytest.mark.slow
 def test_nbval_lax(subset_root, run_dir, tmp_path):
     """`pytest --nbval-lax` over the notebooks, parameterized (tiny) by papermill --prepare-only."""
     for name in OWN:

@@ -170,6 +170,7 @@ def executed_report(runs, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_notebook_executes_with_papermill(executed_report, runs):
     nb = nbformat.read(executed_report, as_version=4)
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -189,6 +190,7 @@ def test_report_notebook_executes_with_papermill(executed_report, runs):
 
 @pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext") is None,
                     reason="no Chromium or no pdftotext (apt-get install chromium fonts-noto-cjk poppler-utils)")
+@pytest.mark.slow
 def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
     from labkit.handin.pdf import export_pdf
 
