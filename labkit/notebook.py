@@ -15,6 +15,7 @@ import warnings
 import torch
 
 from ._version import __version__
+from .colab import drive_dir, in_colab
 from .config import TrainConfig, as_bool, check_data_params
 from .device import device_record, resolve_amp, resolve_device
 from .files import REPO_ROOT
@@ -35,20 +36,6 @@ DRIVE_NEEDS_BYTES = 2 * 10**9
 
 class SetupError(RuntimeError):
     """The notebook session could not be set up; the message is the one thing to do next."""
-
-
-def in_colab():
-    """True in a Colab kernel, and in the commands (``!python -m ...``) it starts."""
-    return "google.colab" in sys.modules or bool(os.environ.get("COLAB_RELEASE_TAG"))
-
-
-def content_dir():
-    return os.environ.get("LABKIT_CONTENT", "/content")
-
-
-def drive_dir():
-    """Where Google Drive is mounted (LABKIT_DRIVE moves it; the setup cell uses the same place)."""
-    return os.environ.get("LABKIT_DRIVE", os.path.join(content_dir(), "drive"))
 
 
 def mount_drive(verbose=True):

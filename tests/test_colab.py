@@ -478,6 +478,7 @@ def test_build_repo_option_sets_every_notebook(tmp_path):
 
 
 # ---- the CLIs run from the folder above a checkout named labkit ---------------------------------------------
+@pytest.mark.slow
 def test_cli_from_the_folder_above_a_checkout_named_labkit(tmp_path):
     """`cd ..; labkit/.venv/bin/python -m labkit.handin.submit --help` where the checkout folder is itself
     named labkit: installed by scripts/setup.sh's editable-install line (run as it is, in a copy of the
@@ -509,3 +510,40 @@ def test_cli_from_the_folder_above_a_checkout_named_labkit(tmp_path):
                            capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert p.stdout.strip() == str(checkout / "labkit" / "__init__.py")
+
+
+# ---- a Colab CPU runtime never trains for hours -------------------------------------------------------------
+def test_colab_cpu_runtime_stops_a_long_study_before_any_epoch(subset_root, tmp_path, monkeypatch):
+    """Task 2's study in Colab without a GPU, estimated over an hour (steps timed at 2 s, as a CPU's ResNet18
+    step is, over 2000 epochs of 2 steps), stops before its first epoch naming the fix; device='cpu' asked by
+    name and a short study go ahead."""
+    from labkit import estimate
+    from labkit.experiments import run_ablations
+
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
+    step = {"seconds": 2.0}
+    monkeypatch.setattr(estimate, "time_step", lambda cfg, data: (step["seconds"], torch.device("cpu")))
+    data = labkit.load_cifar10(subset_root, limit=100, test_limit=32, device="cpu", verbose=False)
+    kw = dict(model="simplecnn", ablations=["lr"], lr_values=[0.1], data=data, run_dir=tmp_path, epochs=2000,
+              batch_size=50, progress=False, verbose=False)
+    with pytest.raises(labkit.ConfigError, match=r"≈ \d+ h .*this Colab runtime has no GPU\. Runtime > Change "
+                                                 r"runtime type > T4 GPU, then Run all again"):
+        run_ablations(**kw)
+    assert not list(tmp_path.rglob("history.json"))  # no epoch trained
+    long_cpu = estimate.StudyEstimate(2, [200, 200], 9e4, "this CPU", True)
+    assert estimate.refuse_long_colab_cpu(long_cpu, [labkit.TrainConfig(device="cpu")]) is None
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    assert estimate.refuse_long_colab_cpu(long_cpu, [labkit.TrainConfig()]) is None  # not Colab: a warning only
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
+    step["seconds"] = 0.001
+    assert len(run_ablations(**dict(kw, epochs=1)).runs) == 2
+
+
+def test_setup_sh_refuses_to_run_inside_colab():
+    """In a Colab cell `!bash scripts/setup.sh` would replace Colab's torch with the pinned CUDA build, which may
+    not match Colab's driver: it stops at once, pointing at the setup cell."""
+    env = {**os.environ, "COLAB_RELEASE_TAG": "fake"}
+    p = subprocess.run(["bash", os.path.join(REPO, "scripts", "setup.sh")], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "not Colab" in p.stderr and "notebook's first cell" in p.stderr
+    assert p.stdout == ""  # nothing installed, no venv made
