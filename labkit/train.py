@@ -35,6 +35,7 @@ from .device import autocast_context, choose_placement, device_record, to_device
 from .errors import ConfigError, NonFiniteLossError
 from .evaluate import confusion, evaluate, per_class_accuracy
 from .files import STATE_FORMAT, jsonable, shown_path
+from .live import LiveCurves
 from .models import get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
 from .runs import RunFolder, check_run_location, load_run, teacher_checkpoint
@@ -113,6 +114,7 @@ class SoFar:
     best_val_acc: float = -1.0
     best_epoch: int = 0
     started: float = None
+    live: object = None  # labkit.live.LiveCurves: the curves redrawn in a notebook a person watches
 
     def __post_init__(self):
         self.started = time.time() if self.started is None else self.started
@@ -122,8 +124,12 @@ class SoFar:
         return len(self.history)
 
     def add(self, rec):
-        """A finished epoch; True if it is the best so far (by validation accuracy)."""
+        """A finished epoch; True if it is the best so far (by validation accuracy). In Jupyter or Colab the
+        live curves are redrawn (labkit.live: off under papermill and headless)."""
         self.history.append(rec)
+        self.live = self.live or LiveCurves.start()
+        if self.live:
+            self.live.update(self.history)
         if rec["val_acc"] > self.best_val_acc:
             self.best_val_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
             return True
