@@ -143,6 +143,7 @@ def test_onednn_verbose_lines_are_summed_per_pass():
     assert fwd["implementation"] == "brg_conv_fwd:avx512_core_bf16" and fwd["calls_per_step"] == 1
 
 
+@pytest.mark.slow
 def test_step_breakdown_runs_and_writes_table(tmp_path):
     sb = _load_module(STEPS_SCRIPT)
     out = tmp_path / "steps"
@@ -215,6 +216,7 @@ def test_time_to_accuracy_refuses_an_unknown_preset(subset_root):
 
 
 # ---- benchmarks/full_size.py -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_full_size_train_starts_a_new_run_and_resumes_it(subset_root, tmp_path, capsys):
     """``train`` as README gives it: the first call starts the run, a second returns the finished one."""
     fs = _load_module(os.path.join(REPO, "benchmarks", "full_size.py"))
