@@ -1,4 +1,5 @@
 """labkit: the CIFAR-10 CNN labs as a library (data, models, one training loop, reports)."""
+from ._version import __version__
 from .config import TrainConfig
 from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, compute_mean_std, load_cifar10, read_cifar_folder
 from .errors import (CheckpointError, ConfigError, DataError, DataMissingError, LabkitError, NonFiniteLossError,
@@ -9,5 +10,3 @@ from .plots import plot_confusion_matrix, plot_histories, plot_history, show_ima
 from .summary import print_summary, profile_flops, show_source
 from .runs import RunResult, load_run
 from .train import fit
-
-__version__ = "0.1.0"

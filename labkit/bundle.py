@@ -4,9 +4,9 @@ template, ``resnet18.py`` and the requirements, under one top folder ``labkit/``
     python -m labkit.bundle                    # -> dist/labkit.zip
     python -m labkit.bundle -o /tmp/labkit.zip [--root CHECKOUT]
 
-A student uploads it to ``/content`` or to My Drive; the first cell of every notebook finds it
-there and unpacks it (labkit.bootstrap). GitHub's "Download ZIP" (top folder ``labkit-main/``)
-works the same way.
+A student uploads it to My Drive as ``labkit.zip``; the first cell of every notebook pip-installs it
+from there (notebooks/setup_cell.py). GitHub's "Download ZIP" (top folder ``labkit-main/``) renamed
+``labkit.zip`` works the same way.
 
 What goes in: the files matching ``CONTENTS``. In a git checkout only files git tracks (``git ls-files``)
 are candidates, so a TA's scratch module in ``labkit/`` or an executed copy in ``notebooks/`` stays out
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import zipfile
 
+from ._version import git_commit
 from .errors import LabkitError, cli_main
 from .files import atomic_path
 from .notebook import repo_root
@@ -79,6 +80,15 @@ def bundle_files(root, verbose=False):
     return [f for f in files if f not in executed]
 
 
+def stamp_commit(rel, data, root):
+    """labkit/_version.py with the commit written in, as ``git archive`` (GitHub's Download ZIP) writes it: the
+    unpacked or pip-installed copy then says which commit it is (``0.2.0+g<commit>``)."""
+    commit = git_commit(root)
+    if rel.replace(os.sep, "/") != "labkit/_version.py" or not commit:
+        return data
+    return data.replace(b'ARCHIVE_COMMIT = "$Format:%h$"', f'ARCHIVE_COMMIT = "{commit}"'.encode())
+
+
 def make_bundle(out="dist/labkit.zip", root=None, verbose=True):
     """Write the bundle zip to ``out`` (replaced atomically); returns its path."""
     root = root or repo_root()
@@ -92,10 +102,10 @@ def make_bundle(out="dist/labkit.zip", root=None, verbose=True):
             info = zipfile.ZipInfo(f"{TOP}/{rel}".replace(os.sep, "/"), FIXED_TIME)
             info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
             with open(os.path.join(root, rel), "rb") as f:
-                z.writestr(info, f.read())
+                z.writestr(info, stamp_commit(rel, f.read(), root))
     if verbose:
         print(f"wrote {out} ({len(files)} files, {os.path.getsize(out) // 1024} KB). Students: upload it to "
-              f"/content (Colab's Files panel) or to My Drive, open a notebook, Runtime > Run all.")
+              f"My Drive as labkit.zip, open a notebook, Runtime > Run all.")
     return out
 
 

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .colab import in_colab
 from .device import choose_placement, to_device
+from .errors import ConfigError
 from .files import atomic_write_json
 from .train import build_parts, one_batch
 
 TIMED_STEPS = 3  # after one warm-up step: enough to see the step's cost, a few seconds on a CPU
+COLAB_CPU_LIMIT_S = 3600  # in Colab without a GPU, a study estimated longer than this does not start
 
 
 def _device_name(device):
@@ -106,5 +109,18 @@ def estimate_runs(todo):
             timed[key], device = time_step(cfg, data)
         total += run_seconds(cfg, data, epochs, timed[key])
     per_model = {f"{k[0]} (batch {k[2]})": round(v, 4) for k, v in timed.items()}
-    return StudyEstimate(len(todo), [e for _, _, e in todo], total, _device_name(device), device.type == "cpu",
-                         per_model)
+    est = StudyEstimate(len(todo), [e for _, _, e in todo], total, _device_name(device), device.type == "cpu",
+                        per_model)
+    refuse_long_colab_cpu(est, [cfg for cfg, _, _ in todo])
+    return est
+
+
+def refuse_long_colab_cpu(est, cfgs):
+    """In Colab without a GPU, a study (or run) estimated over COLAB_CPU_LIMIT_S stops before its first epoch,
+    naming the fix: it would otherwise train until Colab's 12-hour cap. Runs asked for ``device="cpu"`` by
+    name go ahead."""
+    if not (est.cpu and est.seconds > COLAB_CPU_LIMIT_S and in_colab()) or all(c.device == "cpu" for c in cfgs):
+        return
+    raise ConfigError(f"{est.line().split('. WARNING')[0]}: this Colab runtime has no GPU. Runtime > Change runtime "
+                      f"type > T4 GPU, then Run all again (finished runs are kept); device='cpu' trains on the CPU "
+                      f"anyway.")

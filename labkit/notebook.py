@@ -1,19 +1,21 @@
-"""Helpers for the notebooks' first cells: Colab setup, runs on Google Drive, GPU and precision
+"""Helpers for the notebooks' first cells: Colab setup, runs and data on Google Drive, GPU and precision
 report, early parameter checks, showing saved figures.
 
-The first cell of every notebook makes ``labkit`` importable (:mod:`labkit.bootstrap`, copied
-into the cell: a checkout, a labkit zip or folder in /content or on Google Drive, or a clone) and
-then calls :func:`setup`, which does the rest and is harmless outside Colab.
+The first cell of every notebook makes ``labkit`` importable (notebooks/setup_cell.py, copied into the
+cell: a checkout as it is, else pip installs labkit from the course's git URL or from My Drive) and then
+calls :func:`setup`, which does the rest and is harmless outside Colab.
 """
 import importlib.util
 import os
+import shutil
+import subprocess
 import sys
 import warnings
 
 import torch
 
-from . import __version__
-from .bootstrap import SetupError, in_colab, mount_drive, run_captured
+from ._version import __version__
+from .colab import drive_dir, in_colab
 from .config import TrainConfig, as_bool, check_data_params
 from .device import device_record, resolve_amp, resolve_device
 from .files import REPO_ROOT
@@ -26,6 +28,37 @@ watch_cells()  # from the setup cell on, the cells run are seen (labkit.notebook
 # module name -> pip requirement, for what Colab does not ship (pinned in requirements-colab.txt)
 COLAB_NEEDS = {"torchsummary": "torchsummary", "thop": "ultralytics-thop"}
 DRIVE_RUNS = "labkit_runs"  # the folder in My Drive that ./runs links to in Colab
+DRIVE_DATA = "labkit_data"  # the folder in My Drive that ./data links to: CIFAR-10 downloaded once, read after
+# What the lab keeps on Drive: a finished task-2 study about 1.35 GB (issue 34), CIFAR-10 0.35 GB (the archive
+# and its batches), the other tasks' runs far less. Less free space than this: the setup cell warns.
+DRIVE_NEEDS_BYTES = 2 * 10**9
+
+
+class SetupError(RuntimeError):
+    """The notebook session could not be set up; the message is the one thing to do next."""
+
+
+def mount_drive(verbose=True):
+    """Mount Google Drive once (Colab asks for permission the first time); returns My Drive's path."""
+    my_drive = os.path.join(drive_dir(), "MyDrive")
+    if os.path.isdir(my_drive):
+        return my_drive
+    if "google.colab" not in sys.modules:  # a command or papermill kernel Colab started: it cannot ask
+        raise SetupError(f"Google Drive is not mounted at {drive_dir()}: run a notebook's setup cell first")
+    from google.colab import drive
+    if verbose:
+        print("Mounting Google Drive (runs and data are kept there): allow access when asked.")
+    drive.mount(drive_dir())
+    return my_drive
+
+
+def run_captured(cmd, what):
+    """Run a command with its output captured; on failure raise SetupError with the output's end."""
+    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    if p.returncode:
+        tail = "\n".join((p.stdout + p.stderr).strip().splitlines()[-15:])
+        raise SetupError(f"{what} failed (exit {p.returncode}): {' '.join(cmd)}\n{tail}")
+    return p
 
 
 def repo_root():
@@ -58,7 +91,8 @@ def setup(install=True, chdir=True, verbose=True, runs_on_drive=True, folder="no
     - Put the repository root on ``sys.path`` so ``from resnet18 import *`` works.
     - In Colab, pip-install the packages Colab lacks (``requirements-colab.txt``: thop); elsewhere,
       only name them.
-    - In Colab with ``runs_on_drive``, link ``./runs`` to Google Drive (:func:`keep_runs_on_drive`).
+    - In Colab with ``runs_on_drive``, link ``./runs`` and ``./data`` to Google Drive (:func:`keep_on_drive`),
+      warning when Drive has less free space than the lab's runs keep.
     - Print the device and the precision ``amp="auto"`` trains in: GPU name, memory, compute
       capability, or how to get a GPU.
     Returns a dict (root, cwd, runs, device, gpu, precision...).
@@ -70,11 +104,13 @@ def setup(install=True, chdir=True, verbose=True, runs_on_drive=True, folder="no
     if importlib.util.find_spec("ipywidgets") is None:
         # tqdm falls back to its text bar; its 'IProgress not found' warning is only noise here
         warnings.filterwarnings("ignore", message="IProgress not found")
-    runs = keep_runs_on_drive(verbose=verbose) if in_colab() and runs_on_drive else None
+    runs = data = None
+    if in_colab() and runs_on_drive:
+        runs, data = keep_on_drive(verbose)
     info = device_info()
     if verbose:
         print(device_report(info))
-    return {"root": root, "cwd": os.getcwd(), "runs": runs, **info}
+    return {"root": root, "cwd": os.getcwd(), "runs": runs, "data": data, **info}
 
 
 def install_missing(root, install, verbose=True):
@@ -99,35 +135,83 @@ def install_missing(root, install, verbose=True):
     return missing
 
 
+def keep_on_drive(verbose=True):
+    """Colab: mount Google Drive once, link ``./runs`` and ``./data`` there (:func:`keep_runs_on_drive`,
+    :func:`keep_data_on_drive`) and warn when Drive is short of space. Returns (runs folder, data folder)."""
+    try:
+        my_drive = mount_drive(verbose)
+    except Exception as e:  # noqa: BLE001  (refused or failed mount: runs and data stay on the VM, said loudly)
+        cause = str(e) if isinstance(e, SetupError) else f"{type(e).__name__}: {e}"
+        print(f"WARNING: Google Drive is not mounted ({cause}); runs stay on this VM in {os.path.abspath('runs')} and "
+              f"are lost when it disconnects. To keep them on Drive, run this cell again and allow access.")
+        return os.path.abspath("runs"), os.path.abspath("data")
+    runs, data = keep_runs_on_drive(verbose=verbose), keep_data_on_drive(verbose=verbose)
+    warn_drive_space(my_drive)
+    return runs, data
+
+
 def keep_runs_on_drive(runs="runs", verbose=True):
     """Colab: make ``./runs`` (the notebooks' ``run_dir``) a link to ``My Drive/labkit_runs``, so runs
     survive a disconnect and a report notebook in another session finds them. Mounts Drive once.
     A ``./runs`` folder that already holds files is left as it is (nothing is moved or lost).
     Returns the folder runs go to."""
-    here = os.path.abspath(runs)
     try:
         target = os.path.join(mount_drive(verbose), DRIVE_RUNS)
     except Exception as e:  # noqa: BLE001  (refused or failed mount: runs stay on the VM, said loudly)
-        # a mount refused earlier in this run of the setup cell is not asked for again (bootstrap.DRIVE_REFUSED)
         cause = str(e) if isinstance(e, SetupError) else f"{type(e).__name__}: {e}"
+        here = os.path.abspath(runs)
         print(f"WARNING: Google Drive is not mounted ({cause}); runs stay on this VM in {here} and are lost when it "
               f"disconnects. To keep them on Drive, run this cell again and allow access.")
         return here
+    done = _link(runs, target, "runs")
+    if verbose and done == target:
+        print(f"runs: {runs}/ -> {target} (Google Drive: kept across disconnects; after one, run all again with "
+              f"resume = True. runs_on_drive = False keeps runs on the VM)")
+    return done
+
+
+def keep_data_on_drive(data="data", verbose=True):
+    """Colab: make ``./data`` (the notebooks' default ``data_root``) a link to ``My Drive/labkit_data``: CIFAR-10
+    is downloaded there once and read from there on every later VM, with no edit of the notebooks. Returns
+    the folder data is read from (``./data`` itself when it already held files on this VM)."""
+    target = os.path.join(mount_drive(verbose), DRIVE_DATA)
+    done = _link(data, target, "data")
+    if verbose and done == target:
+        have = os.path.isdir(os.path.join(target, "cifar-10-batches-py"))
+        print(f"data: {data}/ -> {target} (Google Drive: CIFAR-10 " + ("is there: no download)" if have else
+              "is downloaded there once, then read from there on every later VM)"))
+    return done
+
+
+def _link(local, target, what):
+    """Make the folder ``local`` a link to ``target`` (created); a ``local`` folder that holds files stays
+    (nothing is moved or lost), said with the command that moves them. Returns the folder in use."""
+    here = os.path.abspath(local)
     os.makedirs(target, exist_ok=True)
     if os.path.islink(here) and os.path.realpath(here) != os.path.realpath(target):
         os.remove(here)  # a link to another place: only the link goes
     elif os.path.isdir(here) and not os.path.islink(here):
         if os.listdir(here):
-            print(f"WARNING: {here} on this VM already holds runs, so it stays there (lost on a disconnect). "
+            print(f"WARNING: {here} on this VM already holds {what}, so it stays there (lost on a disconnect). "
                   f"To keep them: !mv {here}/* '{target}/' && rmdir {here}, then run this cell again.")
             return here
         os.rmdir(here)
     if not os.path.islink(here):
         os.symlink(target, here)
-    if verbose:
-        print(f"runs: {runs}/ -> {target} (Google Drive: kept across disconnects; after one, run all again with "
-              f"resume = True. runs_on_drive = False keeps runs on the VM)")
     return target
+
+
+def warn_drive_space(my_drive, needed=DRIVE_NEEDS_BYTES):
+    """Print a warning when Google Drive has less free space than the lab's runs keep; returns the free bytes."""
+    try:
+        free = shutil.disk_usage(my_drive).free
+    except OSError:
+        return None
+    if free < needed:
+        print(f"WARNING: Google Drive has {free / 1e9:.2f} GB free; the lab's runs and CIFAR-10 keep about "
+              f"{needed / 1e9:.1f} GB there. Free space in Drive (empty its trash too), or a run stops when Drive "
+              f"is full.")
+    return free
 
 
 def device_info():

@@ -30,11 +30,13 @@ try:  # tqdm's notebook bar needs ipywidgets; without it that bar only warns (IP
 except ImportError:
     from tqdm import tqdm
 
+from ._version import __version__
 from .config import TrainConfig, as_bool, check_run_location
 from .device import autocast_context, choose_placement, device_record, to_device
 from .errors import ConfigError, NonFiniteLossError
 from .evaluate import confusion, evaluate, per_class_accuracy
 from .files import STATE_FORMAT, file_sha256, jsonable, read_checkpoint, shown_path
+from .live import LiveCurves
 from .models import checkpoint_num_classes, get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
 from .runs import BEST, RunFolder, diff_text, epochs_done, load_run, run_record, run_status, settings_diff
@@ -128,6 +130,7 @@ class SoFar:
     best_val_acc: float = -1.0
     best_epoch: int = 0
     started: float = None
+    live: object = None  # labkit.live.LiveCurves: the curves redrawn in a notebook a person watches
 
     def __post_init__(self):
         self.started = time.time() if self.started is None else self.started
@@ -137,8 +140,12 @@ class SoFar:
         return len(self.history)
 
     def add(self, rec):
-        """A finished epoch; True if it is the best so far (by validation accuracy)."""
+        """A finished epoch; True if it is the best so far (by validation accuracy). In Jupyter or Colab the
+        live curves are redrawn (labkit.live: off under papermill and headless)."""
         self.history.append(rec)
+        self.live = self.live or LiveCurves.start()
+        if self.live:
+            self.live.update(self.history)
         if rec["val_acc"] > self.best_val_acc:
             self.best_val_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
             return True
@@ -573,7 +580,7 @@ def _run_record(cfg, data, place, parts, path, started):
     """config.json: every setting, where and in what precision it ran, the data, the model's size, when it
     started."""
     config = {**cfg.to_dict(), "run_dir": path, "started": started, **place.record(), "num_classes": len(data.classes),
-              "classes": list(data.classes), "data": data.describe(), "torch": torch.__version__,
+              "classes": list(data.classes), "data": data.describe(), "torch": torch.__version__, "labkit": __version__,
               "params": sum(p.numel() for p in parts.net.parameters()),
               "fused_optimizer": bool(parts.optimizer.defaults.get("fused")),
               **device_record(place.device, place.amp_dtype, place.use_scaler)}

@@ -8,13 +8,14 @@
 A source is a Python file in jupytext's "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` a
 Markdown cell (its lines commented), ``tags=["..."]`` after either gives the cell's tags. So the cells' code is
 real code, read by a linter and a reader as it is. The one code cell ``labkit_setup(...)`` stands for the setup
-cell, written here: labkit/bootstrap.py (it runs before labkit can be imported) and then labkit's own setup.
+cell, written here: notebooks/setup_cell.py (pip installs labkit from its one source; it runs before labkit can
+be imported) and then labkit's own setup (labkit.notebook.setup: Drive, runs and data on Drive, the GPU line).
 """
 import argparse
 import ast
 import json
 import os
-import runpy
+import re
 import sys
 
 import jupytext
@@ -24,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SRC = os.path.join(HERE, "src")
 REPO_FILE = os.path.join(HERE, "labkit_repo.txt")  # the course's labkit git URL: the one place it is set
+SETUP_CODE = os.path.join(HERE, "setup_cell.py")  # the setup cell's install_labkit (real code: linted, tested)
 
 LAB_METADATA = {
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -82,22 +84,21 @@ def labkit_repo():
 
 def setup_cell(folder="notebooks", then="", repo=None):
     """The first code cell of every notebook: a Colab form with the two settings a student may change,
-    labkit/bootstrap.py verbatim, then labkit.notebook.setup (and ``then``: the report's import)."""
-    with open(os.path.join(ROOT, "labkit", "bootstrap.py"), encoding="utf-8") as f:
-        bootstrap = f.read().rstrip("\n")
+    notebooks/setup_cell.py (pip installs labkit from one source), then labkit.notebook.setup (and ``then``:
+    the report's import)."""
+    with open(SETUP_CODE, encoding="utf-8") as f:
+        install = f.read().rstrip("\n")
     repo = labkit_repo() if repo is None else repo
     where = "" if folder == "notebooks" else f", folder={folder!r}"
     return f'''\
-# @title Setup: get labkit, keep runs on Google Drive, check the GPU {{ display-mode: "form" }}
+# @title Setup: install labkit, keep runs on Google Drive, check the GPU {{ display-mode: "form" }}
 LABKIT_REPO = {json.dumps(repo)}  # @param {{type:"string"}}
 runs_on_drive = True  # @param {{type:"boolean"}}
-# LABKIT_REPO: the course's labkit git URL (set by the TA; empty: labkit.zip or a labkit folder on Drive).
-# runs_on_drive: in Colab, look for labkit on Google Drive and keep runs/ there (a disconnect loses no run).
-# Below: labkit/bootstrap.py (finds labkit), then labkit's own setup (packages, Drive, GPU, precision).
-{bootstrap}
+# LABKIT_REPO: the course's labkit git URL (set by the TA). Empty: labkit from the folder My Drive/labkit/ (your
+# edits there count), else from My Drive/labkit.zip. runs_on_drive: in Colab, keep runs/ and data/ on Drive.
+{install}
 
-
-find_labkit(LABKIT_REPO, drive=runs_on_drive)
+install_labkit(LABKIT_REPO)
 import labkit.notebook
 {then}labkit.notebook.setup(runs_on_drive=runs_on_drive{where});'''
 
@@ -163,7 +164,7 @@ def write_all(check=False, repo=None):
 def set_repo(url):
     """Store the course's git URL (refusing a placeholder) and rebuild every notebook with it."""
     url = url.strip()
-    if url and runpy.run_path(os.path.join(ROOT, "labkit", "bootstrap.py"))["is_placeholder"](url):
+    if url and re.search(r"[<>{}\s]|your[-_]|example\.", url):
         print(f"--repo {url!r} is a placeholder, not a repository URL: pass the course's labkit URL, "
               f"e.g. --repo https://github.com/COURSE/labkit")
         return 2

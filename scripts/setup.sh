@@ -3,6 +3,12 @@
 # plus (when run as root on Debian/Ubuntu) Chromium, CJK fonts, poppler and MathJax for the PDF export.
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
+if [ -n "${COLAB_RELEASE_TAG:-}" ] || compgen -G "/usr/local/lib/python3*/dist-packages/google/colab" >/dev/null; then
+  # Colab: its own torch matches its GPU driver; requirements.txt's pinned CUDA build may not (the GPU disappears)
+  echo "scripts/setup.sh is for a machine of your own, not Colab: there, run the notebook's first cell (the setup" >&2
+  echo "cell installs labkit with pip and keeps Colab's torch), or: pip install -e <labkit folder>" >&2
+  exit 2
+fi
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -33,6 +33,7 @@ def quick(subset_root, tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.slow
 def test_quick_run_prints_both_pipelines(quick):
     proc, _ = quick
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -47,6 +48,7 @@ def test_quick_run_prints_both_pipelines(quick):
     assert "handouts epoch 1:" in out and "labkit   epoch 1:" in out
 
 
+@pytest.mark.slow
 def test_quick_run_writes_markdown_and_json(quick):
     proc, out = quick
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -141,6 +143,7 @@ def test_onednn_verbose_lines_are_summed_per_pass():
     assert fwd["implementation"] == "brg_conv_fwd:avx512_core_bf16" and fwd["calls_per_step"] == 1
 
 
+@pytest.mark.slow
 def test_step_breakdown_runs_and_writes_table(tmp_path):
     sb = _load_module(STEPS_SCRIPT)
     out = tmp_path / "steps"
@@ -186,6 +189,7 @@ def test_time_to_accuracy_crossing_sums_epochs_until_the_threshold():
         tta.parse_thresholds("task1=high", ["task1"])
 
 
+@pytest.mark.slow
 def test_time_to_accuracy_quick_runs_both_pipelines(subset_root, tmp_path):
     out = tmp_path / "tta"
     env = {**os.environ, "LABKIT_SHARED_DATA": subset_root}
@@ -212,6 +216,7 @@ def test_time_to_accuracy_refuses_an_unknown_preset(subset_root):
 
 
 # ---- benchmarks/full_size.py -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_full_size_train_starts_a_new_run_and_resumes_it(subset_root, tmp_path, capsys):
     """``train`` as README gives it: the first call starts the run, a second returns the finished one."""
     fs = _load_module(os.path.join(REPO, "benchmarks", "full_size.py"))
@@ -245,6 +250,7 @@ def test_full_size_real_check_and_table(subset_root, tmp_path):
     assert f"| {run.test_acc:.2f} | {real['real_test_acc']:.1f} |" in md
 
 
+@pytest.mark.slow
 def test_full_size_depth_trains_or_resumes_the_pair_and_draws_the_figure(subset_root, tmp_path, capsys):
     """``depth``: the depth lab's runs with one recipe (the test set tracked), their table beside the
     paper's error and He et al.'s figure from the run folders; a second call trains nothing."""

@@ -44,6 +44,7 @@ def names(zip_path):
         return sorted(n.split("/", 1)[1] for n in z.namelist())
 
 
+@pytest.mark.slow
 def test_untracked_files_stay_out(clone, tmp_path, capsys):
     (clone / "labkit" / "ta_scratch.py").write_text("SECRET = 'answers'\n")
     executed_copy(clone / "notebooks" / "task1_simplecnn.ipynb", clone / "notebooks" / "task1_solution.ipynb")
@@ -59,6 +60,7 @@ def test_untracked_files_stay_out(clone, tmp_path, capsys):
         assert needed in shipped, needed
 
 
+@pytest.mark.slow
 def test_a_tracked_executed_notebook_is_refused(clone, tmp_path):
     nb = clone / "notebooks" / "task1_simplecnn.ipynb"
     executed_copy(nb, nb)  # run in place and saved
@@ -70,6 +72,7 @@ def test_a_tracked_executed_notebook_is_refused(clone, tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "task1_simplecnn.ipynb" in r.stderr
 
 
+@pytest.mark.slow
 def test_outside_git_executed_notebooks_are_left_out(clone, tmp_path, capsys):
     plain = tmp_path / "unpacked"
     shutil.copytree(clone, plain, ignore=shutil.ignore_patterns(".git"))

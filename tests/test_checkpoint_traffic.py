@@ -9,6 +9,7 @@ import labkit
 from labkit import files, runs
 
 
+@pytest.mark.slow
 def test_resnet18_bytes_per_epoch_and_no_superseded_copies(subset_root, tmp_path, monkeypatch):
     data = labkit.load_cifar10(subset_root, limit=72, test_limit=32, device="cpu", verbose=False)
     written, emptied, real_write, real_truncate = [], [], files.write_file, files.os.truncate

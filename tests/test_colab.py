@@ -1,13 +1,16 @@
 """Colab without Colab: the setup cell of every notebook run in a fresh process with a fake
 ``google.colab`` (its ``drive.mount`` links a temporary folder as the mount point), a fresh folder
-standing in for /content (LABKIT_CONTENT) and no labkit importable, through each route into Colab
-(a labkit zip, a labkit folder on Drive, a git clone); its one-line fixes; runs on Drive across a
-disconnect; the precision chosen by compute capability (mocked: there is no GPU here)."""
+standing in for /content (LABKIT_CONTENT), a fresh virtual environment standing in for Colab's Python
+(torch and the rest from this one, no labkit) and each documented source of labkit: the course's git URL
+(LABKIT_REPO), the folder My Drive/labkit/, My Drive/labkit.zip (the bundle, or GitHub's Download ZIP);
+pip installs it. Also: its one-line fixes; runs and CIFAR-10 on Drive across a disconnect; Drive's free
+space; a CPU runtime refusing a long study; the precision chosen by compute capability (mocked: no GPU here)."""
 import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import types
 import zipfile
 
@@ -16,9 +19,10 @@ import pytest
 import torch
 
 import labkit
-from labkit import bootstrap
+from labkit import notebook
+from labkit._version import RELEASE, git_commit
 from labkit.bundle import make_bundle
-from labkit.notebook import device_info, device_report, keep_runs_on_drive
+from labkit.notebook import SetupError, device_info, device_report, keep_runs_on_drive
 from labkit.device import device_record, resolve_amp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,20 +44,16 @@ def mount(mountpoint, force_remount=False, **kwargs):
         os.symlink(store, mountpoint)
     print("Mounted at " + mountpoint)
 '''
-# no labkit before the cell: the editable install goes, its finder or (compat mode) the repository root on
-# sys.path (PYTHONPATH holds only the fake google)
-PRELUDE = f'''\
-import importlib.util, os, sys
-sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
-sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != {os.path.realpath(REPO)!r}]
+PRELUDE = '''\
+import importlib.util
 _spec = importlib.util.find_spec("labkit")
-assert _spec is None or _spec.origin is None, f"labkit importable before the setup cell: {{_spec.origin}}"
+assert _spec is None or _spec.origin is None, f"labkit importable before the setup cell: {_spec.origin}"
 import google.colab
 '''
 AFTER = '''
-import os
-from resnet18 import ResNet18
+import os, resnet18
 print("LABKIT_FILE", labkit.__file__)
+print("RESNET18_FILE", resnet18.__file__)
 print("RUNS", os.path.realpath("runs"))
 '''
 
@@ -71,7 +71,8 @@ def bundle(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def git_url(bundle, tmp_path_factory):
-    """A git repository holding the bundle's files (what a course's labkit repository holds)."""
+    """A git repository holding the bundle's files (what a course's labkit repository holds); its URL and
+    the version labkit says there."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     src = tmp_path_factory.mktemp("git")
@@ -80,11 +81,12 @@ def git_url(bundle, tmp_path_factory):
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "labkit"]):
         subprocess.run(git + cmd, cwd=repo, check=True, capture_output=True)
-    return f"file://{repo}"
+    return f"file://{repo}", f"{RELEASE}+g{git_commit(str(repo))}"
 
 
 class Colab:
-    """A fresh /content and Google Drive store, and the fake google.colab package."""
+    """A fresh /content, Google Drive store and Python (a venv: this one's packages, no labkit; pip installs
+    into it), and the fake google.colab package."""
 
     def __init__(self, base):
         self.content, self.store = base / "content", base / "gdrive"
@@ -98,12 +100,28 @@ class Colab:
         self.modules = str(base / "fake_modules")
         self.env = {"LABKIT_CONTENT": str(self.content), "FAKE_DRIVE_STORE": str(self.store),
                     "COLAB_RELEASE_TAG": "fake"}
+        self.base, self.python = base, None  # the venv: made by the first cell run
 
-    def run_cell(self, source):
-        env = {k: v for k, v in os.environ.items() if k not in ("LABKIT_DRIVE", "PYTHONPATH")}
+    @staticmethod
+    def new_vm(venv):
+        """A fresh Python: a venv whose packages are this environment's, read as a plain path (so its .pth
+        files, this checkout's editable labkit among them, do not run there)."""
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+        python = str(venv / "bin" / "python")
+        site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        with open(os.path.join(site, "_colab_packages.pth"), "w") as f:
+            f.write(sysconfig.get_paths()["purelib"] + "\n")
+        return python
+
+    def run_cell(self, source, cwd=None, fresh=True):
+        """The cell in a new process (``fresh``: labkit must not be importable before it, as in a new VM)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("LABKIT_DRIVE", "PYTHONPATH", "VIRTUAL_ENV")}
         env.update(self.env, PYTHONPATH=self.modules)
-        return subprocess.run([sys.executable, "-c", PRELUDE + source + AFTER], cwd=self.content, env=env,
-                              capture_output=True, text=True, timeout=300)
+        self.python = self.python or self.new_vm(self.base / "vm")
+        prelude = PRELUDE if fresh else "import google.colab\n"
+        return subprocess.run([self.python, "-c", prelude + source + AFTER], cwd=cwd or self.content, env=env,
+                              capture_output=True, text=True, timeout=600)
 
     def mounts(self):
         log = self.store / "mounts.log"
@@ -123,107 +141,138 @@ def _github_zip(bundle, dest):
 
 
 def _route(kind, colab, bundle, request):
-    """Put labkit where a student would for route ``kind``; returns (LABKIT_REPO, expected labkit root)."""
-    if kind == "zip in /content":
-        shutil.copy(bundle, colab.content / "labkit.zip")
-        return "", colab.content / "labkit"
+    """Put labkit where the setup cell's documentation says for ``kind``; returns (LABKIT_REPO, the folder
+    labkit is imported from (None: pip's site-packages), the version it says)."""
+    version = f"{RELEASE}+g{git_commit(REPO)}"  # the bundle's stamp: the commit it was made from
+    my_drive = colab.store / "MyDrive"
+    if kind == "labkit.zip on Drive":
+        shutil.copy(bundle, my_drive / "labkit.zip")
+        return "", None, version
     if kind == "GitHub zip on Drive":
-        (colab.store / "MyDrive" / "Colab Notebooks").mkdir()
-        _github_zip(bundle, colab.store / "MyDrive" / "Colab Notebooks" / "labkit-main (1).zip")
-        return "", colab.content / "labkit-main"
+        _github_zip(bundle, my_drive / "labkit.zip")
+        return "", None, version
     if kind == "folder on Drive":
-        zipfile.ZipFile(bundle).extractall(colab.store / "MyDrive" / "courses" / "dl")
-        return "", colab.content / "drive" / "MyDrive" / "courses" / "dl" / "labkit"
-    return request.getfixturevalue("git_url"), colab.content / "labkit"  # git clone
+        zipfile.ZipFile(bundle).extractall(my_drive)
+        return "", colab.content / "drive" / "MyDrive" / "labkit", version
+    url, version = request.getfixturevalue("git_url")
+    return url, colab.content / "labkit", version
 
 
 def _distinct_setup_cells():
-    """One notebook per distinct setup cell (the lab notebooks share one text, the report has its own):
-    running one runs them all."""
+    """One notebook per distinct setup cell (the lab notebooks share one text, the report has its own)."""
     first = {}
     for nb in NOTEBOOKS:
         first.setdefault(setup_source(nb), nb)
     return sorted(first.values())
 
 
-@pytest.mark.parametrize("kind", ["zip in /content", "GitHub zip on Drive", "folder on Drive", "git clone"])
+def _site_packages(colab):
+    colab.python = colab.python or colab.new_vm(colab.base / "vm")
+    return subprocess.run([colab.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["git URL", "folder on Drive", "labkit.zip on Drive", "GitHub zip on Drive"])
 @pytest.mark.parametrize("nb", _distinct_setup_cells())
-def test_setup_cell_routes(nb, kind, colab, bundle, request):
-    repo, root = _route(kind, colab, bundle, request)
+def test_setup_cell_installs_labkit_from_each_source(nb, kind, colab, bundle, request):
+    """A fresh Colab-like kernel reaches `import labkit` through each documented source, pip installing it
+    (editable for a git URL and a Drive folder: resnet18.py and labkit are read from that folder); the
+    version (release + commit) is printed; runs go to Drive, mounted once."""
+    repo, root, version = _route(kind, colab, bundle, request)
     p = colab.run_cell(setup_source(nb, repo))
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    assert f"LABKIT_FILE {root / 'labkit' / '__init__.py'}\n" in p.stdout
-    assert f"labkit: {root} (version {labkit.__version__}, labkit/ modified " in p.stdout  # path, version, date
-    # runs go to Drive (mounted once for the search and the runs), the device and precision are printed
+    where = root if root is not None else _site_packages(colab)
+    assert f"LABKIT_FILE {os.path.join(where, 'labkit', '__init__.py')}\n" in p.stdout
+    assert f"RESNET18_FILE {os.path.join(where, 'resnet18.py')}\n" in p.stdout
+    assert "pip install " in p.stdout and f"labkit {version} | torch " in p.stdout
     assert f"RUNS {colab.store / 'MyDrive' / 'labkit_runs'}\n" in p.stdout
     assert colab.mounts() == [str(colab.content / "drive")]
     assert "runs: runs/ -> " in p.stdout and "| precision: " in p.stdout
+    if kind == "git URL":  # the kernel restarted: pip's install is there, nothing installed again
+        again = colab.run_cell(setup_source(nb, repo), fresh=False)
+        assert again.returncode == 0 and "pip install" not in again.stdout, again.stderr[-3000:]
+        assert f"LABKIT_FILE {root / 'labkit' / '__init__.py'}\n" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_students_edit_in_the_drive_folder_counts_on_the_next_vm(colab, bundle, tmp_path):
+    """My Drive/labkit/ is installed editable: resnet18.py edited there is what the next VM imports."""
+    zipfile.ZipFile(bundle).extractall(colab.store / "MyDrive")
+    edited = colab.store / "MyDrive" / "labkit" / "resnet18.py"
+    edited.write_text(edited.read_text() + "\nSTUDENT_EDIT = 'mine'\n")
+    colab.content = tmp_path / "content2"
+    colab.content.mkdir()
+    colab.env["LABKIT_CONTENT"], colab.python = str(colab.content), Colab.new_vm(tmp_path / "vm2")
+    p = colab.run_cell(setup_source(NOTEBOOKS[0]) + "\nimport resnet18\nprint('EDIT', resnet18.STUDENT_EDIT)\n")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert "EDIT mine\n" in p.stdout
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS)
-def test_setup_cell_fixes(nb, colab):
-    """No labkit anywhere: a placeholder URL, then no URL. Each fails with one line naming the fix,
-    after the list of places it looked in."""
-    placeholder = colab.run_cell(setup_source(nb, "https://github.com/<org>/labkit"))
-    missing = colab.run_cell(setup_source(nb))
-    for p in (placeholder, missing):
-        assert p.returncode != 0
-        last = p.stderr.strip().splitlines()[-1]
-        assert last.startswith("SetupError: ") and "run" in last and "labkit.zip" in last, p.stderr[-2000:]
-        assert f"Looked for labkit in:\n  {colab.content} and its parent" in p.stdout
-        assert str(colab.store / "MyDrive") not in p.stdout  # the mount point's path is what is shown
-        assert f"{colab.content / 'drive' / 'MyDrive'} (and 3 folder levels below)" in p.stdout
-    assert "LABKIT_REPO is still a placeholder (https://github.com/<org>/labkit)" in placeholder.stderr
-    assert "--repo URL" in placeholder.stderr.strip().splitlines()[-1]
-    assert "SetupError: labkit not found: upload labkit.zip" in missing.stderr
-    assert "git clone: LABKIT_REPO is not set" in missing.stdout
+def test_setup_cell_without_labkit_names_the_fix(nb, colab):
+    """No labkit anywhere, no LABKIT_REPO: one line naming the places and the fix, Drive asked once."""
+    p = colab.run_cell(setup_source(nb))
+    assert p.returncode != 0
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: labkit not found: put the labkit folder (or labkit.zip) in My Drive"), last
+    assert "LABKIT_REPO" in last and "run this cell again" in last
+    assert colab.mounts() == [str(colab.content / "drive")]
 
 
-def test_clone_failure_shows_git_output(colab, tmp_path):
+def test_a_failing_pip_shows_its_output_and_the_fix(colab, tmp_path):
     p = colab.run_cell(setup_source(NOTEBOOKS[0], f"file://{tmp_path}/no-such-repo"))
     assert p.returncode != 0
-    assert "fatal:" in p.stdout and "git clone of LABKIT_REPO" in p.stdout  # git's own words, captured
-    assert "SetupError: git clone of LABKIT_REPO failed (its output is above)" in p.stderr.strip().splitlines()[-1]
+    assert f"pip install -e git+file://{tmp_path}/no-such-repo#egg=labkit" in p.stdout
+    assert "no-such-repo" in p.stderr and "error" in p.stderr.lower()  # pip's own words, captured
+    assert f"pip could not install labkit (its output is above): check -e git+file://{tmp_path}/no-such-repo" \
+        in p.stderr
+    assert colab.mounts() == []  # a git URL needs no Drive to install
+
+
+def test_setup_cell_holds_the_install_and_no_more_than_40_lines():
+    with open(os.path.join(REPO, "notebooks", "setup_cell.py"), encoding="utf-8") as f:
+        code = f.read().rstrip("\n")
+    for nb in NOTEBOOKS:
+        text = setup_source(nb)
+        assert code in text, f"{nb}: rebuild it (notebooks/build_notebooks.py)"
+        assert len(text.splitlines()) <= 40, (nb, len(text.splitlines()))
+        assert "<org>" not in open(os.path.join(REPO, nb), encoding="utf-8").read()
+    with open(os.path.join(REPO, "requirements-colab.txt")) as f:
+        colab_reqs = [line.split("==")[0] for line in f.read().splitlines() if line and not line.startswith("#")]
+    assert colab_reqs == ["torchsummary", "ultralytics-thop"]  # the lab notebooks' needs; no PDF tools
 
 
 def test_run_captured_shows_output_on_failure():
-    with pytest.raises(bootstrap.SetupError, match=r"(?s)pip install failed \(exit 3\).*boom: no such package"):
-        bootstrap.run_captured([sys.executable, "-c", "import sys; print('boom: no such package'); sys.exit(3)"],
-                               "pip install")
-
-
-def test_outside_colab_no_labkit(tmp_path, monkeypatch):
-    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(bootstrap.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(bootstrap.SetupError, match="open this notebook inside the labkit folder"):
-        bootstrap.find_labkit("")
+    with pytest.raises(SetupError, match=r"(?s)pip install failed \(exit 3\).*boom: no such package"):
+        notebook.run_captured([sys.executable, "-c", "import sys; print('boom: no such package'); sys.exit(3)"],
+                              "pip install")
 
 
 def test_bundle_contents(bundle):
     names = zipfile.ZipFile(bundle).namelist()
     assert all(n.startswith("labkit/") for n in names) and not any("__pycache__" in n for n in names)
-    for need in ("labkit/labkit/__init__.py", "labkit/labkit/bootstrap.py", "labkit/labkit/models/simplecnn.py",
+    for need in ("labkit/labkit/__init__.py", "labkit/labkit/_version.py", "labkit/labkit/models/simplecnn.py",
                  "labkit/resnet18.py", "labkit/requirements-colab.txt", "labkit/requirements-pdf.txt",
-                 "labkit/reports/lab2_report.ipynb", "labkit/README.md"):
+                 "labkit/reports/lab2_report.ipynb", "labkit/README.md", "labkit/pyproject.toml"):
         assert need in names
     assert {f"labkit/{nb}" for nb in NOTEBOOKS} <= set(names)
+    stamped = zipfile.ZipFile(bundle).read("labkit/labkit/_version.py").decode()
+    assert f'ARCHIVE_COMMIT = "{git_commit(REPO)}"' in stamped  # the commit it was made from
     # the same files give the same zip (a TA can rebuild and compare)
     again = make_bundle(bundle + ".again.zip", root=REPO, verbose=False)
     assert open(bundle, "rb").read() == open(again, "rb").read()
 
 
-def test_notebooks_inline_the_bootstrap_and_hold_no_placeholder():
-    with open(os.path.join(REPO, "labkit", "bootstrap.py"), encoding="utf-8") as f:
-        source = f.read().rstrip("\n")
-    for nb in NOTEBOOKS:
-        text = setup_source(nb)
-        assert source in text, f"{nb}: rebuild it (notebooks/build_notebooks.py)"
-        assert "<org>" not in open(os.path.join(REPO, nb), encoding="utf-8").read()
-    with open(os.path.join(REPO, "requirements-colab.txt")) as f:
-        colab_reqs = [line.split("==")[0] for line in f.read().splitlines() if line and not line.startswith("#")]
-    assert colab_reqs == ["torchsummary", "ultralytics-thop"]  # the lab notebooks' needs; no PDF tools
+def test_version_names_the_commit():
+    """labkit's version changes with every commit: the checkout's, else the one an archive was stamped with."""
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if commit:
+        assert labkit.__version__ == f"{RELEASE}+g{commit[:7]}"
+    archive = subprocess.run(["git", "-C", REPO, "archive", "HEAD", "labkit/_version.py", ".gitattributes"],
+                             capture_output=True)
+    if archive.returncode == 0 and b"export-subst" in archive.stdout:  # GitHub's Download ZIP does the same
+        assert f'ARCHIVE_COMMIT = "{commit[:7]}'.encode() in archive.stdout
 
 
 def test_build_repo_option_refuses_a_placeholder(capsys):
@@ -251,7 +300,6 @@ def fake_drive(colab, monkeypatch):
     for k, v in colab.env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("LABKIT_DRIVE", raising=False)
-    monkeypatch.delenv(bootstrap.DRIVE_REFUSED, raising=False)  # a refused mount is remembered there: not past the test
     monkeypatch.chdir(colab.content)
     return colab
 
@@ -283,19 +331,52 @@ def test_keep_runs_on_drive_when_mount_fails(fake_drive, monkeypatch, capsys):
     assert "WARNING: Google Drive is not mounted (ValueError: mount failed)" in capsys.readouterr().out
 
 
-def test_a_refused_drive_is_not_asked_again(fake_drive, monkeypatch, capsys):
-    """Declined once (by the Drive search of the setup cell), keep_runs_on_drive does not ask again and says
-    runs stay on the VM; the next run of the setup cell (find_labkit) asks again."""
+def test_setup_with_a_refused_drive_asks_once_and_says_runs_stay(fake_drive, monkeypatch, capsys):
     monkeypatch.setenv("FAKE_DRIVE_REFUSE", "1")
-    with pytest.raises(ValueError, match="mount failed"):
-        bootstrap.mount_drive(verbose=False)
-    assert keep_runs_on_drive() == str(fake_drive.content / "runs")
+    info = notebook.setup(install=False, verbose=False)
+    assert info["runs"] == str(fake_drive.content / "runs")
     out = capsys.readouterr().out
-    assert "not asked again" in out and "runs stay on this VM" in out
+    assert "WARNING: Google Drive is not mounted (ValueError: mount failed); runs stay on this VM" in out
     assert fake_drive.mounts() == [str(fake_drive.content / "drive")]
-    bootstrap.find_labkit("")  # the setup cell again (labkit importable here: nothing else happens)
-    keep_runs_on_drive()
-    assert len(fake_drive.mounts()) == 2
+
+
+def test_drive_short_of_space_is_warned(fake_drive, monkeypatch, capsys):
+    """The setup cell warns when Drive has less free space than the lab's runs and CIFAR-10 keep."""
+    usage = types.SimpleNamespace(total=15 * 10**9, used=14.5 * 10**9, free=5 * 10**8)
+    monkeypatch.setattr(notebook.shutil, "disk_usage", lambda path: usage)
+    info = notebook.setup(install=False, verbose=False)
+    out = capsys.readouterr().out
+    assert "WARNING: Google Drive has 0.50 GB free; the lab's runs and CIFAR-10 keep about 2.0 GB" in out
+    assert os.path.realpath(info["data"]) == str(fake_drive.store / "MyDrive" / "labkit_data")
+    monkeypatch.setattr(notebook.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=50 * 10**9))
+    notebook.setup(install=False, verbose=False)
+    assert "WARNING" not in capsys.readouterr().out
+
+
+def test_cifar10_on_drive_is_read_on_a_second_vm_without_download(fake_drive, subset_root, tmp_path, monkeypatch):
+    """The notebooks' default data_root ./data links to My Drive/labkit_data: the first VM downloads CIFAR-10
+    there (faked: the subset copied, as torchvision's download would), a second VM reads it with no download."""
+    import labkit.data
+
+    downloads = []
+
+    def fake_download(root):
+        downloads.append(root)
+        shutil.copytree(os.path.join(subset_root, "cifar-10-batches-py"), os.path.join(root, "cifar-10-batches-py"))
+
+    monkeypatch.setattr(labkit.data, "download_cifar10", fake_download)
+    load = dict(limit=100, test_limit=50, device="cpu", verbose=False)
+    notebook.setup(install=False, verbose=False)
+    first = labkit.load_cifar10("./data", **load)
+    assert len(downloads) == 1 and os.path.isdir(fake_drive.store / "MyDrive" / "labkit_data" / "cifar-10-batches-py")
+    new_vm = tmp_path / "vm2"
+    new_vm.mkdir()
+    monkeypatch.setenv("LABKIT_CONTENT", str(new_vm))
+    monkeypatch.chdir(new_vm)
+    info = notebook.setup(install=False)
+    second = labkit.load_cifar10("./data", **load)
+    assert len(downloads) == 1  # read from Drive
+    assert second.describe() == first.describe() and os.path.realpath(info["data"]).startswith(str(fake_drive.store))
 
 
 def test_runs_on_drive_survive_a_disconnect(fake_drive, subset_root, tmp_path, monkeypatch):
@@ -333,6 +414,7 @@ def test_runs_on_drive_survive_a_disconnect(fake_drive, subset_root, tmp_path, m
     assert fake_drive.mounts() == [str(fake_drive.content / "drive"), str(new_vm / "drive")]
     cfg = json.load(open(os.path.join(run.run_dir, "config.json")))
     assert cfg["gpu"] is None and cfg["gpu_capability"] is None and cfg["precision"] in ("bf16", "fp32")
+    assert cfg["labkit"] == labkit.__version__  # which labkit (release + commit) trained it
     assert report.latest_runs("runs", "simplecnn")[0].test_acc == run.test_acc
 
 
@@ -369,12 +451,11 @@ def test_precision_by_compute_capability(fake_gpu):
 
 
 def test_pip_failure_shows_its_output_and_the_fix(monkeypatch, capsys):
-    from labkit import notebook
-
+    run_captured = notebook.run_captured
     monkeypatch.setitem(notebook.COLAB_NEEDS, "labkit_no_such_module", "labkit-no-such-package")
-    monkeypatch.setattr(notebook, "run_captured", lambda cmd, what: bootstrap.run_captured(
+    monkeypatch.setattr(notebook, "run_captured", lambda cmd, what: run_captured(
         [sys.executable, "-c", "import sys; print('ERROR: No matching distribution'); sys.exit(1)"], what))
-    with pytest.raises(bootstrap.SetupError, match=r"^pip could not install labkit-no-such-package .*online"):
+    with pytest.raises(SetupError, match=r"^pip could not install labkit-no-such-package .*online"):
         notebook.install_missing(None, install=True)
     assert "ERROR: No matching distribution" in capsys.readouterr().out
 
@@ -396,203 +477,8 @@ def test_build_repo_option_sets_every_notebook(tmp_path):
                           capture_output=True).returncode == 0  # the one builder (notebooks and report)
 
 
-# ---- several copies, a changed zip, unpack failures --------------------------------------------------------
-def _last(p):
-    return p.stderr.strip().splitlines()[-1]
-
-
-def _versioned(bundle, dest, version, when=None):
-    """The bundle with labkit.__version__ = ``version`` (another labkit), its file dated ``when``."""
-    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "labkit/labkit/__init__.py":
-                assert f'__version__ = "{labkit.__version__}"'.encode() in data
-                data = data.replace(f'__version__ = "{labkit.__version__}"'.encode(), f'__version__ = "{version}"'.encode())
-            out.writestr(info, data)
-    if when is not None:
-        os.utime(dest, (when, when))
-    return dest
-
-
-def _date(text):  # the dates the setup cell prints, at noon UTC so that every time zone shows the same day
-    import calendar
-    return calendar.timegm(tuple(int(x) for x in text.split("-")) + (12, 0, 0))
-
-
-def test_a_newer_zip_is_unpacked_again(colab, bundle):
-    """labkit.zip unpacked, then a newer labkit.zip uploaded in its place: the second run unpacks it again
-    (before: the folder from the old zip was used, silently)."""
-    zip_path = colab.content / "labkit.zip"
-    _versioned(bundle, zip_path, "0.1.0", _date("2026-01-05"))
-    first = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert first.returncode == 0 and f"unpacked {zip_path} into " in first.stdout, first.stderr
-    _versioned(bundle, zip_path, "0.2.0", _date("2026-02-05"))
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    assert f"unpacked {zip_path} into {colab.content / 'labkit'}" in p.stdout
-    assert f"labkit: {colab.content / 'labkit'} (version 0.2.0, labkit/ modified 2026-02-05" in p.stdout
-    assert "labkit 0.2.0 | torch" in p.stdout
-    assert sorted(os.listdir(colab.content)) == ["drive", "labkit", "labkit.zip", "runs"]  # no temporary folder left
-    again = colab.run_cell(setup_source(NOTEBOOKS[0]))  # unchanged: not unpacked a third time
-    assert again.returncode == 0 and f"unpacked {zip_path}" not in again.stdout and "version 0.2.0" in again.stdout
-
-
-def test_two_zips_the_newest_is_used(colab, bundle):
-    older = _versioned(bundle, colab.content / "labkit.zip", "0.1.0", _date("2026-01-05"))
-    newer = _versioned(bundle, colab.content / "labkit (1).zip", "0.3.0", _date("2026-03-05"))
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    assert f"2 labkit copies found in {colab.content}:" in p.stdout
-    assert f"{older}: version 0.1.0, modified 2026-01-05" in p.stdout
-    assert f"{newer}: version 0.3.0, modified 2026-03-05" in p.stdout
-    assert f"using the newest, {newer}: to use another, set LABKIT_REPO to its folder, or remove or rename" in p.stdout
-    assert f"labkit: {colab.content / 'labkit'} (version 0.3.0, " in p.stdout
-
-
-def test_several_copies_on_drive_the_newest_is_used(colab, bundle):
-    """An old My Drive/labkit (a clone) and the My Drive/Colab Notebooks/labkit-main the notebook was opened
-    from: both are listed (path, version, date, commit), the newest is used (before: the shallower one)."""
-    my_drive = colab.store / "MyDrive"
-    zipfile.ZipFile(bundle).extractall(my_drive)
-    git = my_drive / "labkit" / ".git"
-    (git / "refs" / "heads").mkdir(parents=True)
-    (git / "HEAD").write_text("ref: refs/heads/main\n")
-    (git / "refs" / "heads" / "main").write_text("0123456789abcdef0123456789abcdef01234567\n")
-    for folder, _, files in os.walk(my_drive / "labkit" / "labkit"):
-        for name in files:
-            os.utime(os.path.join(folder, name), (_date("2025-09-15"),) * 2)
-    (my_drive / "Colab Notebooks").mkdir()
-    _github_zip(bundle, colab.content / "gh.zip")
-    zipfile.ZipFile(colab.content / "gh.zip").extractall(my_drive / "Colab Notebooks")
-    os.remove(colab.content / "gh.zip")
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    seen = colab.content / "drive" / "MyDrive"
-    assert f"2 labkit copies found in {seen}:" in p.stdout
-    assert f"{seen / 'labkit'}: version {labkit.__version__}, modified 2025-09-15 " in p.stdout
-    assert ", git 0123456" in p.stdout
-    assert f"labkit: {seen / 'Colab Notebooks' / 'labkit-main'} (version {labkit.__version__}, " in p.stdout
-
-
-def _damaged(bundle, dest, member="labkit/labkit/train.py"):
-    """The bundle with bytes in the middle of one member's compressed data changed (a broken download)."""
-    shutil.copy(bundle, dest)
-    with zipfile.ZipFile(dest) as z:
-        info = z.getinfo(member)
-    with open(dest, "r+b") as f:
-        f.seek(info.header_offset + 26)
-        name_len, extra_len = (int.from_bytes(f.read(2), "little") for _ in range(2))
-        f.seek(info.header_offset + 30 + name_len + extra_len + info.compress_size // 2)
-        f.write(b"\x00\xff" * 8)
-    return dest
-
-
-def test_damaged_zip_unpacks_nothing_and_says_so(colab, bundle):
-    """A damaged member (a raw zlib.error before, after half the zip was unpacked into /content/labkit):
-    one line naming the zip, the cause and the fix; nothing unpacked. The zip downloaded again works."""
-    zip_path = _damaged(bundle, colab.content / "labkit.zip")
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode != 0
-    assert _last(p).startswith(f"SetupError: cannot unpack {zip_path} (") and "download it again" in _last(p), p.stderr
-    assert os.listdir(colab.content) == ["labkit.zip"]
-    shutil.copy(bundle, zip_path)
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode == 0 and f"labkit: {colab.content / 'labkit'} (" in p.stdout, p.stdout[-2000:] + p.stderr[-3000:]
-
-
-FULL_DISK = """
-import errno, shutil
-_calls = []
-def _copy(src, dst, *a, **k):  # the disk fills up in the 10th file
-    _calls.append(1)
-    dst.write(src.read(100))
-    if len(_calls) == 10:
-        raise OSError(errno.ENOSPC, "No space left on device")
-shutil.copyfileobj = _copy
-"""
-READ_ONLY = """
-import errno, os
-def _mkdir(path, *a, **k):
-    raise OSError(errno.EROFS, "Read-only file system", path)
-os.mkdir = _mkdir
-"""
-
-
-@pytest.mark.parametrize("failure, fix", [(FULL_DISK, "the disk is full: free space"),
-                                          (READ_ONLY, "is not writable: unpack the zip into a writable folder")],
-                         ids=["disk full", "read-only /content"])
-def test_unpack_failure_leaves_nothing_and_names_the_fix(colab, bundle, failure, fix):
-    zip_path = colab.content / "labkit.zip"
-    shutil.copy(bundle, zip_path)
-    p = colab.run_cell(failure + setup_source(NOTEBOOKS[0]))
-    assert p.returncode != 0
-    assert _last(p).startswith(f"SetupError: cannot unpack {zip_path} (OSError: [Errno "), p.stderr[-3000:]
-    assert fix in _last(p)
-    assert os.listdir(colab.content) == ["labkit.zip"]
-
-
-def test_half_unpacked_folder_is_never_imported(colab, bundle):
-    """What an unpack that failed half-way left in /content/labkit (labkit/__init__.py, not the rest, no
-    completion marker): alone, one line saying the copy is incomplete (before: ModuleNotFoundError); with
-    its zip next to it, it is replaced by a whole unpack."""
-    with zipfile.ZipFile(bundle) as z:
-        names = z.namelist()
-        z.extractall(colab.content, names[:names.index("labkit/labkit/bundle.py")])
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode != 0
-    assert _last(p).startswith(f"SetupError: labkit in {colab.content / 'labkit'} cannot be imported "
-                               "(ModuleNotFoundError: "), p.stderr[-3000:]
-    assert "incomplete or damaged" in _last(p) and "labkit.zip" in _last(p)
-    shutil.copy(bundle, colab.content / "labkit.zip")
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    assert f"unpacked {colab.content / 'labkit.zip'} into {colab.content / 'labkit'}" in p.stdout
-
-
-def test_a_zip_without_labkit_and_a_folder_without_init(colab):
-    with zipfile.ZipFile(colab.content / "labkit-notebooks.zip", "w") as z:
-        z.writestr("notebooks/task1_simplecnn.ipynb", "{}")
-    (colab.content / "labkit" / "labkit").mkdir(parents=True)
-    (colab.content / "labkit" / "labkit" / "config.py").write_text("")
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode != 0
-    assert f"{colab.content / 'labkit-notebooks.zip'}: holds no labkit/ folder" in p.stdout
-    assert f"{colab.content / 'labkit'}: labkit/ holds no __init__.py (an incomplete copy" in p.stdout
-    assert _last(p).startswith("SetupError: labkit not found: upload labkit.zip") and "holds no" in _last(p)
-
-
-def test_drive_copy_deeper_than_the_search(colab, bundle):
-    """A labkit folder 4 levels below My Drive is not found: the message says how deep the search goes and
-    how to use it anyway; LABKIT_REPO set to its folder then does."""
-    zipfile.ZipFile(bundle).extractall(colab.store / "MyDrive" / "a" / "b" / "c" / "d")
-    p = colab.run_cell(setup_source(NOTEBOOKS[0]))
-    assert p.returncode != 0
-    assert "(and 3 folder levels below): no labkit/ folder" in p.stdout
-    assert "move it up, or set LABKIT_REPO to its folder" in p.stdout
-    assert "3 folders deep" in _last(p), p.stderr[-2000:]
-    folder = colab.content / "drive" / "MyDrive" / "a" / "b" / "c" / "d" / "labkit"
-    p = colab.run_cell(setup_source(NOTEBOOKS[0], str(folder)))
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    assert f"labkit: {folder} (" in p.stdout and f"LABKIT_FILE {folder / 'labkit' / '__init__.py'}\n" in p.stdout
-
-
-def test_repo_set_clones_first_and_a_refused_drive_is_asked_once(colab, bundle, git_url):
-    """LABKIT_REPO set, nothing in /content, an old copy on Drive, the Drive permission declined: the clone
-    is used without searching Drive, and Drive is asked for once (before: twice, the first time to walk
-    Drive before cloning); runs stay on the VM, said so."""
-    zipfile.ZipFile(bundle).extractall(colab.store / "MyDrive")
-    colab.env["FAKE_DRIVE_REFUSE"] = "1"
-    p = colab.run_cell(setup_source(NOTEBOOKS[0], git_url))
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    assert f"LABKIT_FILE {colab.content / 'labkit' / 'labkit' / '__init__.py'}\n" in p.stdout
-    assert "folder levels below" not in p.stdout
-    assert colab.mounts() == [str(colab.content / "drive")]
-    assert "WARNING: Google Drive is not mounted (ValueError: mount failed); runs stay on this VM" in p.stdout
-    assert f"RUNS {colab.content / 'runs'}\n" in p.stdout
-
-
 # ---- the CLIs run from the folder above a checkout named labkit ---------------------------------------------
+@pytest.mark.slow
 def test_cli_from_the_folder_above_a_checkout_named_labkit(tmp_path):
     """`cd ..; labkit/.venv/bin/python -m labkit.handin.submit --help` where the checkout folder is itself
     named labkit: installed by scripts/setup.sh's editable-install line (run as it is, in a copy of the
@@ -624,3 +510,40 @@ def test_cli_from_the_folder_above_a_checkout_named_labkit(tmp_path):
                            capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert p.stdout.strip() == str(checkout / "labkit" / "__init__.py")
+
+
+# ---- a Colab CPU runtime never trains for hours -------------------------------------------------------------
+def test_colab_cpu_runtime_stops_a_long_study_before_any_epoch(subset_root, tmp_path, monkeypatch):
+    """Task 2's study in Colab without a GPU, estimated over an hour (steps timed at 2 s, as a CPU's ResNet18
+    step is, over 2000 epochs of 2 steps), stops before its first epoch naming the fix; device='cpu' asked by
+    name and a short study go ahead."""
+    from labkit import estimate
+    from labkit.experiments import run_ablations
+
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
+    step = {"seconds": 2.0}
+    monkeypatch.setattr(estimate, "time_step", lambda cfg, data: (step["seconds"], torch.device("cpu")))
+    data = labkit.load_cifar10(subset_root, limit=100, test_limit=32, device="cpu", verbose=False)
+    kw = dict(model="simplecnn", ablations=["lr"], lr_values=[0.1], data=data, run_dir=tmp_path, epochs=2000,
+              batch_size=50, progress=False, verbose=False)
+    with pytest.raises(labkit.ConfigError, match=r"≈ \d+ h .*this Colab runtime has no GPU\. Runtime > Change "
+                                                 r"runtime type > T4 GPU, then Run all again"):
+        run_ablations(**kw)
+    assert not list(tmp_path.rglob("history.json"))  # no epoch trained
+    long_cpu = estimate.StudyEstimate(2, [200, 200], 9e4, "this CPU", True)
+    assert estimate.refuse_long_colab_cpu(long_cpu, [labkit.TrainConfig(device="cpu")]) is None
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    assert estimate.refuse_long_colab_cpu(long_cpu, [labkit.TrainConfig()]) is None  # not Colab: a warning only
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
+    step["seconds"] = 0.001
+    assert len(run_ablations(**dict(kw, epochs=1)).runs) == 2
+
+
+def test_setup_sh_refuses_to_run_inside_colab():
+    """In a Colab cell `!bash scripts/setup.sh` would replace Colab's torch with the pinned CUDA build, which may
+    not match Colab's driver: it stops at once, pointing at the setup cell."""
+    env = {**os.environ, "COLAB_RELEASE_TAG": "fake"}
+    p = subprocess.run(["bash", os.path.join(REPO, "scripts", "setup.sh")], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "not Colab" in p.stderr and "notebook's first cell" in p.stderr
+    assert p.stdout == ""  # nothing installed, no venv made

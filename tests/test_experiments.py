@@ -115,6 +115,7 @@ def test_bad_configuration_fails_before_anything_trains(subset_root, tmp_path, m
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_data_loaded_once_per_normalization_and_divergence_recorded(subset_root, tmp_path, monkeypatch):
     calls = []
     real = labkit.data.load_cifar10
@@ -200,6 +201,7 @@ def test_builders():
     assert PAPER_TEST_ERROR["resnet110"] == 6.43
 
 
+@pytest.mark.slow
 def test_depth_study_table_and_figure(subset_root, tmp_path):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

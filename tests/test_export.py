@@ -72,6 +72,7 @@ def pdf_images(pdf):
     return [ln for ln in out.splitlines()[2:] if ln.strip()]
 
 
+@pytest.mark.slow
 @needs_browser
 @needs_poppler
 @pytest.mark.parametrize("method", ["webpdf", "chromium"])
@@ -94,6 +95,7 @@ def test_pdf_has_plot_and_cjk_text(demo_nb, tmp_path, method):
     assert "plt.plot" in text  # other code is shown by default
 
 
+@pytest.mark.slow
 @needs_browser
 @needs_poppler
 def test_hide_code_and_cli(demo_nb, tmp_path, capsys):
@@ -111,6 +113,7 @@ def test_hide_code_and_cli(demo_nb, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["hidden.pdf"]  # no temporary files left
 
 
+@pytest.mark.slow
 def test_no_browser_names_what_to_install(demo_nb, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -152,6 +155,7 @@ def test_missing_cjk_font_is_detected(monkeypatch, tmp_path):
     assert missing_cjk_fonts(nb) == []
 
 
+@pytest.mark.slow
 @needs_browser
 def test_auto_falls_back_to_chromium_print(demo_nb, tmp_path, monkeypatch, capsys):
     import labkit.handin.pdf as ex
@@ -166,6 +170,7 @@ def test_auto_falls_back_to_chromium_print(demo_nb, tmp_path, monkeypatch, capsy
     assert "simulated; trying the next route" in printed and "--print-to-pdf" in printed
 
 
+@pytest.mark.slow
 def test_a_browser_that_does_not_start_is_named(demo_nb, tmp_path):
     fake = tmp_path / "chrome"
     fake.write_text("#!/bin/sh\nexit 1\n")
@@ -211,6 +216,7 @@ def long_nb(tmp_path_factory):
     return executed_notebook(d / "long.ipynb", cells)
 
 
+@pytest.mark.slow
 @needs_browser
 @pytest.mark.parametrize("method", ["webpdf", "chromium"])
 def test_pdf_is_a4_numbered_titled_and_bookmarked(long_nb, tmp_path, method):
@@ -231,12 +237,14 @@ def test_pdf_is_a4_numbered_titled_and_bookmarked(long_nb, tmp_path, method):
     assert pages["Section 3 of the notebook"] > pages["Section 1 of the notebook"]
 
 
+@pytest.mark.slow
 @needs_browser
 def test_default_title_is_the_notebook_title_or_name(demo_nb, tmp_path):
     _, _, title, outline = pdf_facts(export_pdf(demo_nb, tmp_path / "d.pdf", method="chromium", verbose=False))
     assert title == "demo" and [t for t, _ in outline] == [CJK_HEADING]
 
 
+@pytest.mark.slow
 @needs_browser
 def test_bookmarks_are_added_where_the_browser_made_none(long_nb, tmp_path):
     """An older Chromium prints no outline: labkit.handin.bookmarks finds each heading's page in the text."""

@@ -38,6 +38,7 @@ def _config(run):
         return json.load(f)
 
 
+@pytest.mark.slow
 def test_switches_recorded_in_config(runs):
     fp32, bf16, auto = (_config(runs[k]) for k in ("fp32", "bf16_cl", "auto"))
     assert (fp32["amp"], fp32["amp_dtype"], fp32["channels_last"], fp32["compile"]) == ("off", "fp32", False, False)
@@ -191,6 +192,7 @@ def test_preset_errors_name_the_fix():
         get_preset("resnet20_fast", model="resnet32")
 
 
+@pytest.mark.slow
 def test_fit_preset_trains_with_the_preset_recipe(small, tmp_path):
     run = fit_preset("simplecnn_fast", small, epochs=2, run_dir=tmp_path, run_name="p", progress=False,
                      verbose=False)

@@ -167,6 +167,7 @@ def test_every_write_is_counted(reference):
     assert not [e for e in epoch3 if "best_model" in e] and "replace:last.pth" in epoch3
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_every_write_then_resume_is_the_uninterrupted_run(reference, small, tmp_path):
     ref, events, starts = reference
     for at in range(starts[0], len(events)):  # every write from the first epoch on, the final test's included
@@ -185,6 +186,7 @@ def test_ctrl_c_at_every_write_then_resume_is_the_uninterrupted_run(reference, s
             raise AssertionError(f"interrupted at write {at} ({events[at]}): {e}") from None
 
 
+@pytest.mark.slow
 def test_sigkill_at_every_write_of_an_epoch_then_resume_is_the_uninterrupted_run(reference, small, tmp_path,
                                                                                    subset_root):
     ref, events, starts = reference

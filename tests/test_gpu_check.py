@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_dry_run_passes_every_step_and_writes_its_table(subset_root, tmp_path):
     out = tmp_path / "check"
     p = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run", "--data", subset_root, "--out", str(out),

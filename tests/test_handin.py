@@ -68,6 +68,7 @@ def handin(tmp_path_factory, subset_root):
     return d, pdf
 
 
+@pytest.mark.slow
 def test_the_zip_holds_exactly_the_notebook_and_the_pdf(handin):
     d, _ = handin
     assert os.listdir(d / "out") == [f"{SID}_{LAB}.zip"]
@@ -76,6 +77,7 @@ def test_the_zip_holds_exactly_the_notebook_and_the_pdf(handin):
         z.extractall(d / "unzipped")
 
 
+@pytest.mark.slow
 def test_the_notebook_holds_both_tasks_code_and_outputs(handin):
     d, _ = handin
     with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:
@@ -96,6 +98,7 @@ def test_the_notebook_holds_both_tasks_code_and_outputs(handin):
     assert not [o for o in outs if is_progress_output(o)]  # task 1 ran with its bars on
 
 
+@pytest.mark.slow
 def test_the_pdf_holds_the_report_and_every_print(handin):
     d, pdf = handin
     if not pdf:
@@ -115,6 +118,7 @@ def test_the_pdf_holds_the_report_and_every_print(handin):
     assert "Δ test vs" in text  # the ablation table's difference from the baseline (task 2's appendix)
 
 
+@pytest.mark.slow
 def test_an_unedited_template_is_refused(handin):
     d, _ = handin
     r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), "--report", TEMPLATE,
@@ -123,6 +127,7 @@ def test_an_unedited_template_is_refused(handin):
     assert not (d / "refused").exists()
 
 
+@pytest.mark.slow
 def test_a_report_run_against_a_wrong_run_dir_is_named(handin):
     d, _ = handin
     r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), "--report",
@@ -147,6 +152,7 @@ def test_progress_bars_are_dropped_and_nothing_else():
     assert len({c.id for c in merged.cells}) == 4 and merged.cells[3].metadata["tags"] == ["hide-input"]
 
 
+@pytest.mark.slow
 def test_export_leaves_progress_bars_out(tmp_path):
     """labkit.handin.pdf on any notebook (not only the hand-in) prints no bar states."""
     from nbconvert import HTMLExporter
@@ -187,6 +193,7 @@ APPENDICES = ["Appendix A: Task 1 notebook", "Appendix B: Task 2 notebook",
               "Appendix C: Source code that produced these results"]
 
 
+@pytest.mark.slow
 def test_the_pdf_is_a4_numbered_titled_with_bookmarks(handin):
     reader = _pdf(handin)
     n = len(reader.pages)
@@ -205,6 +212,7 @@ def test_the_pdf_is_a4_numbered_titled_with_bookmarks(handin):
         assert "".join(t.split()) in "".join(reader.pages[pages[t]].extract_text().split())
 
 
+@pytest.mark.slow
 def test_the_pdf_starts_with_contents_and_the_report_shows_no_prompts(handin):
     reader = _pdf(handin)
     texts = [p.extract_text() for p in reader.pages]
@@ -221,6 +229,7 @@ def test_the_pdf_starts_with_contents_and_the_report_shows_no_prompts(handin):
     assert prompt.search(task1)  # the task notebooks keep theirs: they are code
 
 
+@pytest.mark.slow
 def test_the_pdf_ends_with_the_source_code(handin):
     import labkit
 
@@ -233,6 +242,7 @@ def test_the_pdf_ends_with_the_source_code(handin):
     assert "classSimpleCNN(" not in flat  # Appendix A prints it: not twice
 
 
+@pytest.mark.slow
 def test_the_zip_notebook_ends_with_the_source_code(handin):
     d, _ = handin
     with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:

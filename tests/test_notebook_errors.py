@@ -31,6 +31,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nb,params,ename,message", CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
 def test_bad_papermill_parameter(nb, params, ename, message, subset_root, tmp_path):
     out = tmp_path / "out.ipynb"
@@ -48,6 +49,7 @@ def test_bad_papermill_parameter(nb, params, ename, message, subset_root, tmp_pa
     assert not list((tmp_path / "runs").rglob("*.pth")) if (tmp_path / "runs").exists() else True
 
 
+@pytest.mark.slow
 def test_missing_data_offline_through_papermill(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as e:
         pm.execute_notebook(os.path.join(REPO, "notebooks", "task1_simplecnn.ipynb"), str(tmp_path / "o.ipynb"),

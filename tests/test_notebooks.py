@@ -87,6 +87,7 @@ def test_notebooks_built_clean_and_parameterized():
         assert max(len(c.source.splitlines()) for c in code[2:]) <= 12
 
 
+@pytest.mark.slow
 def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     """The papermill command line, run from the repository root like a TA does."""
     out = tmp_path / "task1_out.ipynb"
@@ -109,6 +110,7 @@ def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     assert os.path.isfile(os.path.join(run_dir, "task1", "curves.png"))
 
 
+@pytest.mark.slow
 def test_task1_with_a_teacher(subset_root, tmp_path):
     """teacher_model="resnet20": the notebook trains the teacher first (its own epoch lines, its own folder),
     then the table's SimpleCNN learns from it too; the net printed and trained stays the handout's."""
@@ -128,6 +130,7 @@ def test_task1_with_a_teacher(subset_root, tmp_path):
                                                         teacher_model="resnet2O"))
 
 
+@pytest.mark.slow
 def test_task2_resnet18(subset_root, run_dir, tmp_path):
     nb = execute("task2_resnet18.ipynb", tmp_path,
                  dict(PARAMS["task2_resnet18.ipynb"], data_root=subset_root, run_dir=run_dir))
@@ -142,6 +145,7 @@ def test_task2_resnet18(subset_root, run_dir, tmp_path):
     assert os.path.isfile(os.path.join(run_dir, "task2_ablations", "comparison.csv"))
 
 
+@pytest.mark.slow
 def test_task3_resnet_depth(subset_root, run_dir, tmp_path):
     nb = execute("task3_resnet_depth.ipynb", tmp_path,
                  dict(PARAMS["task3_resnet_depth.ipynb"], data_root=subset_root, run_dir=run_dir))
@@ -156,6 +160,7 @@ def test_task3_resnet_depth(subset_root, run_dir, tmp_path):
     assert n_images(nb) == 2  # plain vs ResNet at 20 layers; pre-activation vs ResNet
 
 
+@pytest.mark.slow
 def test_exercise_vgg(subset_root, run_dir, tmp_path):
     nb = execute("exercise_vgg.ipynb", tmp_path,
                  dict(PARAMS["exercise_vgg.ipynb"], data_root=subset_root, run_dir=run_dir))
@@ -167,6 +172,7 @@ def test_exercise_vgg(subset_root, run_dir, tmp_path):
     assert n_images(nb) == 1 + 1 + 3  # first 8 images, the three models overlaid, each model's curves
 
 
+@pytest.mark.slow
 def test_nbval_lax(subset_root, run_dir, tmp_path):
     """`pytest --nbval-lax` over the notebooks, parameterized (tiny) by papermill --prepare-only."""
     for name in OWN:
@@ -183,8 +189,8 @@ def test_nbval_lax(subset_root, run_dir, tmp_path):
 
 def test_setup_cell_without_installed_labkit():
     """The first cell where labkit is not importable (a plain Jupyter outside the venv): it finds the
-    checkout around the notebook, imports labkit from it, moves to the repository root and reports
-    the device; `from resnet18 import *` then works."""
+    checkout around the notebook, imports labkit from it (no pip), moves to the repository root and reports
+    labkit's version and the device; `from resnet18 import *` then works."""
     cell = nbformat.read(os.path.join(NB_DIR, OWN[0]), as_version=4).cells[1].source
     no_labkit = ("import importlib.util, sys\n"
                  "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]\n"
@@ -196,5 +202,7 @@ def test_setup_cell_without_installed_labkit():
     p = subprocess.run([sys.executable, "-c", no_labkit + cell + check], cwd=NB_DIR, capture_output=True, text=True,
                        timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "labkit 0.1.0 | torch" in p.stdout and ("GPU" in p.stdout)
-    assert f"labkit: {REPO} (version 0.1.0" in p.stdout and f"CWD {REPO}\n" in p.stdout and "RESNET 11173962" in p.stdout
+    from labkit import __version__
+
+    assert f"labkit {__version__} | torch" in p.stdout and ("GPU" in p.stdout) and "pip install" not in p.stdout
+    assert f"CWD {REPO}\n" in p.stdout and "RESNET 11173962" in p.stdout

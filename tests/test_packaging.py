@@ -40,6 +40,7 @@ def installed(tmp_path_factory):
     return wheel, py, tmp
 
 
+@pytest.mark.slow
 def test_wheel_holds_every_module(installed):
     wheel, _, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -49,6 +50,7 @@ def test_wheel_holds_every_module(installed):
     assert "resnet18.py" in names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cli", ["labkit.handin.submit", "labkit.handin.pdf", "labkit.bundle"])
 def test_cli_help_from_an_installed_copy(installed, cli):
     _, py, tmp = installed
@@ -56,6 +58,7 @@ def test_cli_help_from_an_installed_copy(installed, cli):
     assert "usage:" in p.stdout
 
 
+@pytest.mark.slow
 def test_subpackages_import_from_an_installed_copy(installed):
     _, py, tmp = installed
     code = ("import labkit, labkit.folder_data, labkit.handin.submit, resnet18; "

@@ -196,6 +196,7 @@ def test_report_notebook_executes_with_papermill(executed_report, runs):
 @pytest.mark.slow
 @pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext") is None,
                     reason="no Chromium or no pdftotext (apt-get install chromium fonts-noto-cjk poppler-utils)")
+@pytest.mark.slow
 def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
     from labkit.handin.pdf import export_pdf
 

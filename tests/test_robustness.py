@@ -56,6 +56,7 @@ def _run(tmp_path, subset_root, run_dir, mode):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path, subset_root):
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     p = _run(tmp_path, subset_root, killed_dir, "kill")

@@ -59,6 +59,7 @@ def run_cli(*args):
                           timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_browser() is None, reason="no Chromium/Chrome installed (apt-get install chromium)")
 def test_cli_end_to_end_exports_the_pdf(executed, tmp_path):
     r = run_cli("--student-id", SID, "--lab", LAB, "--notebook", executed, "--out-dir", str(tmp_path))

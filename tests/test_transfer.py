@@ -286,6 +286,7 @@ def test_pretrained_offline_error_names_the_options(tmp_path, monkeypatch):
         labkit.get_model("tv_resnet18", weights="IMAGENET1K_V2")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tv_resnet18", "resnet50"])
 def test_both_models_train_from_scratch_and_from_weights_file(folder, weight_files, tmp_path, name):
     data = make_data(folder, limit=60, test_limit=20, imbalance="class_weights")
@@ -341,6 +342,7 @@ def test_study_runs_once_then_reads_back(folder, weight_files, tmp_path, capsys)
         run_transfer_study(data, **{**kw, "models": ["resnet18"]})
 
 
+@pytest.mark.slow
 def test_notebook_runs_under_papermill(folder, weight_files, tmp_path):
     import papermill as pm
 
@@ -394,6 +396,7 @@ def offline(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.mark.slow
 def test_notebook_demo_mode_builds_its_own_image_folder(subset_root, tmp_path, monkeypatch):
     """README's offline demo (-p demo_cifar_root ...) with its default models/pretrained, offline and
     without cached ImageNet weights: the notebook writes a small imbalanced image folder from

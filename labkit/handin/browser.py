@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from ..bootstrap import in_colab
+from ..colab import in_colab
 from .errors import ExportError
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
