@@ -19,6 +19,7 @@ from labkit.handin.manifest import order_problems, print_problems, recorded_runs
 from labkit.handin.submit import make_submission
 
 SID = "F74091234"
+pytestmark = pytest.mark.slow  # two notebooks executed (a tiny fit each), then a hand-in per test
 
 
 def execute(path, sources, meta=None, params_cell=None):
