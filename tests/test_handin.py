@@ -125,8 +125,8 @@ def test_an_unedited_template_is_refused(handin):
 
 def test_a_report_run_against_a_wrong_run_dir_is_named(handin):
     d, _ = handin
-    r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), "--report",
-               str(d / "my_report.ipynb"), "--run-dir", str(d / "no_runs"), "--out-dir", str(d / "refused"))
+    r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), str(d / "task2_out.ipynb"),
+               "--report", str(d / "my_report.ipynb"), "--run-dir", str(d / "no_runs"), "--out-dir", str(d / "refused"))
     assert r.returncode == 2 and "failed when run against run_dir" in r.stderr and "or 'simplecnn' run" in r.stderr
     assert not (d / "refused").exists()
 
@@ -244,3 +244,20 @@ def test_the_zip_notebook_ends_with_the_source_code(handin):
     assert source and all("labkit-source" in c.metadata["tags"] and not c.outputs for c in source)
     assert not any("labkit-source" in c.metadata.get("tags", []) for c in nb.cells[:start])
     assert "def one_batch(" in "\n".join(c.source for c in source)
+
+
+def test_the_cover_carries_the_record_and_the_checklist_with_pages(handin):
+    """Page 1: the hand-in record and the rubric checklist; each found item's page is where it is in the PDF."""
+    reader = _pdf(handin)
+    texts = ["".join(p.extract_text().split()) for p in reader.pages]
+    assert "Hand-inrecord" in texts[0] and "Rubricchecklist" in texts[0] and "task1_out.ipynb" in texts[0]
+    d, _ = handin
+    with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:
+        nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
+    rows = {r["item"]: r for r in nb.metadata["labkit"]["manifest"]["checklist"]}
+    finished = rows["task 1: training ran to its end"]
+    appendix = next(i for i, t in enumerate(texts) if i > 0 and "AppendixA:Task1notebook" in t)
+    assert finished["page"] == next(i + 1 for i in range(appendix, len(texts)) if "FinishedTraining" in texts[i])
+    assert f"p.{finished['page']}" in "".join(texts[:2])
+    assert rows["task 2 study: learning rate"]["found"] and not rows["task 2 study: normalization"]["found"]
+    assert not rows["full data set (no limit / test_limit, 50,000 + 10,000 images)"]["found"]

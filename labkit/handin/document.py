@@ -26,6 +26,7 @@ import string
 
 import nbformat
 
+from ..notebook import RUNS_MIME
 from .errors import SubmissionError
 from .notebooks import HIDE_INPUT_TAG, heading_anchor, join_cells, kernel_metadata, markdown_headings, part_cells
 
@@ -135,6 +136,9 @@ def _report_cells(report):
         return []
     cells = part_cells(report, tags=[REPORT_TAG])
     for c in cells:
+        if c.cell_type == "code":  # the report's record of its runs is for the hand-in's checks, not a page
+            c.outputs = [o for o in c.outputs if set((o.get("data") or {})) - {RUNS_MIME}
+                         or o.get("output_type") in ("stream", "error")]
         if c.cell_type == "code" and HIDE_INPUT_TAG not in c.metadata["tags"]:
             c.metadata["tags"].append(HIDE_INPUT_TAG)
     return cells
@@ -153,7 +157,7 @@ def cover_cells(texts):
 
 def pdf_notebook(report, tasks, sid, lab, source_cells=(), cover=()):
     """The notebook the PDF is printed from (see the module doc); ``cover``: Markdown texts put on the first
-    page after the report's title block, before the contents."""
+    page after the report's title block and the contents."""
     title = f"{sid} {lab_title(lab)} report"
     body = _report_cells(report) or [nbformat.v4.new_markdown_cell(f"# {sid} {lab_title(lab)}")]
     sections = [(t, 2) for lv, t in markdown_headings(report, 2) if lv == 2] if report is not None else []
@@ -172,7 +176,7 @@ def pdf_notebook(report, tasks, sid, lab, source_cells=(), cover=()):
         sections.append((text, 1))
         outline.append(text)
     at = next((i + 1 for i, c in enumerate(body) if c.cell_type == "markdown" or c.get("outputs")), 0)
-    cells = body[:at] + cover_cells(cover) + [_contents(sections)] + body[at:] + appendix + tail
+    cells = body[:at] + [_contents(sections)] + cover_cells(cover) + body[at:] + appendix + tail
     meta = kernel_metadata(tasks[0].nb)
     meta.update(title=title, labkit={"hide_code": False, "outline": outline})
     return join_cells(cells, meta)

@@ -13,6 +13,7 @@ import collections
 import math
 import os
 import re
+import unicodedata
 
 from .manifest import code_cells, main_run, recorded_runs
 from .notebooks import text_of
@@ -218,20 +219,21 @@ def lab_problems(lab_name, tasks, report, report_path, pdf_given=False, root=Non
     return out
 
 
-def _flat(text):
-    return "".join((text or "").split())
+def flat_text(text):
+    """``text`` without whitespace, in NFKC form (a PDF's text may spell 方 as the radical ⽅, ﬁ as one glyph)."""
+    return "".join(unicodedata.normalize("NFKC", text or "").split())
 
 
 def pages_of(rows, page_texts, starts=None):
     """Each found row's ``page`` (1-based): the first page holding its needle (whitespace ignored), searched
     from its task's appendix (``starts``: {task: first page index}); the cover pages are skipped."""
-    flat = [_flat(t) for t in page_texts]
-    cover = next((i + 1 for i, t in enumerate(flat) if _flat(CHECKLIST_TITLE) in t), 0)
+    flat = [flat_text(t) for t in page_texts]
+    cover = next((i + 1 for i, t in enumerate(flat) if flat_text(CHECKLIST_TITLE) in t), 0)
     for row in rows:
         row["page"] = None
         if not row["found"] or not row.get("needle"):
             continue
-        needle = _flat(row["needle"])
+        needle = flat_text(row["needle"])
         first = max(cover, (starts or {}).get(row.get("task"), 0))
         row["page"] = next((i + 1 for i in range(first, len(flat)) if needle in flat[i]), None)
     return rows
@@ -247,7 +249,8 @@ def checklist_markdown(lab, rows):
              "| | item | where / what |", "| --- | --- | --- |"]
     for r in rows:
         where = f"p. {r['page']}" if r.get("page") else ("p. –" if r["found"] else "**missing**")
-        detail = f"{where}{'; ' + r['detail'] if r['detail'] else ''}".replace("|", "/")
+        short = r["detail"] if len(r["detail"]) <= 60 else r["detail"][:57] + "..."
+        detail = f"{where}{'; ' + short if short else ''}".replace("|", "/")
         lines.append(f"| {'✔' if r['found'] else '✘'} | {r['item']} | {detail} |")
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ import os
 import re
 
 from ..notebook import RUNS_MIME, entry_text, run_entry
+from ..runs import is_run
 from .notebooks import text_of
 from .source import SOURCE_TAG
 
@@ -106,14 +107,15 @@ def print_problems(nb, name="the notebook"):
 
 
 def find_folder(entry, run_dir=None):
-    """The run folder of a recorded ``entry`` on this machine: its recorded path, or under ``run_dir`` as
-    ``experiment/name`` or ``name`` (Colab's paths differ from a laptop's); None when not found."""
-    cands = [entry.get("path")] if entry.get("path") else []
-    if run_dir:
-        cands += [os.path.join(os.fspath(run_dir), entry.get("experiment") or "", entry["name"]),
-                  os.path.join(os.fspath(run_dir), entry["name"])]
+    """The run folder of a recorded ``entry`` on this machine: under ``run_dir`` as ``experiment/name`` or
+    ``name`` (Colab's paths differ from a laptop's), without ``run_dir`` its recorded path; None when not found."""
+    if run_dir:  # where the student says the runs are (a wrong folder is then named, not worked around)
+        cands = [os.path.join(os.fspath(run_dir), entry.get("experiment") or "", entry["name"]),
+                 os.path.join(os.fspath(run_dir), entry["name"])]
+    else:
+        cands = [entry.get("path")] if entry.get("path") else []
     for c in cands:
-        if c and os.path.basename(os.path.normpath(c)) == entry["name"] and os.path.isfile(os.path.join(c, "config.json")):
+        if c and os.path.basename(os.path.normpath(c)) == entry["name"] and is_run(c):
             return c
     return None
 
@@ -186,9 +188,9 @@ def cover_text(manifest):
     """The manifest's short form for the PDF's cover (Markdown)."""
     lines = [f"**Hand-in record.** {manifest['labkit']}; made {manifest['made']}."]
     for n in manifest["notebooks"]:
-        runs = "; ".join(f"`{r['name']}` ({r['status']}, {r['epochs']} epochs, "
-                         f"{_acc_text(r['test_acc'])}% test, settings `{r['settings_digest']}`, result "
-                         f"`{(r['result_sha256'] or 'none')[:12]}`)" for r in n["runs"][:8])
+        runs = "; ".join(f"`{r['name']}` ({r['status']}, {r['epochs']} epochs, {_acc_text(r['test_acc'])}%, "
+                         f"settings `{r['settings_digest'][:8]}`, result `{(r['result_sha256'] or 'none')[:8]}`)"
+                         for r in n["runs"][:8])
         more = f" and {len(n['runs']) - 8} more" if len(n["runs"]) > 8 else ""
         lines.append(f"- {n['task'] or n['file']} (`{n['file']}`, cells run in order "
                      f"{_span(n['execution_order'])}): {runs or 'no run recorded'}{more}")

@@ -43,8 +43,8 @@ from ..files import atomic_path
 from ..notebook import repo_root
 from .errors import SubmissionError, SubmissionExistsError
 from .document import appendix_letters, handin_notebook, order_tasks, pdf_notebook
-from .labs import (checklist, checklist_lines, checklist_markdown, get_lab, lab_problems, page_texts, pages_of,
-                   report_params, task_view)
+from .labs import (checklist, checklist_lines, checklist_markdown, flat_text, get_lab, lab_problems, page_texts,
+                   pages_of, report_params, task_view)
 from .manifest import (build_manifest, cover_text, folder_problems, order_problems, print_problems, recorded_runs,
                        report_problems)
 from .notebooks import read_notebook, report_placeholders, strip_progress, text_of
@@ -65,6 +65,7 @@ def check_name(kind, value, example, longest=MAX_ID):
     text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
     if not text:
         raise SubmissionError(f"{kind} is empty; give it, e.g. {example}")
+    _refuse_placeholder(kind, text, example)
     if len(text) > longest:
         raise SubmissionError(f"{kind} {value!r} is {len(text)} characters long (at most {longest}); give it as e.g. "
                               f"{example}")
@@ -74,6 +75,16 @@ def check_name(kind, value, example, longest=MAX_ID):
                               f"_ (no spaces, no / \\ : * ? \" < > |, not starting with '.' or '-'; here: "
                               f"{' '.join(repr(c) for c in bad) or 'the first character'}); give it as e.g. {example}")
     return text
+
+
+# the README's copy-paste command holds these: a command run as copied is refused like the template's placeholders
+COMMAND_PLACEHOLDERS = ("<YOUR_ID>", "<YOUR_NAME>", "YOUR_ID", "YOUR_NAME")
+
+
+def _refuse_placeholder(kind, text, example):
+    if text.upper() in COMMAND_PLACEHOLDERS or text.upper().strip("<>") in COMMAND_PLACEHOLDERS:
+        raise SubmissionError(f"{kind} {text!r} is the placeholder of README's command: put your own in its place, "
+                              f"e.g. {example}.")
 
 
 def normalize_student_id(value):
@@ -96,6 +107,7 @@ def check_student_name(value):
     if value is None:
         return None
     text = unicodedata.normalize("NFC", str(value)).strip()
+    _refuse_placeholder("student name", text, '"王小明"')
     if not text or len(text) > MAX_STUDENT_NAME or any(unicodedata.category(c).startswith("C") for c in text):
         raise SubmissionError(f"student name {value!r} must be one line of 1 to {MAX_STUDENT_NAME} characters "
                               f"without control characters; give it as e.g. \"王小明\"")
@@ -288,7 +300,8 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
     nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
     tasks = order_tasks(notebooks, nbs, verbose)
     forced = []
-    warns += _checked(_truth_problems(lab, tasks, rep, report, pdf, run_dir), force, forced)
+    problems, notes = _truth_problems(lab, tasks, rep, report, pdf, run_dir)
+    warns += notes + _checked(problems, force, forced)
     extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
     if verbose:
         for line in [f"note: {n}" for n in (id_note, lab_note) if n] + [f"warning: {w}" for w in warns]:
@@ -338,17 +351,18 @@ def _report_for_pdf(report, rep, run_dir, who, force, work, verbose, runs=None):
 
 
 def _truth_problems(lab, tasks, rep, report, pdf, run_dir):
-    """What the lab registry and the truth checks refuse, before anything is written: a missing task or report,
-    a notebook of another lab, cells run out of order, a printed accuracy no recorded run has, a recorded run
-    whose folder now says otherwise."""
-    problems = lab_problems(lab, tasks, rep, report, pdf is not None, repo_root())
+    """(problems, notes): what the lab registry and the truth checks refuse, before anything is written (a
+    missing task or report, a notebook of another lab, cells run out of order, a printed accuracy no recorded run
+    has, a recorded run whose folder now says otherwise); the recorded runs whose folder was not found."""
+    problems, notes = lab_problems(lab, tasks, rep, report, pdf is not None, repo_root()), []
     for t in tasks:
         name = f"notebook {os.path.basename(t.path)!r}"
         problems += order_problems(t.nb, name) + print_problems(t.nb, name)
-        problems += folder_problems(recorded_runs(t.nb), run_dir, name)[0]
+        found, missing = folder_problems(recorded_runs(t.nb), run_dir, name)
+        problems, notes = problems + found, notes + missing
     if rep is not None and _ran(rep):
         problems += order_problems(rep, f"the report {os.path.basename(os.fspath(report))!r}")
-    return problems
+    return problems, notes
 
 
 def _checked(problems, force, forced):
@@ -394,7 +408,7 @@ def _export_with_checklist(pdf, parts, manifest, rows, export_options, verbose):
               for letter, t in zip(appendix_letters(len(tasks)), tasks)}
     pages = None
     for _ in range(3):
-        cover = [cover_text(manifest)] + ([checklist_markdown(reg, rows)] if rows else [])
+        cover = ([checklist_markdown(reg, rows)] if rows else []) + [cover_text(manifest)]
         out = _export(pdf, pdf_notebook(rep, tasks, sid, lab, source, cover), export_options, verbose and not pages)
         if not rows:
             return out
@@ -410,8 +424,8 @@ def _export_with_checklist(pdf, parts, manifest, rows, export_options, verbose):
 def _start_pages(texts, starts):
     """{task: index of the page its appendix starts on}: the last page holding its heading (the contents
     name it too)."""
-    flat = ["".join(t.split()) for t in texts]
-    return {k: max((i for i, t in enumerate(flat) if "".join(h.split()) in t), default=0) for k, h in starts.items()}
+    flat = [flat_text(t) for t in texts]
+    return {k: max((i for i, t in enumerate(flat) if flat_text(h) in t), default=0) for k, h in starts.items()}
 
 
 def _export(pdf, whole, export_options, verbose):
