@@ -19,13 +19,14 @@ import csv
 import os
 import re
 import sys
+import tempfile
 import time
 import zipfile
 
 import nbformat
 
 from ..errors import cli_main
-from .labs import LABS, checklist, pages_of, task_view
+from .labs import LABS, checklist, page_texts, pages_of, task_view
 from .manifest import order_problems, print_problems, printed_accuracies, recorded_runs, run_key
 
 MAX_MEMBERS = 8
@@ -120,15 +121,13 @@ def split_parts(nb):
 
 
 def pdf_pages(data):
-    """The text of each page of the PDF ``data`` (pypdf; nothing rendered), [] when it cannot be read."""
-    import io
-
-    from pypdf import PdfReader
-
-    try:
-        return [p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages]
-    except Exception:  # noqa: BLE001  (damaged, encrypted, hostile: no text)
-        return []
+    """The text of each page of the PDF ``data`` (labkit.handin.labs.page_texts: a parser, nothing rendered),
+    [] when it cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="labkit-check-") as d:
+        path = os.path.join(d, "handin.pdf")
+        with open(path, "wb") as f:
+            f.write(data)
+        return page_texts(path)
 
 
 def manifest_problems(manifest, parts):
@@ -212,7 +211,7 @@ def check_zip(path):
         row.update(rubric=f"{sum(r['found'] for r in rows)}/{len(rows)}",
                    missing="; ".join(r["item"] for r in rows if not r["found"]), accuracies="; ".join(accs),
                    tiers="; ".join(r["detail"] for r in rows if "tier" in r["item"] and r["found"]),
-                   pages="; ".join(f"{r['item'].split(':')[0]}={r['page']}" for r in rows if r.get("page")))
+                   pages="; ".join(f"{r['item']}: p. {r['page']}" for r in rows if r.get("page")))
     except Flagged as e:
         flags, rows, row["state"] = [str(e)], [], "damaged"
     except Exception as e:  # noqa: BLE001  (never a crash: the row says what happened)
