@@ -1,7 +1,6 @@
 """One truth per hand-in (issue 29): the runs each notebook recorded, the report on those runs, edited prints and
 out-of-order cells refused, the lab registry, the rubric checklist and the manifest. Tiny real runs (300 images,
 one epoch) in notebooks executed here; the variants are the same notebooks edited as a student could."""
-import copy
 import hashlib
 import json
 import os
@@ -14,7 +13,8 @@ from nbclient import NotebookClient
 
 import labkit.report as report
 from labkit.handin.errors import SubmissionError
-from labkit.handin.labs import LABS, checklist, task_view
+from labkit.handin.document import order_tasks
+from labkit.handin.labs import LABS, checklist, report_params, task_view
 from labkit.handin.manifest import order_problems, print_problems, recorded_runs
 from labkit.handin.submit import make_submission
 
@@ -224,3 +224,19 @@ def test_the_checklist_names_each_miss_and_strict_refuses(work, capsys):
     with pytest.raises(SubmissionError, match=r"--strict: \d+ rubric item\(s\) missing: .*task 2 study: "
                                               r"normalization.*full data set"):
         submit(work, strict=True, force=True)
+
+
+def test_the_report_is_run_on_the_notebooks_runs_not_the_latest(work):
+    d, runs, t1, t2, pdf = work
+    shutil.copytree(runs / "simplecnn-1", runs / "simplecnn-2")  # a later quick check, finished
+    cfg = json.loads((runs / "simplecnn-2" / "config.json").read_text())
+    cfg["started"] += 100
+    (runs / "simplecnn-2" / "config.json").write_text(json.dumps(cfg))
+    assert report.label(report.latest_runs(runs, report.TASK1_MODELS)[0]) == "simplecnn-2"
+    paths = [t1, t2]
+    tasks = order_tasks(paths, [nbformat.read(p, as_version=4) for p in paths], verbose=False)
+    params = report_params(LABS["lab2"], tasks, runs)
+    assert params == {"task1_run": str(runs / "simplecnn-1"), "task2_experiment": [str(runs / "task2_ablations" /
+                                                                                       "baseline")]}
+    t1_runs, t2_runs = report.lab2_runs(runs, **params)
+    assert [report.label(r) for r in t1_runs + t2_runs] == ["simplecnn-1", "baseline"]
