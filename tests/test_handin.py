@@ -250,7 +250,8 @@ def test_the_cover_carries_the_record_and_the_checklist_with_pages(handin):
     """Page 1: the hand-in record and the rubric checklist; each found item's page is where it is in the PDF."""
     reader = _pdf(handin)
     texts = ["".join(p.extract_text().split()) for p in reader.pages]
-    assert "Hand-inrecord" in texts[0] and "Rubricchecklist" in texts[0] and "task1_out.ipynb" in texts[0]
+    assert "Rubricchecklist" in texts[0] and "reportdifficultiesandsolutionswritten" in texts[0]  # all of it
+    assert "Hand-inrecord" in texts[0] + texts[1] and "task1_out.ipynb" in texts[0] + texts[1]
     d, _ = handin
     with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:
         nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
