@@ -326,6 +326,9 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
                                          manifest, rows, export_options, verbose)
         merged_path = os.path.join(work, f"{stem}.ipynb")
         nbformat.write(handin_notebook(tasks, sid, lab, source, manifest), merged_path)
+        if verbose and rows:  # with the PDF's pages where it was made here
+            print(f"rubric checklist ({get_lab(lab).title}: {sum(r['found'] for r in rows)} of {len(rows)} found):")
+            print("\n".join(checklist_lines(rows)))
         members = [(f"{stem}.ipynb", merged_path), (f"{stem}.pdf", pdf)] + sorted(extra_files.items())
         replaced = os.path.exists(zip_path)
         _write_zip(zip_path, members)
@@ -388,8 +391,6 @@ def _rubric(lab, tasks, rep, strict, verbose):
     rows = checklist(reg, {t.key: task_view(t.nb) for t in tasks if t.key}, report_text)
     missing = [r for r in rows if not r["found"]]
     if verbose:
-        print(f"rubric checklist ({reg.title}: {len(rows) - len(missing)} of {len(rows)} found):")
-        print("\n".join(checklist_lines(rows)))
         for r in missing:
             print(f"warning: rubric item missing: {r['item']}{': ' + r['detail'] if r['detail'] else ''}")
     if strict and missing:
