@@ -5,7 +5,10 @@ The first cell of every notebook makes ``labkit`` importable (notebooks/setup_ce
 cell: a checkout as it is, else pip installs labkit from the course's git URL or from My Drive) and then
 calls :func:`setup`, which does the rest and is harmless outside Colab.
 """
+import hashlib
 import importlib.util
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -18,10 +21,12 @@ from ._version import __version__
 from .colab import drive_dir, in_colab
 from .config import TrainConfig, as_bool, check_data_params
 from .device import device_record, resolve_amp, resolve_device
+from .errors import LabkitError
 from .files import REPO_ROOT
 from .parameters import notebook_parameters as parameters  # noqa: F401  (the notebooks' parameter check)
 from .parameters import watch_cells
 from .plots import show_png  # noqa: F401  (labkit.notebook.show_png: the notebooks' figure cells)
+from .runs import HISTORY, RESULT, RunResult, read_history, read_result, run_record, run_status
 
 watch_cells()  # from the setup cell on, the cells run are seen (labkit.notebook.parameters reads them back)
 
@@ -251,3 +256,141 @@ def check_params(model, train, data=None, **flags):
     shown = {"model": cfg.model, **{k: getattr(cfg, k) for k in train}, **{k: checked[k] for k in d if k in checked}}
     print("parameters OK: " + ", ".join(f"{k}={v!r}" for k, v in shown.items()))
     return cfg
+
+
+# ---- the runs a notebook trained or reloaded, recorded in its own outputs ---------------------------------
+# A notebook cannot write its metadata while it runs (papermill, Jupyter and Colab own the file), but every
+# output is kept: after each cell, the runs that appeared in the notebook's variables (a RunResult, an
+# experiment's runs, a list of runs) are shown once as a display output of this MIME type. The hand-in
+# (labkit.handin.manifest) reads them back: the run folders this notebook's results came from.
+RUNS_MIME = "application/vnd.labkit.runs+json"
+_RECORDED = {}  # run folder (real path) -> its last recorded entry
+
+
+def file_sha256(path):
+    """The SHA-256 of the file at ``path`` (hex), or None when it is missing."""
+    if not os.path.isfile(path):
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def settings_digest(record):
+    """A short digest of a run's committed record (every setting, the data and its digest, the device), without
+    where the folder is and when it started: the same settings give the same digest on any machine."""
+    rec = {k: v for k, v in (record or {}).items() if k not in ("run_dir", "started")}
+    return hashlib.sha256(json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _finite(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def run_entry(path):
+    """What identifies a run folder and its result, from what fit trusts (the record in last.pth, the result
+    and the history): name, folder, status, test accuracy, epochs, data size, settings digest and the SHA-256
+    of result.json / history.json. A result that is not a number reads as ``no valid result``."""
+    path = os.path.abspath(os.fspath(path))
+    record = run_record(path) or {}
+    try:
+        result = read_result(path) or {}
+    except LabkitError:
+        result = {}
+    history, _ = read_history(path)
+    state = run_status(path)
+    acc = result.get("test_acc")
+    if state == "finished" and not _finite(acc):
+        state = "no valid result"
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    return {"name": os.path.basename(path), "experiment": os.path.basename(os.path.dirname(path)), "path": path,
+            "model": record.get("model"), "status": state, "test_acc": round(acc, 4) if _finite(acc) else None,
+            "epochs": len(history), "epochs_set": record.get("epochs"), "lr": record.get("lr"),
+            "tracked_test": bool(history) and all("test_acc" in h for h in history),
+            "train": data.get("train"), "val": data.get("val"), "test": data.get("test"), "limit": data.get("limit"),
+            "settings_digest": settings_digest(record),
+            "result_sha256": file_sha256(os.path.join(path, RESULT)),
+            "history_sha256": file_sha256(os.path.join(path, HISTORY))}
+
+
+def entry_text(e):
+    acc = f"{e['test_acc']:.2f}% test" if e.get("test_acc") is not None else "no test accuracy"
+    return f"{e['experiment']}/{e['name']} ({e['status']}, {e['epochs']} epochs, {acc}, settings {e['settings_digest']})"
+
+
+def record_runs(runs, role=None):
+    """Show the runs (RunResults or run folders) as one display output of type RUNS_MIME (and a text line):
+    the notebook's record of which run folders its results come from. Returns the entries."""
+    entries = [run_entry(getattr(r, "run_dir", r)) for r in runs]
+    if not entries:
+        return []
+    for e in entries:
+        _RECORDED[os.path.realpath(e["path"])] = e
+    try:
+        from IPython.display import display
+    except ImportError:
+        return entries
+    text = "labkit runs recorded: " + "; ".join(entry_text(e) for e in entries)
+    # a report's record is for the hand-in's check only: no text line in the report itself
+    shown = {} if role == "report" else {"text/plain": text}
+    display({RUNS_MIME: {"role": role, "runs": entries}, **shown}, raw=True)
+    return entries
+
+
+def _runs_in(value):
+    """The RunResults a notebook variable holds: itself, a list/dict of runs, or an object's ``runs``."""
+    if isinstance(value, RunResult):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [v for item in value for v in (_runs_in(item) if isinstance(item, (RunResult, list, tuple)) else [])]
+    if isinstance(value, (type, type(sys))) or not hasattr(type(value), "__dataclass_fields__"):
+        return []
+    inner = getattr(value, "runs", None)  # an Experiment (a dataclass): its runs by configuration
+    return _runs_in(inner) if isinstance(inner, (dict, list, tuple)) else []
+
+
+def _record_new_runs(*_):
+    """post_run_cell hook: record the runs that appeared (or changed) in the notebook's variables."""
+    shell = _shell()
+    if shell is None:
+        return
+    new, seen = [], set()
+    for name, value in list(shell.user_ns.items()):
+        if name.startswith("_"):
+            continue
+        for run in _runs_in(value):
+            key = os.path.realpath(run.run_dir)
+            if key in seen or not os.path.isdir(key):
+                continue
+            seen.add(key)
+            try:
+                entry = run_entry(key)
+            except Exception:  # noqa: BLE001  (a run folder being replaced: recorded at the next cell)
+                continue
+            if _RECORDED.get(key) != entry:
+                new.append(key)
+    if new:
+        record_runs(new)
+
+
+def _shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def watch_runs():
+    """Record, after every cell, the runs the notebook holds (labkit.notebook does it when imported)."""
+    shell = _shell()
+    if shell is not None and not getattr(shell, "_labkit_recording_runs", False):
+        shell.events.register("post_run_cell", _record_new_runs)
+        shell._labkit_recording_runs = True
+
+
+watch_runs()

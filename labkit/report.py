@@ -30,7 +30,8 @@ from .errors import ConfigError, LabkitError
 from .models import get_model
 from .plots import plot_confusion_matrix, plot_histories
 from .results import summarize_runs, with_baseline_delta
-from .runs import CURVES, RunResult, latest_run, load_run, run_status, runs_below
+from .notebook import record_runs
+from .runs import CURVES, RunResult, load_run, read_result, run_record, run_status, runs_below, runs_of
 from .summary import input_size_for, profile_flops
 
 try:  # IPython is optional: in plain Python the tables still work, figures are saved and text printed
@@ -88,26 +89,52 @@ def collect_runs(*specs, run_dir=None):
             raise ReportError(f"no labkit run found at {' or '.join(repr(t) for t in tried)} (a run folder holds "
                               f"config.json). Run the lab notebook first, or fix the path; in Colab mount Google "
                               f"Drive first if the runs are there.")
-        runs += [load_run(p, model=False) for p in found]
+        runs += [load_trusted(p) for p in found]
     return runs
 
 
-def latest_runs(run_dir, model):
-    """The most recent run of ``model`` (a registry name, or several such as :data:`TASK1_MODELS`)
-    directly in ``run_dir``, as a list of one run like collect_runs returns (so ``t1 + t2`` works)."""
-    path = latest_run(os.fspath(run_dir), model)
-    if path is None:
+def load_trusted(path):
+    """A run's numbers (no weights) with the settings fit trusts: the record committed in its last.pth
+    (config.json is a copy a hand can edit; fit rewrites it from that record), config.json only without one."""
+    run = load_run(path, model=False)
+    try:
+        record = run_record(path)
+    except LabkitError:
+        record = None
+    if isinstance(record, dict):
+        run.config = record
+    return run
+
+
+def latest_runs(run_dir, model, verbose=True):
+    """The newest *finished* run of ``model`` (a registry name, or several such as :data:`TASK1_MODELS`)
+    directly in ``run_dir`` (a later quick check that was interrupted, diverged or never finished does not
+    replace it), as a list of one run like collect_runs returns (so ``t1 + t2`` works); named in the output.
+    Without a finished run, the newest run, named with its state."""
+    run_dir = os.fspath(run_dir)
+    found = runs_of(run_dir, model)
+    if not found:
         names = " or ".join(f"'{m}'" for m in ([model] if isinstance(model, str) else model))
-        raise ReportError(f"no {names} run in {os.fspath(run_dir)!r}. Run its lab notebook first (run_dir="
-                          f"{os.fspath(run_dir)!r}), or give the run folder explicitly.")
-    return [load_run(path, model=False)]
+        raise ReportError(f"no {names} run in {run_dir!r}. Run its lab notebook first (run_dir="
+                          f"{run_dir!r}), or give the run folder explicitly.")
+    done = [p for p in found if status_of(p) == "finished"]
+    path = (done or found)[-1]
+    if verbose:
+        how = ("the newest finished run" if done else f"the newest run, {status_of(path)}: no run there finished")
+        print(f"run: {os.path.basename(path)} ({how} of {'/'.join([model] if isinstance(model, str) else model)} "
+              f"in {run_dir}; name another with its folder)")
+    return [load_trusted(path)]
 
 
 def lab2_runs(run_dir="runs", task1_run=None, task2_experiment="task2_ablations"):
-    """(task 1's runs, task 2's runs) for the Lab 2 report: ``task1_run`` (a folder) or the latest task-1 run in
-    ``run_dir``; every run of the experiment folder ``task2_experiment`` (None: no task 2)."""
+    """(task 1's runs, task 2's runs) for the Lab 2 report: ``task1_run`` (a folder) or the newest finished task-1
+    run in ``run_dir``; the runs of ``task2_experiment`` (an experiment folder in ``run_dir``, or a list of run
+    folders; None: no task 2). In a notebook they are recorded in its output (labkit.notebook.record_runs): the
+    hand-in checks them against the runs the task notebooks recorded."""
     t1 = collect_runs(task1_run, run_dir=run_dir) if task1_run else latest_runs(run_dir, TASK1_MODELS)
     t2 = collect_runs(task2_experiment, run_dir=run_dir) if task2_experiment else []
+    if get_ipython is not None and get_ipython() is not None:
+        record_runs(t1 + t2, role="report")
     return t1, t2
 
 
@@ -135,10 +162,22 @@ def _get(config, key):
     return cur
 
 
+def status_of(path):
+    """'finished' (with a test accuracy that is a number), 'no valid result' (a result.json whose accuracy is
+    not a number), 'diverged' (fit logged 'Stopped: ...') or 'not finished' (interrupted, or not started)."""
+    st = run_status(path)
+    if st == "finished":
+        try:
+            acc = (read_result(path) or {}).get("test_acc")
+        except LabkitError:
+            acc = None
+        return "finished" if isinstance(acc, (int, float)) and math.isfinite(acc) else "no valid result"
+    return st if st == "diverged" else "not finished"
+
+
 def status(run):
-    """'finished', 'diverged' (fit logged 'Stopped: ...') or 'not finished'."""
-    st = run_status(run.run_dir)
-    return st if st in ("finished", "diverged") else "not finished"
+    """The run's state as the report labels it (:func:`status_of`)."""
+    return status_of(run.run_dir)
 
 
 # ---- model and hyper-parameter tables --------------------------------------------------------------

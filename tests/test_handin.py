@@ -130,8 +130,8 @@ def test_an_unedited_template_is_refused(handin):
 @pytest.mark.slow
 def test_a_report_run_against_a_wrong_run_dir_is_named(handin):
     d, _ = handin
-    r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), "--report",
-               str(d / "my_report.ipynb"), "--run-dir", str(d / "no_runs"), "--out-dir", str(d / "refused"))
+    r = submit("--student-id", SID, "--lab", LAB, "--notebook", str(d / "task1_out.ipynb"), str(d / "task2_out.ipynb"),
+               "--report", str(d / "my_report.ipynb"), "--run-dir", str(d / "no_runs"), "--out-dir", str(d / "refused"))
     assert r.returncode == 2 and "failed when run against run_dir" in r.stderr and "or 'simplecnn' run" in r.stderr
     assert not (d / "refused").exists()
 
@@ -258,3 +258,24 @@ def test_the_zip_notebook_ends_with_the_source_code(handin):
     assert "class SimpleCNN(" not in text and "def make_layer(" not in text  # printed by the notebooks already
     for other_lab in ("class CifarResNet(", "class VGG(", "def build_transform(", "imagenet_state_dict"):
         assert other_lab not in text, other_lab
+
+
+@pytest.mark.slow
+def test_the_cover_carries_the_record_and_the_checklist_with_pages(handin):
+    """Page 1: the hand-in record and the rubric checklist; each found item's page is where it is in the PDF."""
+    from labkit.handin.labs import flat_text  # NFKC: pypdf reads "ﬃ" as one glyph
+
+    reader = _pdf(handin)
+    texts = [flat_text(p.extract_text()) for p in reader.pages]
+    assert "Rubricchecklist" in texts[0] and "report:difficultiesandsolutionswritten" in texts[0]  # all of it
+    assert "Hand-inrecord" in texts[0] + texts[1] and "task1_out.ipynb" in texts[0] + texts[1]
+    d, _ = handin
+    with zipfile.ZipFile(d / "out" / f"{SID}_{LAB}.zip") as z:
+        nb = nbformat.reads(z.read(f"{SID}_{LAB}.ipynb").decode("utf-8"), as_version=4)
+    rows = {r["item"]: r for r in nb.metadata["labkit"]["manifest"]["checklist"]}
+    finished = rows["task 1: training ran to its end"]
+    appendix = next(i for i, t in enumerate(texts) if i > 0 and "AppendixA:Task1notebook" in t)
+    assert finished["page"] == next(i + 1 for i in range(appendix, len(texts)) if "FinishedTraining" in texts[i])
+    assert f"p.{finished['page']}" in "".join(texts[:2])
+    assert rows["task 2 study: learning rate"]["found"] and not rows["task 2 study: normalization"]["found"]
+    assert not rows["full data set (no limit / test_limit, 50,000 + 10,000 images)"]["found"]

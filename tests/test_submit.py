@@ -328,3 +328,10 @@ def test_the_notebook_ends_with_the_source_that_ran(executed, a_pdf, tmp_path):
     path = tmp_path / "merged.ipynb"
     nbformat.write(nb, str(path))
     assert check_notebook(path)[1] == []
+
+
+@pytest.mark.parametrize("sid, name", [("<YOUR_ID>", None), ("F74091234", "<YOUR_NAME>"), ("YOUR_ID", "x")])
+def test_readme_placeholders_are_refused(executed, a_pdf, tmp_path, sid, name):
+    with pytest.raises(SubmissionError, match="placeholder of README's command: put your own"):
+        make_submission(sid, LAB, executed, pdf=a_pdf, out_dir=tmp_path, student_name=name, verbose=False)
+    assert os.listdir(tmp_path) == []

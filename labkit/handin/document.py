@@ -26,6 +26,7 @@ import string
 
 import nbformat
 
+from ..notebook import RUNS_MIME
 from .errors import SubmissionError
 from .notebooks import HIDE_INPUT_TAG, heading_anchor, join_cells, kernel_metadata, markdown_headings, part_cells
 
@@ -34,6 +35,7 @@ TASKS = {"task1": "Task 1", "task2": "Task 2", "task3": "Task 3", "exercise": "E
 REPORT_TAG = "labkit-report"        # a report cell: no In/Out prompts
 APPENDIX_TAG = "labkit-appendix"    # an appendix heading: starts a new page
 CONTENTS_TAG = "labkit-contents"    # the table of contents
+COVER_TAG = "labkit-cover"          # the first page's hand-in record and rubric checklist
 
 Task = collections.namedtuple("Task", "key label path nb")
 
@@ -87,19 +89,20 @@ def order_tasks(paths, nbs, verbose=True):
     return [Task(k, label(k, i), p, nb) for i, (k, p, nb) in enumerate(zip(keys, paths, nbs), 1)]
 
 
-def handin_notebook(tasks, sid, lab, source_cells=()):
+def handin_notebook(tasks, sid, lab, source_cells=(), manifest=None):
     """The zip's ``<id>_<lab>.ipynb``: a title, each task notebook under its heading (code and outputs as
-    they ran), then the source appendix."""
+    they ran), then the source appendix; ``manifest`` (labkit.handin.manifest) goes into its metadata."""
     md = nbformat.v4.new_markdown_cell
     cells = [md(f"# {sid} {lab}: the executed notebooks")]
     for t in tasks:
         name = os.path.basename(t.path)
         cells.append(md(f"# {t.label}\n\nThe executed notebook `{name}`: its code and outputs, in order."
                         if t.label else f"# The executed notebook\n\n`{name}`"))
+        cells[-1].metadata["labkit"] = {"part": t.key, "file": name}  # where each notebook starts (labkit.handin.check)
         cells += part_cells(t.nb)
     meta = kernel_metadata(tasks[0].nb)
     meta["labkit"] = {"merged": [t.label or "The executed notebook" for t in tasks], "lab": lab, "student_id": sid,
-                      "tasks": [t.key for t in tasks]}
+                      "tasks": [t.key for t in tasks], **({"manifest": manifest} if manifest else {})}
     return join_cells(cells + list(source_cells), meta)
 
 
@@ -133,13 +136,28 @@ def _report_cells(report):
         return []
     cells = part_cells(report, tags=[REPORT_TAG])
     for c in cells:
+        if c.cell_type == "code":  # the report's record of its runs is for the hand-in's checks, not a page
+            c.outputs = [o for o in c.outputs if set((o.get("data") or {})) - {RUNS_MIME}
+                         or o.get("output_type") in ("stream", "error")]
         if c.cell_type == "code" and HIDE_INPUT_TAG not in c.metadata["tags"]:
             c.metadata["tags"].append(HIDE_INPUT_TAG)
     return cells
 
 
-def pdf_notebook(report, tasks, sid, lab, source_cells=()):
-    """The notebook the PDF is printed from (see the module doc)."""
+def cover_cells(texts):
+    """Markdown cells for the report's first page (the hand-in record, the rubric checklist), tagged as report
+    cells (no prompts)."""
+    cells = []
+    for t in texts:
+        cell = nbformat.v4.new_markdown_cell(t)
+        cell.metadata["tags"] = [REPORT_TAG, COVER_TAG]
+        cells.append(cell)
+    return cells
+
+
+def pdf_notebook(report, tasks, sid, lab, source_cells=(), cover=()):
+    """The notebook the PDF is printed from (see the module doc); ``cover``: Markdown texts put on the first
+    page after the report's title block and the contents."""
     title = f"{sid} {lab_title(lab)} report"
     body = _report_cells(report) or [nbformat.v4.new_markdown_cell(f"# {sid} {lab_title(lab)}")]
     sections = [(t, 2) for lv, t in markdown_headings(report, 2) if lv == 2] if report is not None else []
@@ -158,7 +176,7 @@ def pdf_notebook(report, tasks, sid, lab, source_cells=()):
         sections.append((text, 1))
         outline.append(text)
     at = next((i + 1 for i, c in enumerate(body) if c.cell_type == "markdown" or c.get("outputs")), 0)
-    cells = body[:at] + [_contents(sections)] + body[at:] + appendix + tail
+    cells = body[:at] + [_contents(sections)] + cover_cells(cover) + body[at:] + appendix + tail
     meta = kernel_metadata(tasks[0].nb)
     meta.update(title=title, labkit={"hide_code": False, "outline": outline})
     return join_cells(cells, meta)

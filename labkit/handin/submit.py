@@ -42,10 +42,14 @@ from ..errors import cli_main
 from ..files import atomic_path
 from ..notebook import repo_root
 from .errors import SubmissionError, SubmissionExistsError
-from .document import handin_notebook, order_tasks, pdf_notebook
-from .notebooks import read_notebook, report_placeholders, strip_progress
+from .document import appendix_letters, handin_notebook, order_tasks, pdf_notebook
+from .labs import (checklist, checklist_lines, checklist_markdown, flat_text, get_lab, lab_problems, page_texts,
+                   pages_of, report_params, task_view)
+from .manifest import (build_manifest, cover_text, folder_problems, order_problems, print_problems, recorded_runs,
+                       report_problems)
+from .notebooks import read_notebook, report_placeholders, strip_progress, text_of
 from .pdf import export_pdf
-from .source import SOURCE_TAG, source_appendix
+from .source import SOURCE_TAG, provenance, source_appendix
 
 DEFAULT_OUT_DIR = "handin"  # not the repository root: a zip there shows up in git status
 
@@ -61,6 +65,7 @@ def check_name(kind, value, example, longest=MAX_ID):
     text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
     if not text:
         raise SubmissionError(f"{kind} is empty; give it, e.g. {example}")
+    _refuse_placeholder(kind, text, example)
     if len(text) > longest:
         raise SubmissionError(f"{kind} {value!r} is {len(text)} characters long (at most {longest}); give it as e.g. "
                               f"{example}")
@@ -70,6 +75,16 @@ def check_name(kind, value, example, longest=MAX_ID):
                               f"_ (no spaces, no / \\ : * ? \" < > |, not starting with '.' or '-'; here: "
                               f"{' '.join(repr(c) for c in bad) or 'the first character'}); give it as e.g. {example}")
     return text
+
+
+# the README's copy-paste command holds these: a command run as copied is refused like the template's placeholders
+COMMAND_PLACEHOLDERS = ("<YOUR_ID>", "<YOUR_NAME>", "YOUR_ID", "YOUR_NAME")
+
+
+def _refuse_placeholder(kind, text, example):
+    if text.upper() in COMMAND_PLACEHOLDERS or text.upper().strip("<>") in COMMAND_PLACEHOLDERS:
+        raise SubmissionError(f"{kind} {text!r} is the placeholder of README's command: put your own in its place, "
+                              f"e.g. {example}.")
 
 
 def normalize_student_id(value):
@@ -92,6 +107,7 @@ def check_student_name(value):
     if value is None:
         return None
     text = unicodedata.normalize("NFC", str(value)).strip()
+    _refuse_placeholder("student name", text, '"王小明"')
     if not text or len(text) > MAX_STUDENT_NAME or any(unicodedata.category(c).startswith("C") for c in text):
         raise SubmissionError(f"student name {value!r} must be one line of 1 to {MAX_STUDENT_NAME} characters "
                               f"without control characters; give it as e.g. \"王小明\"")
@@ -164,12 +180,19 @@ def check_report(nb, path, force=False):
     return [msg + " (--force)."]
 
 
-def execute_report(path, out_path, run_dir, student_id, student_name=None, verbose=True, lab=None):
-    """Run the report template with papermill against ``run_dir``; returns the executed notebook."""
+def execute_report(path, out_path, run_dir, student_id, student_name=None, verbose=True, lab=None, runs=None):
+    """Run the report template with papermill against ``run_dir``; returns the executed notebook. ``runs``:
+    {parameter: value} naming the task notebooks' run folders, passed where the report has that parameter."""
     import papermill  # optional: Colab installs it with requirements-pdf.txt, only for the hand-in
 
     params = {"student_id": student_id, **({"student_name": student_name} if student_name else {}),
               **({"lab": lab} if lab else {})}
+    if runs:
+        declared = papermill.inspect_notebook(os.fspath(path))
+        params.update({k: v for k, v in runs.items() if k in declared})
+        if verbose and any(k in declared for k in runs):
+            print("the report reads the notebooks' runs: " + ", ".join(
+                f"{k}={v!r}" for k, v in runs.items() if k in declared))
     if run_dir is not None:
         params["run_dir"] = os.path.abspath(os.fspath(run_dir))
     if verbose:
@@ -266,7 +289,7 @@ def _ran(nb):
 
 
 def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=None, out_dir=DEFAULT_OUT_DIR,
-                    extras=(), force=False, student_name=None, export_options=None, verbose=True):
+                    extras=(), force=False, student_name=None, export_options=None, verbose=True, strict=False):
     """Write ``<out_dir>/<student_id>_<lab>.zip`` (see the module doc); returns its path.
 
     ``notebooks``: the executed task notebook(s) (one path or a list; put in task order by their
@@ -275,7 +298,9 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
     ``student_name`` as its parameters). ``pdf``: an existing PDF to use instead of making one.
     ``out_dir``: where the zip goes (default ``handin/`` of the current folder). ``extras``: more files,
     stored by their base name. ``force``: replace an existing zip (atomically, after the new one is
-    complete) and accept a partly executed notebook or a report with placeholders, with a warning.
+    complete) and accept a partly executed notebook or a report with placeholders, with a warning; it also
+    lets through what the truth checks refuse (a missing task or report, cells run out of order, a print or run
+    that disagrees with its record), each named on the PDF's cover. ``strict``: a rubric item missing refuses.
     """
     (sid, id_note), (lab, lab_note) = normalize_student_id(student_id), normalize_lab(lab)
     student_name = check_student_name(student_name)
@@ -284,6 +309,9 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
     zip_path = _zip_path(out_dir, stem, force)
     nbs, rep, warns = _check_inputs(notebooks, report, pdf, force)
     tasks = order_tasks(notebooks, nbs, verbose)
+    forced = []
+    problems, notes = _truth_problems(lab, tasks, rep, report, pdf, run_dir)
+    warns += notes + _checked(problems, force, forced)
     extra_files = _plan_extras(extras, {f"{stem}.ipynb", f"{stem}.pdf"})
     if verbose:
         for line in [f"note: {n}" for n in (id_note, lab_note) if n] + [f"warning: {w}" for w in warns]:
@@ -293,12 +321,24 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
     with tempfile.TemporaryDirectory(prefix="labkit-submit-") as work:
         for t in tasks:
             strip_progress(t.nb)
-        merged_path = os.path.join(work, f"{stem}.ipynb")
-        nbformat.write(handin_notebook(tasks, sid, lab, source), merged_path)
         if pdf is None:
-            rep = _report_for_pdf(report, rep, run_dir, (sid, lab, student_name), force, work, verbose)
-            pdf = _export(os.path.join(work, f"{stem}.pdf"), pdf_notebook(rep, tasks, sid, lab, source),
-                          export_options, verbose)
+            rep = _report_for_pdf(report, rep, run_dir, (sid, lab, student_name), force, work, verbose,
+                                  report_params(get_lab(lab), tasks, run_dir))
+        report_runs = recorded_runs(rep) if rep is not None else []
+        for w in _checked(report_problems(report_runs, {t.label or t.path: recorded_runs(t.nb) for t in tasks}),
+                          force, forced):
+            if verbose:
+                print(f"warning: {w}")
+        rows = _rubric(lab, tasks, rep, strict, verbose)
+        manifest = build_manifest(provenance(), lab, sid, tasks, report_runs, forced, rows)
+        if pdf is None:
+            pdf = _export_with_checklist(os.path.join(work, f"{stem}.pdf"), (rep, tasks, sid, lab, source),
+                                         manifest, rows, export_options, verbose)
+        merged_path = os.path.join(work, f"{stem}.ipynb")
+        nbformat.write(handin_notebook(tasks, sid, lab, source, manifest), merged_path)
+        if verbose and rows:  # with the PDF's pages where it was made here
+            print(f"rubric checklist ({get_lab(lab).title}: {sum(r['found'] for r in rows)} of {len(rows)} found):")
+            print("\n".join(checklist_lines(rows)))
         members = [(f"{stem}.ipynb", merged_path), (f"{stem}.pdf", pdf)] + sorted(extra_files.items())
         replaced = os.path.exists(zip_path)
         _write_zip(zip_path, members)
@@ -307,19 +347,96 @@ def make_submission(student_id, lab, notebooks, report=None, pdf=None, run_dir=N
     return zip_path
 
 
-def _report_for_pdf(report, rep, run_dir, who, force, work, verbose):
-    """The report as it goes into the PDF (executed here when it was not, progress bars out); None without one.
-    ``who``: (student id, lab, student name), the parameters it runs with."""
+def _report_for_pdf(report, rep, run_dir, who, force, work, verbose, runs=None):
+    """The report as it goes into the PDF (executed here when it was not, on the notebooks' ``runs``, progress
+    bars out); None without one. ``who``: (student id, lab, student name), the parameters it runs with."""
     if rep is None:
         return None
     sid, lab, student_name = who
     if not _ran(rep):
-        rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose, lab)
+        rep = execute_report(report, os.path.join(work, "report.ipynb"), run_dir, sid, student_name, verbose, lab,
+                             runs)
         check_report(rep, report, force)
     elif run_dir is not None and verbose:
         print(f"note: the report {os.fspath(report)!r} was executed already; --run-dir is not used for it")
     strip_progress(rep)
     return rep
+
+
+def _truth_problems(lab, tasks, rep, report, pdf, run_dir):
+    """(problems, notes): what the lab registry and the truth checks refuse, before anything is written (a
+    missing task or report, a notebook of another lab, cells run out of order, a printed accuracy no recorded run
+    has, a recorded run whose folder now says otherwise); the recorded runs whose folder was not found."""
+    problems, notes = lab_problems(lab, tasks, rep, report, pdf is not None, repo_root()), []
+    for t in tasks:
+        name = f"notebook {os.path.basename(t.path)!r}"
+        problems += order_problems(t.nb, name) + print_problems(t.nb, name)
+        found, missing = folder_problems(recorded_runs(t.nb), run_dir, name)
+        problems, notes = problems + found, notes + missing
+    if rep is not None and _ran(rep):
+        problems += order_problems(rep, f"the report {os.path.basename(os.fspath(report))!r}")
+    return problems, notes
+
+
+def _checked(problems, force, forced):
+    """Refuse ``problems`` (SubmissionError listing them, with the fix) unless ``force``: then they are returned
+    as warnings and added to ``forced`` (the PDF's cover names them)."""
+    if not problems:
+        return []
+    if not force:
+        raise SubmissionError("\n  ".join([f"the hand-in was not made ({len(problems)} problem(s)):"] + problems)
+                              + "\nFix them, or pass --force (force=True) to hand it in as it is (the PDF's cover "
+                                "then names each).")
+    forced += problems
+    return [p + " (--force)" for p in problems]
+
+
+def _rubric(lab, tasks, rep, strict, verbose):
+    """The rubric's checklist rows for ``lab`` (printed, a warning per missing item); ``strict`` refuses a miss."""
+    reg = get_lab(lab)
+    if reg is None or not any(t.key for t in tasks):
+        return []
+    report_text = None if rep is None else "\n".join(text_of(c.get("source")) for c in rep.cells
+                                                     if c.get("cell_type") == "markdown")
+    rows = checklist(reg, {t.key: task_view(t.nb) for t in tasks if t.key}, report_text)
+    missing = [r for r in rows if not r["found"]]
+    if verbose:
+        for r in missing:
+            print(f"warning: rubric item missing: {r['item']}{': ' + r['detail'] if r['detail'] else ''}")
+    if strict and missing:
+        raise SubmissionError(f"--strict: {len(missing)} rubric item(s) missing: "
+                              + "; ".join(f"{r['item']} ({r['detail'] or 'not found'})" for r in missing)
+                              + ". Run what is missing (the lab's defaults), or hand in without --strict.")
+    return rows
+
+
+def _export_with_checklist(pdf, parts, manifest, rows, export_options, verbose):
+    """The PDF with the hand-in record and the rubric checklist on its cover: printed once to learn the page of
+    each item, then again with the pages (again, at most twice more, while a page moved)."""
+    rep, tasks, sid, lab, source = parts
+    reg = get_lab(lab)
+    starts = {t.key: f"Appendix {letter}: {t.label or 'The executed'} notebook"
+              for letter, t in zip(appendix_letters(len(tasks)), tasks)}
+    pages = None
+    for _ in range(3):
+        cover = ([checklist_markdown(reg, rows)] if rows else []) + [cover_text(manifest)]
+        out = _export(pdf, pdf_notebook(rep, tasks, sid, lab, source, cover), export_options, verbose and not pages)
+        if not rows:
+            return out
+        texts = page_texts(out)
+        found = [r["page"] for r in pages_of(rows, texts, _start_pages(texts, starts))]
+        if found == pages:
+            break
+        pages = found
+    manifest["checklist"] = [dict(r) for r in rows]
+    return out
+
+
+def _start_pages(texts, starts):
+    """{task: index of the page its appendix starts on}: the last page holding its heading (the contents
+    name it too)."""
+    flat = [flat_text(t) for t in texts]
+    return {k: max((i for i, t in enumerate(flat) if flat_text(h) in t), default=0) for k, h in starts.items()}
 
 
 def _export(pdf, whole, export_options, verbose):
@@ -373,10 +490,12 @@ def main(argv=None):
     p.add_argument("--extra", action="extend", default=[], metavar="FILE", nargs="+",
                    help="more files to include (stored by their base name), only if the lab asks for them")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing zip; accept a partly executed notebook or a report with placeholders")
+                   help="replace an existing zip; accept a partly executed notebook, a report with placeholders, a "
+                        "missing task or report, what the truth checks refuse (the PDF's cover names what was forced)")
+    p.add_argument("--strict", action="store_true", help="refuse when an item of the lab's rubric is missing")
     a = p.parse_args(argv)
     make_submission(a.student_id, a.lab, a.notebook, report=a.report, pdf=a.pdf, run_dir=a.run_dir,
-                    out_dir=a.out_dir, extras=a.extra, force=a.force, student_name=a.student_name)
+                    out_dir=a.out_dir, extras=a.extra, force=a.force, student_name=a.student_name, strict=a.strict)
     return 0
 
 
