@@ -96,11 +96,10 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
             raise NonFiniteLossError(stopped) from None
         folder.log("Finished Training")
         test = final_test(folder.best_model_path, data, place, cfg)
-        folder.write_result({**test["result"], "epochs": len(so_far.history), "best_val_acc": so_far.best_val_acc,
-                             "best_epoch": so_far.best_epoch})
-        if cfg.test_flip:
-            folder.log("Test-time flips: each test image's prediction averages it and its mirror image")
-        folder.log(f"Test Accuracy: {test['result']['test_acc']:.2f}%")
+        folder.finish({**test["result"], "epochs": len(so_far.history), "best_val_acc": so_far.best_val_acc,
+                       "best_epoch": so_far.best_epoch},
+                      (["Test-time flips: each test image's prediction averages it and its mirror image"]
+                       if cfg.test_flip else []) + [f"Test Accuracy: {test['result']['test_acc']:.2f}%"])
         return load_run(folder.path, model=test["model"])
 
 
@@ -424,6 +423,8 @@ def resume_into(parts, folder, start_over):
     st = folder.state
     if st is None:
         return SoFar([])
+    if st.get("model") is None:  # a finished run whose test is measured again: nothing to load
+        return SoFar(list(st["history"]), st["best_val_acc"], st["best_epoch"], (st.get("config") or {}).get("started"))
     try:
         _load_state(st, parts)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
