@@ -696,8 +696,9 @@ class RunFolder:
             self.best_on_disk = _best_epoch_on_disk(path)
             self.best_weights = _best_weights(state, path, self.best_on_disk)
             if self.best_weights is None:  # a state written before labkit kept the best's weights in it
-                problem = (f"its best checkpoint best_model.pth (epoch {state['best_epoch']}) is missing or of "
-                           f"another epoch, and that epoch's weights are nowhere else")
+                what = "missing" if not os.path.isfile(os.path.join(path, BEST)) else "unreadable or of another epoch"
+                problem = (f"its best checkpoint best_model.pth (epoch {state['best_epoch']}) is {what}, and that "
+                           f"epoch's weights are nowhere else")
                 if not start_over:
                     raise cannot_continue(path, problem)
                 self._start_over(problem)
@@ -782,9 +783,11 @@ class RunFolder:
 
     def _recover_finished(self):
         """A finished run's files as its result.json records them (log.txt cut by a kill or an older version
-        on Drive: rewritten whole)."""
+        on Drive: rewritten whole); a last.pth still there (a kill just before it was dropped) dropped."""
         done = self.done
         _discard_temps(self.path)
+        if "history" in (_read_result_quietly(self.path) or {}):  # result.json holds all a reload needs
+            drop(os.path.join(self.path, STATE))
         _make_log(self.path, done.get("log"), None)
         _make_json(self.path, HISTORY, done["history"])
         self._rewrite_config(done.get("config"))

@@ -60,10 +60,11 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
 
     ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, this model's latest
     interrupted run in ``run_dir``, else its latest run) from its last finished epoch; a finished run is
-    returned as it is. Without ``resume`` every call gets a new folder. A resume that finds no such
-    run, or a run that cannot continue (its ``last.pth`` or ``best_model.pth`` missing or unreadable),
-    stops with the fix and changes nothing; ``start_over=True`` (with ``resume=True``) then starts
-    it from epoch 1 in the same folder, after moving what the folder held into ``earlier-1/``.
+    returned as it is. Without ``resume`` every call gets a new folder. A resume continues from the newest
+    whole training state the folder holds (on Google Drive, whatever a disconnect let reach the cloud); with
+    none it moves what the folder held into ``earlier-1/`` and starts at epoch 1. A resume that finds no such
+    run, or a state that does not fit the model, stops with the fix and changes nothing; ``start_over=True``
+    (with ``resume=True``) then starts it from epoch 1 in the same folder, after the same move.
     A run another process is training is refused (:class:`labkit.RunBusyError`). An epoch whose loss is NaN/inf
     (training, validation or tracked test) stops the run before anything of it is saved (NonFiniteLossError).
     """
