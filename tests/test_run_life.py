@@ -103,6 +103,32 @@ def test_a_lock_from_another_machine_is_honoured_until_it_goes_quiet(tmp_path):
     assert not (folder / LOCK).exists()
 
 
+def test_a_lock_dated_in_the_future_counts_as_now(tmp_path):
+    """Issue 31 row 12: a dead holder whose machine's clock ran 1 h ahead was honoured for 1 h + 2 min."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / LOCK).write_text(json.dumps({"pid": 1, "host": "colab-vm-ahead", "since": "later", "token": "x"}))
+    ahead = time.time() + 3600
+    os.utime(folder / LOCK, (ahead, ahead))
+    with pytest.raises(labkit.RunBusyError, match=r"pid 1 on colab-vm-ahead.*last sign of life 0 s ago"):
+        RunLock(str(folder)).acquire()
+    assert os.path.getmtime(folder / LOCK) <= time.time()  # from now on it ages by this machine's clock
+    quiet = time.time() - RunLock.STALE - 5  # then 2 min without a sign of life: the holder is gone
+    os.utime(folder / LOCK, (quiet, quiet))
+    RunLock(str(folder)).acquire().release()
+
+
+def test_a_lock_that_is_a_folder_is_refused_with_its_fix(tiny, tmp_path):
+    """Issue 31 row 12: a '.lock' folder read as 'being trained by another process (pid ? on ?)'."""
+    run = interrupted(tiny, tmp_path)
+    (run / LOCK).mkdir()
+    before = snapshot(run)
+    with pytest.raises(labkit.CheckpointError, match=r"\.lock' is a folder, but labkit keeps the run's lock file "
+                                                      r"\.lock there: move that folder out of the run folder"):
+        labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
+    assert snapshot(run) == before and (run / LOCK).is_dir()
+
+
 def test_two_new_runs_with_one_run_name_never_share_the_folder(tmp_path):
     new_run_dir(str(tmp_path), "task1", exact=True)
     with pytest.raises(labkit.RunExistsError, match=r"was just made by another process.*never shares"):
