@@ -48,8 +48,8 @@ import torch.nn as nn
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, RunBusyError, RunExistsError, StorageError
 from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_bytes, atomic_write_json, discard,
-                    drop, jsonable, named_failures, read_checkpoint, read_json_file, shown_path, temp_copies,
-                    write_file)
+                    drop, jsonable, named_failures, read_checkpoint, read_json_file, recover_temp, shown_path,
+                    temp_copies, write_file)
 from .models import load_model, save_model
 
 CONFIG, STATE, HISTORY, BEST, RESULT, LOG = "config.json", "last.pth", "history.json", "best_model.pth", \
@@ -487,15 +487,22 @@ def load_run(path, device="cpu", model=None):
                      confusion_matrix=res.get("confusion_matrix"), model=model)
 
 
+def _model_checkpoint(file):
+    """The labkit model checkpoint in ``file``, or None (missing, cut, not one)."""
+    try:
+        obj = read_checkpoint(file, "best checkpoint")
+    except CheckpointError:
+        return None
+    ok = isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and isinstance(obj.get("epoch"), int)
+    return obj if ok else None
+
+
 def _best_checkpoint(path):
     """(epoch, checkpoint) of best_model.pth, or of a complete temporary copy of it; (0, None) when there is none."""
     file = os.path.join(path, BEST)
     for cand in ([file] if os.path.isfile(file) else []) + list(reversed(temp_copies(file))):
-        try:
-            obj = read_checkpoint(cand, "best checkpoint")
-        except CheckpointError:
-            continue
-        if isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and isinstance(obj.get("epoch"), int):
+        obj = _model_checkpoint(cand)
+        if obj is not None:
             return obj["epoch"], obj
     return 0, None
 
@@ -770,6 +777,7 @@ class RunFolder:
             return
         if st.get("model") is not None:
             _newest_state_in_place(path, st["epoch"])
+        recover_temp(os.path.join(path, BEST), lambda f: _model_checkpoint(f) is not None)  # the copy read above
         _discard_temps(path)
         if self.best_on_disk != st["best_epoch"]:  # killed before its write, or Drive holds another version
             self.save_best(self.best_weights, st)
@@ -785,6 +793,7 @@ class RunFolder:
         """A finished run's files as its result.json records them (log.txt cut by a kill or an older version
         on Drive: rewritten whole); a last.pth still there (a kill just before it was dropped) dropped."""
         done = self.done
+        recover_temp(os.path.join(self.path, BEST), lambda f: _model_checkpoint(f) is not None)
         _discard_temps(self.path)
         if "history" in (_read_result_quietly(self.path) or {}):  # result.json holds all a reload needs
             drop(os.path.join(self.path, STATE))

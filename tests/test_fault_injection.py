@@ -3,7 +3,6 @@ of a replaced file, every removal; Ctrl-C in the process, and SIGKILL of the pro
 first config.json and the last log line included) resumes to exactly the uninterrupted run: the same
 history, best epoch and best checkpoint, test accuracy and final weights, each epoch logged once, no
 temporary file left. Also the disks a run meets (issue 31): full (a real 1 MB tmpfs) and read-only."""
-import errno
 import json
 import os
 import re
