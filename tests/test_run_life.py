@@ -253,6 +253,18 @@ def test_a_complete_copy_left_mid_swap_is_the_commit(tiny, tmp_path):
     assert [h["epoch"] for h in res.history] == [1, 2, 3] and "Resuming" in (run / "log.txt").read_text()
 
 
+def test_a_best_checkpoint_left_only_as_a_temporary_copy_is_put_in_place(tiny, tmp_path):
+    """Killed between writing best_model.pth's new copy and moving it into place, or Drive uploaded that copy
+    but not the rename: the copy is the best checkpoint (found by the Drive emulator)."""
+    run = interrupted(tiny, tmp_path)
+    best = (run / "best_model.pth").read_bytes()
+    (run / ".best_model.pth.killed.tmp").write_bytes(best)
+    (run / "best_model.pth").unlink()
+    res = labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
+    assert [h["epoch"] for h in res.history] == [1, 2, 3] and (run / "best_model.pth").is_file()
+    assert not [p for p in os.listdir(run) if p.endswith(".tmp")]
+
+
 # ---- names and settings that would be silently wrong --------------------------------------------------------
 def test_a_tilde_in_run_dir_and_data_root_is_the_home_folder(tiny, subset_root, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
