@@ -32,6 +32,10 @@ class RunBusyError(LabkitError, RuntimeError):
     """Another process is training this run folder right now."""
 
 
+class StorageError(LabkitError, OSError):
+    """A write failed for a reason outside labkit: a dropped Google Drive mount, a full or read-only disk."""
+
+
 class NonFiniteLossError(LabkitError, FloatingPointError):
     """The training loss became NaN or infinite."""
 

@@ -8,6 +8,7 @@ it goes to is created when missing.
 """
 import codecs
 import contextlib
+import errno
 import glob
 import hashlib
 import io
@@ -22,7 +23,7 @@ import zipfile
 import numpy as np
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, StorageError
 
 # the package's folder's parent: the repository root in a checkout or an unpacked bundle
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,21 +54,68 @@ def _umask():
 
 def write_file(path, data, append=False):
     """Write (or with ``append`` add) ``data`` (bytes) to ``path`` and flush it to the disk. Every byte labkit
-    writes into a run folder goes through here (the fault-injection tests interrupt it)."""
-    with open(path, "ab" if append else "wb") as f:
+    writes into a run folder goes through here (the fault-injection tests interrupt it). A dropped Google Drive
+    mount, a full disk or a read-only one stops with :class:`StorageError` naming the fix."""
+    with named_failures(path, len(data)), open(path, "ab" if append else "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
 
+DRIVE_DROPPED = "Google Drive dropped: run the setup cell again (it remounts), then Run all: the run continues"
+
+
+def _size(n):
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{max(1, round(n / 1e3))} kB"
+
+
+@contextlib.contextmanager
+def named_failures(path, size=0):
+    """OSErrors of a write to ``path`` (``size`` bytes) that have a known cause and fix, as StorageError:
+    ENOTCONN/EIO (Colab's Drive mount dropped: Errno 107), ENOSPC/EDQUOT (no space), EROFS (read-only)."""
+    folder, name = os.path.split(os.fspath(path))
+    if name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3:  # atomic_path's copy of a file
+        path = os.path.join(folder, name[1:].rsplit(".", 2)[0])
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as e:
+        where = f"writing {shown_path(path)}: [Errno {e.errno}] {e.strerror}"
+        if e.errno in (errno.ENOTCONN, errno.EIO):
+            raise StorageError(f"{DRIVE_DROPPED} ({where}).") from e
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageError(
+                f"no space left for {shown_path(path)} ({where}): this write needs {_size(size)} (free at least "
+                f"that much, more for the epochs still to come: each writes about as much again) on the drive of "
+                f"{shown_path(os.path.dirname(os.path.abspath(path)))}, then run again with resume=True: the run "
+                f"continues from its last finished epoch.") from e
+        if e.errno == errno.EROFS:
+            raise StorageError(f"{shown_path(os.path.dirname(os.path.abspath(path)))} is on a read-only file "
+                               f"system ({where}): a run can only be reloaded there once finished. Copy the run "
+                               f"folder somewhere writable, or point run_dir at a writable folder.") from e
+        raise
+
+
 def discard(path):
     """Remove ``path``, emptied first: on Google Drive a removed file goes to the trash, where its bytes
-    would count against the quota for 30 days."""
+    would count against the quota for 30 days. Only for files whose content is of no use (temporary copies,
+    a stale lock or result), never for a run's only copy of a training state: see :func:`drop`."""
     try:
         os.truncate(path, 0)
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def drop(path):
+    """Remove ``path`` as it is (not emptied first: on Google Drive an emptied file can reach the cloud
+    before the files that make it unneeded; a removal then leaves the last whole version in Drive's trash)."""
+    with named_failures(path):
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
 
 
 def temp_copies(path):
@@ -77,32 +125,29 @@ def temp_copies(path):
 
 
 @contextlib.contextmanager
-def atomic_path(path, supersede=False):
+def atomic_path(path):
     """Yield a temporary path next to ``path``; on success move it onto ``path`` atomically.
 
-    ``supersede``: the file being replaced is emptied just before the swap, so that the superseded copy
-    takes no space wherever it goes (Google Drive keeps replaced files in its trash). In that short
-    window the temporary file, complete on disk, is the only whole copy: an interruption there completes
-    the swap, and after a kill :func:`recover_temp` finds it."""
+    The file being replaced is never emptied or cut first: at every instant ``path`` is either its previous
+    whole version or its new one. On Google Drive each version uploads whole (or not at all) after it is
+    closed and moved into place, so the cloud too only ever holds whole versions of it (or none)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    with named_failures(path):
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets an ordinary file's mode (0644)
     os.close(fd)
-    emptied = False
     try:
         yield tmp
-        if supersede and os.path.isfile(path):
-            emptied = True  # from here on the temporary file is the only whole copy
-            os.truncate(path, 0)
-        os.replace(tmp, path)
+        with named_failures(path):
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
-            if emptied:
-                os.replace(tmp, path)  # interrupted between emptying and the swap: finish the swap
-            else:
+            try:
                 os.remove(tmp)
+            except OSError:  # the mount is gone: the error that stopped the write is the one to show
+                pass
 
 
 def recover_temp(path, readable):
@@ -117,8 +162,8 @@ def recover_temp(path, readable):
     return False
 
 
-def atomic_write_bytes(path, data, supersede=False):
-    with atomic_path(path, supersede) as tmp:
+def atomic_write_bytes(path, data):
+    with atomic_path(path) as tmp:
         write_file(tmp, data)
 
 
@@ -159,10 +204,10 @@ def jsonable(obj):
     return json.loads(json.dumps(_finite(obj), default=_json_default))
 
 
-def atomic_torch_save(obj, path, supersede=False):
+def atomic_torch_save(obj, path):
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue(), supersede)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def read_checkpoint(path, what="checkpoint"):

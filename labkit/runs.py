@@ -12,24 +12,28 @@ and finds runs. It stores; every training decision is :func:`labkit.train.fit`'s
     log.txt               the printed lines (and a last "Stopped: ..." line if the run diverged)
     curves.png, confusion_matrix.png, real_check.json: figures and checks made from the run later
     .lock                 while a process trains the run (a second process is refused)
+    (last.pth is dropped when the run finishes: result.json then also holds the history, record and log)
 
 **One commit point per epoch.** An epoch's lines are appended to log.txt; then last.pth is replaced
-(atomically: that is the commit); then, if the epoch is the best so far, best_model.pth; then history.json.
-A kill at any byte of any of these writes leaves a run that resumes exactly: the next call finds the newest
-whole last.pth (also a complete temporary copy a kill left in the middle of its swap), rewrites
-best_model.pth from it when the kill came between the two (last.pth then holds the best epoch's weights),
-makes history.json and config.json say what last.pth says, cuts log.txt back to the lines of the committed
-epochs, and removes temporary files.
+(atomically, never emptied or cut first: that is the commit); then, if the epoch is the best so far,
+best_model.pth; then history.json. last.pth is self-sufficient: it also holds the best epoch's weights (when
+they are not its own) and log.txt's text. A kill at any byte of any of these writes leaves a run that resumes
+exactly: the next call takes the newest whole state (last.pth, or a complete temporary copy), rewrites
+best_model.pth from it when that file is of another epoch, makes history.json, log.txt and config.json say
+what it says, and removes temporary files. A finished run writes its last lines, then result.json (with its
+whole history, record and log), then drops last.pth: result.json and best_model.pth are the finished run.
 
-**Google Drive** (Colab's runs/): a disconnect loses at most the epoch in progress. A file labkit replaces
-(last.pth every epoch, best_model.pth at every new best) is emptied just before the swap, so that Drive's
-trash receives empty files, not one superseded checkpoint per epoch (Drive keeps replaced and deleted files
-in its trash, counted against the quota, for 30 days).
+**Google Drive** (Colab's runs/): DriveFS uploads each file on its own, later, in any order, so after a lost
+VM the cloud holds each file at any version it had reached, or none. Whatever it holds, ``resume=True``
+continues from the newest whole training state there (an older best_model.pth or history.json is rewritten
+from it, a newer one re-earned exactly), and with none sets what the folder holds aside into earlier-k/ and
+starts at epoch 1. A dropped mount, a full or read-only disk stop with :class:`StorageError` naming the fix.
 
 **A run is checked against last.pth, not config.json**: a resume compares the call's settings with the
 record inside the training state, and the data by its content digest, not by its path.
 """
 import dataclasses
+import errno
 import json
 import os
 import socket
@@ -42,10 +46,10 @@ import torch
 import torch.nn as nn
 
 from .config import TrainConfig
-from .errors import CheckpointError, ConfigError, RunBusyError, RunExistsError
-from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_json, discard, jsonable,
-                    read_checkpoint, read_json_file, recover_temp, shown_path, temp_copies, unreadable_reason,
-                    write_file)
+from .errors import CheckpointError, ConfigError, RunBusyError, RunExistsError, StorageError
+from .files import (MODEL_FORMAT, STATE_FORMAT, atomic_torch_save, atomic_write_bytes, atomic_write_json, discard,
+                    drop, jsonable, named_failures, read_checkpoint, read_json_file, recover_temp, shown_path,
+                    temp_copies, unreadable_reason, write_file)
 from .models import load_model, save_model
 
 CONFIG, STATE, HISTORY, BEST, RESULT, LOG = "config.json", "last.pth", "history.json", "best_model.pth", \
@@ -120,10 +124,11 @@ def read_state(path, record_only=False):
     kill left in the middle of replacing it), or None with why it cannot be had (None: there is none).
     ``record_only`` maps the file instead of reading its tensors (for the record and the history)."""
     file = os.path.join(path, STATE)
-    for cand in ([file] if os.path.isfile(file) else []) + list(reversed(temp_copies(file))):
-        st = _load_state(cand, record_only)
-        if st is not None:
-            return st, None
+    states = [st for st in (_load_state(cand, record_only) for cand in
+                            ([file] if os.path.isfile(file) else []) + list(reversed(temp_copies(file))))
+              if st is not None]
+    if states:  # the newest whole one (on Google Drive a temporary copy can be newer than last.pth)
+        return max(states, key=lambda st: st["epoch"]), None
     if os.path.isdir(file):
         return None, "its training state last.pth is a folder"
     if not os.path.isfile(file):
@@ -138,11 +143,14 @@ def read_state(path, record_only=False):
 
 
 def run_record(path):
-    """The record of what the run in ``path`` ran: the one inside last.pth, else (runs whose state holds
-    none, or without a state) config.json; None if neither is there."""
+    """The record of what the run in ``path`` ran: the one inside last.pth, else a finished run's result.json's,
+    else (runs whose state holds none, or without a state) config.json; None if none is there."""
     st, _ = read_state(path, record_only=True)
     if st is not None and isinstance(st.get("config"), dict):
         return st["config"]
+    res = _read_result_quietly(path)
+    if res is not None and isinstance(res.get("config"), dict):
+        return res["config"]
     return read_config(path)
 
 
@@ -156,6 +164,8 @@ def read_history(path):
     result = _read_result_quietly(path)
     if _valid_history(hist) and (result is None or result.get("epochs") in (None, len(hist))):
         return hist, HISTORY
+    if result is not None and _valid_history(result.get("history")):  # a finished run's own copy
+        return result["history"], RESULT
     st, _ = read_state(path, record_only=True)
     return (st["history"], STATE) if st is not None else ([], None)
 
@@ -190,21 +200,30 @@ def stop_line(path):
 
 
 def replay_log(path):
-    """Print a finished run's training lines from its log.txt (what it printed while training), so a
-    notebook that reloads the run shows the same prints as one that trained it."""
-    log = os.path.join(path, LOG)
-    if not os.path.isfile(log):
+    """Print a finished run's training lines (what it printed while training: the log its result.json
+    records, else log.txt), so a notebook that reloads the run shows the same prints as one that trained it."""
+    res, log = _read_result_quietly(path), os.path.join(path, LOG)
+    if res is not None and isinstance(res.get("log"), str):
+        text = res["log"]
+    elif os.path.isfile(log):
+        with open(log, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    else:
         return False
-    with open(log, encoding="utf-8", errors="replace") as f:
-        print(f.read().rstrip("\n"), flush=True)
+    print(text.rstrip("\n"), flush=True)
     return True
 
 
 # ---- finding runs --------------------------------------------------------------------------------------
 def is_run(path):
-    """True for a folder fit wrote (it holds config.json or last.pth)."""
+    """True for a folder fit wrote: it holds one of a run's files, or a temporary copy of one (a run killed
+    while writing its first config.json), or only a run's lock."""
     path = os.fspath(path)
-    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, f)) for f in (CONFIG, STATE))
+    if not os.path.isdir(path):
+        return False
+    names = os.listdir(path)
+    return bool(names) and (names == [LOCK] or any(os.path.isfile(os.path.join(path, f)) or
+                                                   temp_copies(os.path.join(path, f)) for f in RUN_FILES))
 
 
 def run_status(path):
@@ -215,13 +234,16 @@ def run_status(path):
     if stop_line(path):
         return "diverged"
     st, _ = read_state(path, record_only=True)
-    return "interrupted" if st is not None else "not started"
+    return "interrupted" if st is not None or finished_record(path) is not None else "not started"
 
 
 def epochs_done(path):
     """How many epochs the run in ``path`` has committed (0 for none)."""
     st, _ = read_state(path, record_only=True) if os.path.isdir(path) else (None, None)
-    return st["epoch"] if st is not None else 0
+    if st is not None:
+        return st["epoch"]
+    done = finished_record(path) if os.path.isdir(path) else None
+    return done["epochs"] if done is not None else 0
 
 
 def _started(path):
@@ -317,14 +339,15 @@ def find_resume_path(run_dir, run_name, model, start_over, verbose=True):
 
 def new_run_dir(run_dir, name, exact=False):
     """A fresh folder ``run_dir/name`` (``exact``: that one or RunExistsError; else ``name-2``... if taken)."""
-    os.makedirs(run_dir, exist_ok=True)
-    for k in range(1, 2 if exact else 10000):
-        path = os.path.join(run_dir, name if k == 1 else f"{name}-{k}")
-        try:
-            os.makedirs(path)
-            return path
-        except FileExistsError:
-            continue
+    with named_failures(os.path.join(run_dir, name)):  # a read-only run_dir: a clear error, not Errno 30
+        os.makedirs(run_dir, exist_ok=True)
+        for k in range(1, 2 if exact else 10000):
+            path = os.path.join(run_dir, name if k == 1 else f"{name}-{k}")
+            try:
+                os.makedirs(path)
+                return path
+            except FileExistsError:
+                continue
     if exact:
         raise RunExistsError(f"run folder {os.path.join(run_dir, name)!r} was just made by another process (two runs "
                              f"started with the same run_name at once); labkit never shares a run folder. Choose "
@@ -447,17 +470,29 @@ def load_run(path, device="cpu", model=None):
                      confusion_matrix=res.get("confusion_matrix"), model=model)
 
 
-def _best_epoch_on_disk(path):
-    """The epoch best_model.pth holds (0 when it is missing or unreadable, or a complete temporary copy's)."""
+def _model_checkpoint(file):
+    """The labkit model checkpoint in ``file``, or None (missing, cut, not one)."""
+    try:
+        obj = read_checkpoint(file, "best checkpoint")
+    except CheckpointError:
+        return None
+    ok = isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and isinstance(obj.get("epoch"), int)
+    return obj if ok else None
+
+
+def _best_checkpoint(path):
+    """(epoch, checkpoint) of best_model.pth, or of a complete temporary copy of it; (0, None) when there is none."""
     file = os.path.join(path, BEST)
     for cand in ([file] if os.path.isfile(file) else []) + list(reversed(temp_copies(file))):
-        try:
-            obj = read_checkpoint(cand, "best checkpoint")
-        except CheckpointError:
-            continue
-        if isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and isinstance(obj.get("epoch"), int):
-            return obj["epoch"]
-    return 0
+        obj = _model_checkpoint(cand)
+        if obj is not None:
+            return obj["epoch"], obj
+    return 0, None
+
+
+def _best_epoch_on_disk(path):
+    """The epoch best_model.pth holds (0 when it is missing or unreadable, or a complete temporary copy's)."""
+    return _best_checkpoint(path)[0]
 
 
 # ---- the lock: one process per run folder ----------------------------------------------------------------
@@ -481,9 +516,21 @@ class RunLock:
         except (OSError, ValueError):
             return None
 
+    def _age(self):
+        """Seconds since the lock's last sign of life. A time in the future (its holder's clock runs ahead) is
+        set to now: from here on it ages by this machine's clock (a live holder renews it within BEAT)."""
+        age = time.time() - os.path.getmtime(self.path)
+        if age < 0:
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass
+            age = 0.0
+        return age
+
     def _stale(self, holder):
         try:
-            age = time.time() - os.path.getmtime(self.path)
+            age = self._age()
         except OSError:
             return True
         if age > self.STALE:
@@ -503,6 +550,9 @@ class RunLock:
         return False
 
     def acquire(self):
+        if os.path.isdir(self.path):
+            raise CheckpointError(f"{self.path!r} is a folder, but labkit keeps the run's lock file {LOCK} there: move "
+                                  f"that folder out of the run folder, then run again. Nothing was changed.")
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
               "token": self.token}
         for _ in range(3):
@@ -526,7 +576,7 @@ class RunLock:
         holder = holder if isinstance(holder, dict) else {}
         folder = os.path.dirname(self.path)
         try:
-            ago = f"{time.time() - os.path.getmtime(self.path):.0f} s ago"
+            ago = f"{self._age():.0f} s ago"
         except OSError:
             ago = "just now"
         return (f"run folder {folder!r} is being trained by another process (pid {holder.get('pid', '?')} on "
@@ -555,15 +605,17 @@ class RunFolder:
     """The folder of one ``fit`` call and every write to it, in the order fit makes them.
 
     ``RunFolder.open`` finds the run to resume, locks it and checks it against the call (nothing is written
-    before a refusal); ``recover`` then makes its files agree with the committed state; ``create`` makes a
-    new folder; ``begin`` writes config.json; ``log`` appends a line; ``commit_epoch`` commits a finished
-    epoch; ``flush_best`` puts the best weights into best_model.pth; ``record_stop`` ends a diverged run;
-    ``write_result`` the finished one. Use it as a context manager: leaving it releases the lock."""
+    before a refusal); ``recover`` then makes its files agree with the newest whole training state (or sets
+    aside what a folder without one held); ``create`` makes a new folder; ``begin`` writes config.json; ``log``
+    appends a line; ``commit_epoch`` commits a finished epoch; ``save_best`` puts the best weights into
+    best_model.pth; ``record_stop`` ends a diverged run; ``finish`` the finished one. Use it as a context
+    manager: leaving it releases the lock."""
 
     def __init__(self, path, verbose=True):
         self.path, self.verbose = path, verbose
         self.state, self.finished, self.retest, self.notes = None, False, None, []
-        self.best_on_disk, self._lock = 0, None
+        self.best_on_disk, self._lock, self.best_weights, self.record = 0, None, None, None
+        self.done, self.lost, self.read_only = None, None, False
 
     def __enter__(self):
         return self
@@ -590,9 +642,19 @@ class RunFolder:
             if verbose:
                 print(f"start_over=True: no run {path or cfg.model!r} to resume in {run_dir!r}; starting a new one.")
             return folder
-        folder._lock = RunLock(path).acquire()
+        try:
+            folder._lock = RunLock(path).acquire()
+        except OSError as e:  # a read-only copy of the runs (a TA's): a finished run is reloaded without writing
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            folder.read_only = True
         try:
             folder._examine(cfg, data, start_over)
+            if folder.read_only and not folder.finished:
+                raise StorageError(
+                    f"run folder {path!r} is read-only (a read-only file system or copy): a finished run is reloaded "
+                    f"from there without writing, but this one is {run_status(path)} and continuing it writes its "
+                    f"files. Copy the run folder somewhere writable and point run_dir there, then resume=True.")
         except BaseException:
             folder.__exit__()
             raise
@@ -612,52 +674,60 @@ class RunFolder:
                                      f"run_name.")
             return
         state, problem = read_state(path)
-        result = _read_result_quietly(path)
-        record = state.get("config") if state is not None else None
-        if not isinstance(record, dict):  # runs from before the record was kept in last.pth, or no state
-            try:
-                record = read_config(path)
-                if record is None and problem is None:
-                    problem = "its config.json (the run's settings) is missing"
-            except CheckpointError:
-                record, problem = None, problem or "its config.json (the run's settings) is not valid JSON"
+        done = finished_record(path, state, cfg.epochs)
+        record = _first_dict((state or {}).get("config"), (done or {}).get("config"), _read_config_quietly(path))
         if record is not None:
             _check_same_settings(path, record, cfg, data)
-        if state is None and result is not None and os.path.isfile(os.path.join(path, BEST)):
-            self.finished = True  # a finished run whose training state was removed: its result stands
-            return
-        if state is None and problem is None:
-            if self.verbose:
-                print(f"resume=True: no epoch of {shown_path(path)} had finished; starting it at epoch 1.")
-            return
-        if problem is None:
+        if done is not None and ("test_acc" in done or state is None):
+            self._examine_finished(done, record, cfg)
+        elif state is None:
+            self._nothing_to_continue(problem)
+        else:
             self.best_on_disk = _best_epoch_on_disk(path)
-            if state["best_epoch"] not in (state["epoch"], self.best_on_disk):
+            self.best_weights = _best_weights(state, path, self.best_on_disk)
+            if self.best_weights is None:  # a state written before labkit kept the best's weights in it
                 what = "missing" if not os.path.isfile(os.path.join(path, BEST)) else "unreadable or of another epoch"
                 problem = (f"its best checkpoint best_model.pth (epoch {state['best_epoch']}) is {what}, and that "
                            f"epoch's weights are nowhere else")
-        if problem is not None:
-            if not start_over:
-                raise cannot_continue(path, problem)
-            self._start_over(problem)
-            return
-        self.state = state
-        done = state["epoch"] >= cfg.epochs and result is not None and result.get("best_epoch") == state["best_epoch"]
-        was = {"test_flip": bool(result.get("test_flip", False)), "test_shift": int(result.get("test_shift", 0))} \
-            if done else {}
+                if not start_over:
+                    raise cannot_continue(path, problem)
+                self._start_over(problem)
+                return
+            self.state = state
+
+    def _examine_finished(self, done, record, cfg):
+        """A finished run (its history and best_model.pth agree): reloaded, or its test measured again (its
+        result.json is missing, or test_flip changed)."""
+        self.done = done
+        was = {"test_flip": bool(done.get("test_flip", False)), "test_shift": int(done.get("test_shift", 0))}
         now = {"test_flip": cfg.test_flip, "test_shift": cfg.test_shift}
-        if done and was != now:
-            changed = ", ".join(f"{k} was {was[k]}, now {now[k]}" for k in was if was[k] != now[k])
-            self.retest = f"{changed}: the test set is measured again from best_model.pth (no training)"
-        else:
-            self.finished = done
+        if "test_acc" in done and was == now:
+            self.finished = True
+            return
+        changed = ", ".join(f"{k} was {was[k]}, now {now[k]}" for k in was if was[k] != now[k])
+        self.retest = ("its test result (result.json) is missing or of no use: the test set is measured again "
+                       "from best_model.pth (no training)" if "test_acc" not in done else
+                       f"{changed}: the test set is measured again from best_model.pth (no training)")
+        self.state = {"format": STATE_FORMAT, "epoch": done["epochs"], "history": done["history"], "model": None,
+                      "best_epoch": done["best_epoch"], "best_val_acc": done["best_val_acc"], "config": record,
+                      "log": done.get("log")}  # the record of a finished run: nothing to load into the model
+        self.best_on_disk = done["best_epoch"]
+
+    def _nothing_to_continue(self, problem):
+        """No whole training state: the run starts at epoch 1; what an earlier start earned is set aside."""
+        found = [f for f in (STATE, BEST, HISTORY, RESULT)
+                 if os.path.isfile(os.path.join(self.path, f)) or temp_copies(os.path.join(self.path, f))]
+        if found:
+            self.lost = problem or f"no whole training state (the folder holds {', '.join(found)})"
+        elif self.verbose:
+            print(f"resume=True: no epoch of {shown_path(self.path)} had finished; starting it at epoch 1.")
 
     def _start_over(self, problem):
         moved = set_aside(self.path)
         if self.verbose:
             print(f"start_over=True: {self.path} could not continue ({problem}); its files are now in {moved}. "
                   f"Training it again from epoch 1.")
-        self.state, self.best_on_disk = None, 0
+        self.state, self.best_on_disk, self.best_weights = None, 0, None
 
     def cannot_restore(self, problem, start_over):
         """The saved state does not fit the model: stop (nothing changed), or with start_over set it aside."""
@@ -667,54 +737,65 @@ class RunFolder:
 
     # -- repair, then the writes of a run, in order --
     def recover(self):
-        """Make the folder agree with its committed state after a kill: the whole last.pth (or its complete
-        temporary copy), history.json as last.pth has it, log.txt cut back to the committed lines, config.json
-        rewritten when it was changed by hand, a result.json of no use removed, temporary files removed.
-        Nothing the state holds is lost; no file is touched that already agrees."""
-        st, path = self.state, self.path
-        if path is None or not os.path.isdir(path):
+        """Make the folder agree with the state the run continues from (after a kill, or what Google Drive
+        uploaded before a disconnect): last.pth the newest whole state, best_model.pth its best epoch (rewritten
+        from the state, which holds the best weights), history.json, log.txt and config.json as it records them,
+        a result.json of no use removed, temporary files removed. A folder without a whole state has what it
+        held set aside into earlier-k/ (nothing is deleted) and starts at epoch 1. No file is touched that
+        already agrees; a read-only folder (only a finished run gets here) is not touched at all."""
+        path = self.path
+        if path is None or not os.path.isdir(path) or self.read_only:
             return
+        if self.finished:
+            return self._recover_finished()
+        if self.lost is not None:
+            moved = set_aside(path)
+            self.notes.append(f"resume=True: {shown_path(path)} held no whole training state ({self.lost}: on Google "
+                              f"Drive, its last.pth had not reached the cloud before a disconnect); what it held is "
+                              f"now in {shown_path(moved)}, nothing deleted. Starting it at epoch 1.")
+            return
+        st = self.state
         if st is None:  # no epoch was committed: what the folder holds belongs to an epoch 1 that never finished
-            for name in RUN_FILES:
-                for tmp in temp_copies(os.path.join(path, name)):
-                    discard(tmp)
+            _discard_temps(path)
             if os.path.isfile(os.path.join(path, LOG)):
                 os.truncate(os.path.join(path, LOG), 0)
             return
-        recover_temp(os.path.join(path, STATE), lambda f: _load_state(f, record_only=True) is not None)
-        recover_temp(os.path.join(path, BEST), lambda f: _best_epoch_on_disk_file(f) > 0)
-        for name in RUN_FILES:
-            for tmp in temp_copies(os.path.join(path, name)):
-                discard(tmp)
-        if self.best_on_disk != st["best_epoch"]:  # killed between the commit and the best checkpoint's write
-            if isinstance(st.get("config"), dict):
-                self.save_best(st["model"], st)
-                self.notes.append(f"best_model.pth was missing or unreadable; rewritten from last.pth "
-                                  f"(epoch {st['best_epoch']}, its best)")
-        log = os.path.join(path, LOG)
-        if (not self.finished and isinstance(st.get("log_bytes"), int) and os.path.isfile(log)
-                and os.path.getsize(log) > st["log_bytes"]):
-            os.truncate(log, st["log_bytes"])  # the lines of an epoch that was not committed
-        try:
-            hist = read_json_file(os.path.join(path, HISTORY), "history", "")
-        except CheckpointError:
-            hist = None
-        if hist != st["history"]:
-            atomic_write_json(os.path.join(path, HISTORY), st["history"])
-        record = st.get("config")
-        if isinstance(record, dict):
-            try:
-                on_disk = read_config(path)
-            except CheckpointError:
-                on_disk = None
-            if on_disk != record:
-                changed = settings_diff(on_disk, record) if isinstance(on_disk, dict) else []
-                atomic_write_json(os.path.join(path, CONFIG), record)
-                self.notes.append("config.json " + (f"said {diff_text([(k, a, b) for k, a, b in changed])} "
-                                                    if changed else "was missing or unreadable ")
-                                  + "but last.pth records what ran: rewritten from last.pth")
-        if os.path.isfile(os.path.join(path, RESULT)) and not self.finished:
+        if st.get("model") is not None:
+            _newest_state_in_place(path, st["epoch"])
+        recover_temp(os.path.join(path, BEST), lambda f: _model_checkpoint(f) is not None)  # the copy read above
+        _discard_temps(path)
+        if self.best_on_disk != st["best_epoch"]:  # killed before its write, or Drive holds another version
+            self.save_best(self.best_weights, st)
+            self.notes.append(f"best_model.pth was missing, unreadable or of another epoch; rewritten from last.pth "
+                              f"(epoch {st['best_epoch']}, its best)")
+        _make_log(path, st.get("log"), None if self.finished else st.get("log_bytes"))
+        _make_json(path, HISTORY, st["history"])
+        self._rewrite_config(st.get("config"))
+        if os.path.isfile(os.path.join(path, RESULT)):
             discard(os.path.join(path, RESULT))  # empty, of another shape, or of an earlier test: measured again
+
+    def _recover_finished(self):
+        """A finished run's files as its result.json records them (log.txt cut by a kill or an older version
+        on Drive: rewritten whole); a last.pth still there (a kill just before it was dropped) dropped."""
+        done = self.done
+        recover_temp(os.path.join(self.path, BEST), lambda f: _model_checkpoint(f) is not None)
+        _discard_temps(self.path)
+        if "history" in (_read_result_quietly(self.path) or {}):  # result.json holds all a reload needs
+            drop(os.path.join(self.path, STATE))
+        _make_log(self.path, done.get("log"), None)
+        _make_json(self.path, HISTORY, done["history"])
+        self._rewrite_config(done.get("config"))
+
+    def _rewrite_config(self, record):
+        if not isinstance(record, dict):
+            return
+        on_disk = _read_config_quietly(self.path)
+        if on_disk != record:
+            changed = settings_diff(on_disk, record) if isinstance(on_disk, dict) else []
+            atomic_write_json(os.path.join(self.path, CONFIG), record)
+            self.notes.append("config.json " + (f"said {diff_text([(k, a, b) for k, a, b in changed])} "
+                                                if changed else "was missing or unreadable ")
+                              + "but last.pth records what ran: rewritten from last.pth")
 
     def create(self, run_dir, name, exact=False):
         """Make the run's folder if it is not there yet (``exact``: the name the user gave, else name-2...)
@@ -728,6 +809,7 @@ class RunFolder:
 
     def begin(self, record, epochs):
         """Write config.json (the record of this session) and say where the run starts."""
+        self.record = record
         atomic_write_json(os.path.join(self.path, CONFIG), record)
         st = self.state
         if st is not None:
@@ -746,10 +828,22 @@ class RunFolder:
         log = os.path.join(self.path, LOG)
         return os.path.getsize(log) if os.path.isfile(log) else 0
 
+    def _log_text(self):
+        log = os.path.join(self.path, LOG)
+        if not os.path.isfile(log):
+            return ""
+        with open(log, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+
     def commit_epoch(self, state, net=None):
         """Commit a finished epoch: last.pth (the whole training state: the commit), then best_model.pth when
-        ``net`` is given (the epoch is the best so far), then history.json."""
-        atomic_torch_save(state, os.path.join(self.path, STATE), supersede=True)
+        ``net`` is given (the epoch is the best so far), then history.json. The state also holds the best
+        epoch's weights when they are not its own (so any whole last.pth restores best_model.pth) and log.txt's
+        text (so any whole last.pth restores the log)."""
+        if net is not None:
+            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in state["model"].items()}
+        state = {**state, "best_model": None if net is not None else self.best_weights, "log": self._log_text()}
+        atomic_torch_save(state, os.path.join(self.path, STATE))
         self.state = state
         if net is not None:
             self.save_best(net, state)
@@ -760,7 +854,7 @@ class RunFolder:
         record = state["config"]
         save_model(weights, os.path.join(self.path, BEST), record["model"], record.get("model_kwargs"),
                    num_classes=record.get("num_classes"), epoch=state["best_epoch"], val_acc=state["best_val_acc"],
-                   classes=record.get("classes"), supersede=True)
+                   classes=record.get("classes"))
         self.best_on_disk = state["best_epoch"]
 
     @property
@@ -771,8 +865,16 @@ class RunFolder:
         """A diverged run: the 'Stopped:' line into log.txt (best_model.pth keeps the best epoch so far)."""
         self.log(f"Stopped: {message}")
 
-    def write_result(self, result):
-        atomic_write_json(os.path.join(self.path, RESULT), result)
+    def finish(self, result, lines):
+        """The end of a finished run: its last ``lines`` logged, then result.json (the test result with the run's
+        whole history, record and log: result.json and best_model.pth are the finished run), then last.pth
+        dropped (a finished run needs no training state: Drive keeps only the best weights and the record)."""
+        for line in lines:
+            self.log(line)
+        st = self.state
+        atomic_write_json(os.path.join(self.path, RESULT), {
+            **result, "history": st["history"], "config": self.record or st.get("config"), "log": self._log_text()})
+        drop(os.path.join(self.path, STATE))
 
     def reload(self, device):
         """A finished run as it is: its printed lines again, then its RunResult (no training)."""
@@ -784,13 +886,98 @@ class RunFolder:
         return load_run(self.path, device=device)
 
 
-def _best_epoch_on_disk_file(file):
+def finished_record(path, state=None, epochs=None):
+    """What a run whose training finished holds, when its files agree on it: the history of every epoch (in
+    result.json, history.json or a whole last.pth) and best_model.pth of that history's best epoch; with its
+    result.json's test result when that is there and of the same best epoch (without one, only the test is
+    still to measure). ``epochs``: how many the run trains (default: its record's). None otherwise."""
+    res = _read_result_quietly(path)
+    if res is not None and isinstance(res.get("epochs"), int):
+        epochs = res["epochs"]
+    if epochs is None:
+        try:
+            epochs = (run_record(path) or {}).get("epochs")
+        except CheckpointError:
+            return None
     try:
-        obj = read_checkpoint(file, "best checkpoint")
+        hist, _ = read_history(path)
     except CheckpointError:
-        return 0
-    return obj["epoch"] if isinstance(obj, dict) and obj.get("format") == MODEL_FORMAT and \
-        isinstance(obj.get("epoch"), int) else 0
+        hist = None
+    if not (_valid_history(hist) and len(hist) == epochs):
+        hist = state["history"] if state is not None and state["epoch"] == epochs else None
+    if not hist:
+        return None
+    best = max(hist, key=lambda h: h["val_acc"])  # the first of equals, as fit's best epoch
+    if _best_epoch_on_disk(path) != best["epoch"]:
+        return None
+    measured = res if res is not None and res.get("best_epoch") == best["epoch"] else {}
+    return {**measured, "epochs": epochs, "history": hist, "best_epoch": best["epoch"], "best_val_acc": best["val_acc"]}
+
+
+def _first_dict(*values):
+    return next((v for v in values if isinstance(v, dict)), None)
+
+
+def _read_config_quietly(path):
+    try:
+        return read_config(path)
+    except CheckpointError:
+        return None
+
+
+def _best_weights(state, path, best_on_disk):
+    """The weights of ``state``'s best epoch: its own, the copy it holds, or (a state from before labkit kept
+    that copy) best_model.pth when it holds that epoch; None when they are nowhere."""
+    if state["best_epoch"] == state["epoch"]:
+        return state["model"]
+    if isinstance(state.get("best_model"), dict):
+        return state["best_model"]
+    if best_on_disk == state["best_epoch"]:
+        return _best_checkpoint(path)[1]["state_dict"]
+    return None
+
+
+def _newest_state_in_place(path, epoch):
+    """Put the whole copy of the state of ``epoch`` (a temporary copy a kill or Drive left) at last.pth."""
+    file = os.path.join(path, STATE)
+    if os.path.isfile(file) and (_load_state(file, record_only=True) or {}).get("epoch") == epoch:
+        return
+    for tmp in reversed(temp_copies(file)):
+        if (_load_state(tmp, record_only=True) or {}).get("epoch") == epoch:
+            os.replace(tmp, file)
+            return
+
+
+def _discard_temps(path):
+    for name in RUN_FILES:
+        for tmp in temp_copies(os.path.join(path, name)):
+            discard(tmp)
+
+
+def _make_log(path, text, log_bytes):
+    """log.txt as ``text`` (the log a state or result records); for states without it, cut to ``log_bytes``."""
+    log = os.path.join(path, LOG)
+    have = b""
+    if os.path.isfile(log):
+        with open(log, "rb") as f:
+            have = f.read()
+    if isinstance(text, str):
+        want = text.encode("utf-8")
+        if have.startswith(want) and len(have) > len(want):
+            os.truncate(log, len(want))  # the lines of an epoch that was not committed
+        elif have != want:
+            atomic_write_bytes(log, want)  # a line cut by a kill, or an older version of it on Drive
+    elif isinstance(log_bytes, int) and len(have) > log_bytes:
+        os.truncate(log, log_bytes)
+
+
+def _make_json(path, name, obj):
+    try:
+        have = read_json_file(os.path.join(path, name), name, "")
+    except CheckpointError:
+        have = None
+    if have != jsonable(obj):
+        atomic_write_json(os.path.join(path, name), obj)
 
 
 def cannot_continue(path, problem):

@@ -63,10 +63,11 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
 
     ``resume=True`` continues the run in ``run_dir/run_name`` (or, without ``run_name``, this model's latest
     interrupted run in ``run_dir``, else its latest run) from its last finished epoch; a finished run is
-    returned as it is. Without ``resume`` every call gets a new folder. A resume that finds no such
-    run, or a run that cannot continue (its ``last.pth`` or ``best_model.pth`` missing or unreadable),
-    stops with the fix and changes nothing; ``start_over=True`` (with ``resume=True``) then starts
-    it from epoch 1 in the same folder, after moving what the folder held into ``earlier-1/``.
+    returned as it is. Without ``resume`` every call gets a new folder. A resume continues from the newest
+    whole training state the folder holds (on Google Drive, whatever a disconnect let reach the cloud); with
+    none it moves what the folder held into ``earlier-1/`` and starts at epoch 1. A resume that finds no such
+    run, or a state that does not fit the model, stops with the fix and changes nothing; ``start_over=True``
+    (with ``resume=True``) then starts it from epoch 1 in the same folder, after the same move.
     A run another process is training is refused (:class:`labkit.RunBusyError`). An epoch whose loss is NaN/inf
     (training, validation or tracked test) stops the run before anything of it is saved (NonFiniteLossError).
     """
@@ -98,12 +99,10 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
             raise NonFiniteLossError(stopped) from None
         folder.log("Finished Training")
         test = final_test(folder.best_model_path, data, place, cfg)
-        folder.write_result({**test["result"], "epochs": len(so_far.history), "best_val_acc": so_far.best_val_acc,
-                             "best_epoch": so_far.best_epoch})
-        if cfg.test_flip or cfg.test_shift:
-            folder.log(f"{'Test-time augmentation' if cfg.test_shift else 'Test-time flips'}: each test image's "
-                       f"prediction averages {tta_description(cfg)}")
-        folder.log(f"Test Accuracy: {test['result']['test_acc']:.2f}%")
+        lines = [f"{'Test-time augmentation' if cfg.test_shift else 'Test-time flips'}: each test image's prediction "
+                 f"averages {tta_description(cfg)}"] if cfg.test_flip or cfg.test_shift else []
+        folder.finish({**test["result"], "epochs": len(so_far.history), "best_val_acc": so_far.best_val_acc,
+                       "best_epoch": so_far.best_epoch}, lines + [f"Test Accuracy: {test['result']['test_acc']:.2f}%"])
         return load_run(folder.path, model=test["model"])
 
 
@@ -557,6 +556,8 @@ def resume_into(parts, folder, start_over):
     st = folder.state
     if st is None:
         return SoFar([])
+    if st.get("model") is None:  # a finished run whose test is measured again: nothing to load
+        return SoFar(list(st["history"]), st["best_val_acc"], st["best_epoch"], (st.get("config") or {}).get("started"))
     try:
         _load_state(st, parts)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:

@@ -266,6 +266,6 @@ def test_full_size_depth_trains_or_resumes_the_pair_and_draws_the_figure(subset_
     assert sorted(p.name for p in runs.iterdir()) == ["plain20-e1", "resnet20-e1"]
     assert all(json.loads((runs / n / "real_check.json").read_text())["real_test_images"] == 500
                for n in ("plain20-e1", "resnet20-e1"))
-    mtime = (runs / "resnet20-e1" / "last.pth").stat().st_mtime
+    mtime = (runs / "resnet20-e1" / "best_model.pth").stat().st_mtime
     fs.main(args)
-    assert (runs / "resnet20-e1" / "last.pth").stat().st_mtime == mtime
+    assert (runs / "resnet20-e1" / "best_model.pth").stat().st_mtime == mtime

@@ -23,10 +23,10 @@ def _run(*args, **kw):
 
 
 def _files(run_dir):
-    """(line count of log.txt, mtime_ns of best_model.pth and last.pth) per run folder."""
+    """(line count of log.txt, mtime_ns of best_model.pth and history.json) per run folder."""
     return {d: (sum(1 for _ in open(os.path.join(run_dir, d, "log.txt"))),
                 os.stat(os.path.join(run_dir, d, "best_model.pth")).st_mtime_ns,
-                os.stat(os.path.join(run_dir, d, "last.pth")).st_mtime_ns)
+                os.stat(os.path.join(run_dir, d, "history.json")).st_mtime_ns)
             for d in sorted(os.listdir(run_dir)) if os.path.isfile(os.path.join(run_dir, d, "log.txt"))}
 
 

@@ -103,6 +103,32 @@ def test_a_lock_from_another_machine_is_honoured_until_it_goes_quiet(tmp_path):
     assert not (folder / LOCK).exists()
 
 
+def test_a_lock_dated_in_the_future_counts_as_now(tmp_path):
+    """Issue 31 row 12: a dead holder whose machine's clock ran 1 h ahead was honoured for 1 h + 2 min."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / LOCK).write_text(json.dumps({"pid": 1, "host": "colab-vm-ahead", "since": "later", "token": "x"}))
+    ahead = time.time() + 3600
+    os.utime(folder / LOCK, (ahead, ahead))
+    with pytest.raises(labkit.RunBusyError, match=r"pid 1 on colab-vm-ahead.*last sign of life 0 s ago"):
+        RunLock(str(folder)).acquire()
+    assert os.path.getmtime(folder / LOCK) <= time.time()  # from now on it ages by this machine's clock
+    quiet = time.time() - RunLock.STALE - 5  # then 2 min without a sign of life: the holder is gone
+    os.utime(folder / LOCK, (quiet, quiet))
+    RunLock(str(folder)).acquire().release()
+
+
+def test_a_lock_that_is_a_folder_is_refused_with_its_fix(tiny, tmp_path):
+    """Issue 31 row 12: a '.lock' folder read as 'being trained by another process (pid ? on ?)'."""
+    run = interrupted(tiny, tmp_path)
+    (run / LOCK).mkdir()
+    before = snapshot(run)
+    with pytest.raises(labkit.CheckpointError, match=r"\.lock' is a folder, but labkit keeps the run's lock file "
+                                                      r"\.lock there: move that folder out of the run folder"):
+        labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
+    assert snapshot(run) == before and (run / LOCK).is_dir()
+
+
 def test_two_new_runs_with_one_run_name_never_share_the_folder(tmp_path):
     new_run_dir(str(tmp_path), "task1", exact=True)
     with pytest.raises(labkit.RunExistsError, match=r"was just made by another process.*never shares"):
@@ -225,6 +251,18 @@ def test_a_complete_copy_left_mid_swap_is_the_commit(tiny, tmp_path):
     (run / "last.pth").write_bytes(b"")
     res = labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
     assert [h["epoch"] for h in res.history] == [1, 2, 3] and "Resuming" in (run / "log.txt").read_text()
+
+
+def test_a_best_checkpoint_left_only_as_a_temporary_copy_is_put_in_place(tiny, tmp_path):
+    """Killed between writing best_model.pth's new copy and moving it into place, or Drive uploaded that copy
+    but not the rename: the copy is the best checkpoint (found by the Drive emulator)."""
+    run = interrupted(tiny, tmp_path)
+    best = (run / "best_model.pth").read_bytes()
+    (run / ".best_model.pth.killed.tmp").write_bytes(best)
+    (run / "best_model.pth").unlink()
+    res = labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
+    assert [h["epoch"] for h in res.history] == [1, 2, 3] and (run / "best_model.pth").is_file()
+    assert not [p for p in os.listdir(run) if p.endswith(".tmp")]
 
 
 # ---- names and settings that would be silently wrong --------------------------------------------------------

@@ -9,11 +9,14 @@ SGD fails it: on an overflow its kernel leaves the momentum buffers it allocated
 ``torch.empty_like`` unwritten, and the next step reads that memory as momentum.
 """
 import math
+import os
+import shutil
 
 import pytest
 import torch
 
 import labkit
+import labkit.runs
 from labkit import train
 from labkit.files import read_checkpoint
 from labkit.models import registry
@@ -106,7 +109,22 @@ class InterruptAt:
 
 
 def _state(run_dir):
-    return read_checkpoint(f"{run_dir}/last.pth", "training state")
+    """The run's training state: last.pth, or for a finished run (which drops it) the copy kept as final.pth."""
+    last = f"{run_dir}/last.pth"
+    return read_checkpoint(last if os.path.exists(last) else f"{run_dir}/final.pth", "training state")
+
+
+@pytest.fixture(autouse=True)
+def keep_final_state(monkeypatch):
+    """A finished run drops its last.pth (issue 34): keep a copy as final.pth for the comparisons here."""
+    real_drop = labkit.runs.drop
+
+    def drop(path):
+        if os.path.basename(path) == "last.pth" and os.path.isfile(path):
+            shutil.copyfile(path, os.path.join(os.path.dirname(path), "final.pth"))
+        real_drop(path)
+
+    monkeypatch.setattr(labkit.runs, "drop", drop)
 
 
 @pytest.fixture(scope="module")

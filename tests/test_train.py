@@ -56,7 +56,8 @@ def test_exact_epoch_print_format(run):
 def test_run_folder_files(run):
     res, data, _ = run
     files = set(os.listdir(res.run_dir))
-    assert {"config.json", "history.json", "best_model.pth", "last.pth", "result.json", "log.txt"} <= files
+    assert {"config.json", "history.json", "best_model.pth", "result.json", "log.txt"} <= files
+    assert "last.pth" not in files  # a finished run drops its training state (issue 34)
     assert not [f for f in files if f.endswith(".tmp")]
     with open(os.path.join(res.run_dir, "history.json")) as f:
         hist = json.load(f)
@@ -154,7 +155,7 @@ def test_run_files_are_readable_by_others(run):
     res, _, _ = run
     mask = os.umask(0o022)
     os.umask(mask)
-    for f in ("config.json", "history.json", "best_model.pth", "last.pth", "result.json", "log.txt"):
+    for f in ("config.json", "history.json", "best_model.pth", "result.json", "log.txt"):
         assert os.stat(os.path.join(res.run_dir, f)).st_mode & 0o777 == 0o666 & ~mask, f
 
 

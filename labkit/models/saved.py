@@ -22,12 +22,12 @@ def checkpoint_num_classes(meta, path):
     return n
 
 
-def save_model(model, path, model_name=None, model_kwargs=None, supersede=False, **meta):
+def save_model(model, path, model_name=None, model_kwargs=None, **meta):
     """Write ``model`` (a module, or its state dict) with its registry name and ``meta`` (epoch, val_acc...)
-    as a labkit model checkpoint; ``supersede``: see :func:`labkit.files.atomic_path`."""
+    as a labkit model checkpoint (atomically: :func:`labkit.files.atomic_path`)."""
     state = model if isinstance(model, dict) else unwrap(model).state_dict()
     atomic_torch_save({"format": MODEL_FORMAT, "model_name": model_name, "model_kwargs": model_kwargs or {},
-                       "state_dict": state, **meta}, path, supersede)
+                       "state_dict": state, **meta}, path)
 
 
 def load_model(path, model=None, device="cpu"):
