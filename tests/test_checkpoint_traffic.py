@@ -5,6 +5,8 @@ that any whole last.pth that reached Drive restores the best checkpoint, issue 3
 emptied or cut (each version Drive uploads is whole), and a finished run drops its last.pth."""
 import os
 
+import pytest
+
 import labkit
 from labkit import files, runs
 
