@@ -597,7 +597,10 @@ class RunLock:
         self._held.discard(self.path)
         holder = self._holder()
         if isinstance(holder, dict) and holder.get("token") == self.token:
-            discard(self.path)
+            try:  # removed whole, not emptied first: an interrupt between the two would leave a lock that reads busy
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
 
 
 # ---- the folder of one fit call -------------------------------------------------------------------------
