@@ -39,8 +39,11 @@ def text_pdf(path, lines):
 
 def key_prints(*paths):
     nbs = [nbformat.read(p, as_version=4) for p in paths]
+    from labkit.handin.pdf import key_prints as printed  # every line submit checks a given PDF for
+
     return [f"Appendix {c}: Task {i}" for i, c in enumerate("AB", 1)] + \
-        [f"Test Accuracy: {v}%" for nb in nbs for _, v in printed_accuracies(nb)] + ["Finished Training"]
+        [f"Test Accuracy: {v}%" for nb in nbs for _, v in printed_accuracies(nb)] + ["Finished Training"] + \
+        [line for nb in nbs for line in printed(nb)]
 
 
 def claim_full_data(nb):

@@ -87,7 +87,7 @@ def test_the_notebook_holds_both_tasks_code_and_outputs(handin):
     assert heads.index("# Task 1") < heads.index("# Lab 2, task 1: SimpleCNN on CIFAR-10") < heads.index("# Task 2")
     assert nb.metadata["labkit"]["tasks"] == ["task1", "task2"]  # read from the notebooks' metadata
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert code.index("labkit.fit(") < code.index("run_ablations(")  # task 1 then task 2, code kept
+    assert code.index("fit_with_teacher(") < code.index("run_ablations(")  # task 1 then task 2, code kept
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     text = "\n".join(o.get("text", "") for o in outs)
     for needle in ("class SimpleCNN(nn.Module)", "def make_layer(", "class BasicBlock(", "Total params: 60,554",
