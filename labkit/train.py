@@ -11,8 +11,8 @@ checkpoint, the result. Per epoch it prints the handouts' lines::
 
 (the Lab2 handout's format: losses and accuracies as fractions to 3 decimals, the learning rate to 3
 significant digits; history.json keeps full precision), and at the end ``Finished Training`` and ``Test
-Accuracy: NN.NN%``. Where the run's files go and how each epoch is committed: :mod:`labkit.runs` (storage
-only: it decides nothing); the device and precision: :mod:`labkit.device`.
+Accuracy: NN.NN%``. Where the run's files go, how each epoch is committed and whether a run can continue:
+:mod:`labkit.runs`; the device and precision: :mod:`labkit.device`.
 """
 import math
 import os

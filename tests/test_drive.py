@@ -36,7 +36,7 @@ def tiny(subset_root):
 def scripted(mp, vals, finals):
     """Patch fit's epoch to report ``vals`` as validation accuracy, and keep the final training state that a
     finished run drops (its weights are compared) in ``finals``."""
-    real_epoch, real_drop = train.run_epoch, runs.drop
+    real_epoch, real_drop = train.run_epoch, runs.folder.drop
 
     def run_epoch(*a, **k):
         rec = real_epoch(*a, **k)
@@ -51,7 +51,8 @@ def scripted(mp, vals, finals):
         real_drop(path)
 
     mp.setattr(train, "run_epoch", run_epoch)
-    mp.setattr(runs, "drop", drop)
+    mp.setattr(runs.folder, "drop", drop)
+    mp.setattr(runs.recovery, "drop", drop)
 
 
 def fit(data, run_dir, scheduler, finals, resume=False, extra=None):
