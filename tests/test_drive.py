@@ -183,7 +183,7 @@ class FailingFsync:
 
         mp.setattr(files, "os", Os())
         mp.setattr(files, "write_file", write_file)
-        mp.setattr(runs, "write_file", write_file)
+        mp.setattr(runs.folder, "write_file", write_file)
 
 
 @pytest.mark.parametrize("code,target,nth", [(errno.ENOTCONN, "last.pth", 2), (errno.EIO, "log.txt", 5),
