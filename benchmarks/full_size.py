@@ -45,7 +45,7 @@ from labkit.files import atomic_write_json, read_json_file  # noqa: E402
 from labkit.runs import HISTORY, load_run, run_status  # noqa: E402
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.evaluate import evaluate  # noqa: E402
-from labkit.experiments import PAPER_TEST_ERROR, degradation_panels  # noqa: E402
+from labkit.studies import PAPER_TEST_ERROR, degradation_panels  # noqa: E402
 from labkit.plots import plot_error_curves  # noqa: E402
 from labkit.results import trained_on  # noqa: E402
 from labkit.presets import get_preset  # noqa: E402

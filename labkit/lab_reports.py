@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 
-from .experiments import KINDS, PAPER_TEST_ERROR, degradation_panels
+from .studies.depth import KINDS, PAPER_TEST_ERROR, degradation_panels
 from .plots import plot_confusion_grid, plot_depth_pairs, plot_error_curves
 from .report import (_display, _fmt, collect_runs, compare, hyperparameter_table, label, show, show_curves, show_table,
                      status, test_images)

@@ -8,7 +8,7 @@ few epochs (one-cycle learning rate, Nesterov momentum, label smoothing where it
     params = get_preset("resnet18_fast")    # a dict of fit parameters (no model name)
     run = labkit.fit("resnet18", data, **params)
     run = fit_preset("resnet18_fast", data, epochs=20)   # the same; keyword arguments override
-    print(preset_table())                   # every preset, its target and what was measured
+    print(preset_table())                   # every preset, its target, where it was measured
 
 A preset is only a starting point: every value is an ordinary fit parameter and is recorded in
 the run's config.json like any other. The speed switches (``amp``, ``channels_last``,
@@ -18,10 +18,11 @@ Where the numbers come from: the schedule follows Smith & Topin, "Super-Converge
 one-cycle lr), label smoothing Szegedy et al. 2016 / Muller et al. 2019, short CIFAR-10
 schedules Page, "How to train your ResNet" (2018).
 
-A preset's ``target`` is a promise kept: it is set only where ``full_size`` holds a measurement on
-the full CIFAR-10 that meets it (a Preset with a target and no ``full_size`` cannot be made); an aim
-not yet measured there is not a target and lives in ``to_confirm``. ``measured`` adds the other
-figures (the subset's recipe comparisons).
+A preset's ``target`` is a promise kept: it is set only where ``full_size`` says a measurement on
+the full CIFAR-10 met it (a Preset with a target and no ``full_size`` cannot be made); an aim
+not yet measured there is not a target and lives in ``to_confirm``. The measurements themselves (dated,
+on which data, the subset's recipe comparisons) are in benchmarks/README.md and benchmarks/results/:
+this module keeps the recipes.
 """
 import os
 from dataclasses import dataclass, field
@@ -39,8 +40,7 @@ class Preset:
     task: str                  # which lab task it serves
     target: str                # the accuracy it is held to on full CIFAR-10; "" where none was measured there
     basis: str                 # why these values
-    full_size: str = ""        # the full-size measurement behind ``target`` (data, epochs, seed, result)
-    measured: str = ""         # other measurements (the subset's recipe comparisons), on which data
+    full_size: str = ""        # the full-size measurement behind ``target``: "met: ..." and where it is recorded
     to_confirm: str = ""       # what is still open (an unmeasured aim goes here, not in ``target``)
     models: tuple = field(default=())   # other models it applies to
 
@@ -66,14 +66,8 @@ PRESETS = {
               "still regularizes, and the test accuracy averages each test image with its mirror image (the flip "
               "the training uses). One-cycle lr (peak 0.05, warm-up over 30% of the steps: a constant 0.05 "
               "collapses SimpleCNN in epoch 1), Nesterov momentum, weight decay 5e-4.",
-        full_size="met: full CIFAR-10 (JPEG copy), 30 epochs, seed 0, 2026-12-02, the task-1 notebook under papermill "
-                  "with only -p data_root: 77.19% test with test-time flips, 78.6% on the 500 real test images, best "
-                  "val 76.98% (epoch 30), training accuracy 76.8%: still underfitting; 60 epochs: 77.98% (78.6% real); "
-                  "60 epochs with dropout 0.25: 78.78% (80.4% real); that with distillation from a 30-epoch "
-                  "ResNet-20: 79.15% (79.8% real)",
-        measured="full CIFAR-10 (JPEG copy), 30 epochs: the exact simplecnn with crop + flip and label smoothing 0.1: "
-                 "74.25%; simplecnn_k7 (7x7 kernels, dropout 0.25, 146,314 parameters: not the table's net) with this "
-                 "recipe: 80.44% and 80.60% (seeds 0 and 1), 79.12% / 79.64% without test-time flips",
+        full_size="met: the task-1 notebook on full CIFAR-10 (JPEG copy), 30 epochs: benchmarks/README.md, "
+                  "Fast presets",
         to_confirm="> 80% (full marks) with the exact net: not reached by any recipe measured at full size (see "
                    "benchmarks/README.md: longer schedules, distillation from a ResNet-20 teacher; best 79.15%)",
     ),
@@ -87,11 +81,7 @@ PRESETS = {
               "avoids the first-epoch blow-up of a constant lr (train loss 3.2 vs 2.2 in epoch 1) that costs "
               "SimpleCNN several points; Nesterov momentum 0.9; no label smoothing (a 60k-parameter net "
               "underfits); the handout's crop + flip.",
-        full_size="met: full CIFAR-10 (JPEG copy), 30 epochs: 73.63% test, training accuracy 68.6% (the exact net "
-                  "underfits with crop + flip; measured when issue 14 was filed)",
-        measured="shared CIFAR-10 subset (4,653 train / 500 test), 30 epochs, seeds 0-1, 2026-11-23: 64.6% test "
-                 "accuracy vs 60.5% for the handout's recipe (SGD 0.01 constant, crop + flip) "
-                 "(benchmarks/preset_check.py simplecnn_fast --epochs 30)",
+        full_size="met: full CIFAR-10 (JPEG copy), 30 epochs: benchmarks/README.md, Fast presets",
         to_confirm="",
     ),
     "resnet18_fast": Preset(
@@ -103,10 +93,6 @@ PRESETS = {
               "93% after 200 cosine epochs) shortened with a one-cycle schedule peaking at 0.1 "
               "(super-convergence), Nesterov momentum and label smoothing 0.1. Batch 256 at lr 0.2 was "
               "measured worse on the subset (47.0% after 8 epochs: too few steps).",
-        measured="shared CIFAR-10 subset, 8 epochs, seed 0, 2026-11-23: 57.8% test accuracy vs 53.0% for the "
-                 "handout's recipe (SGD 0.01 constant, crop + flip) (benchmarks/preset_check.py resnet18_fast "
-                 "--epochs 8 --seeds 1); full CIFAR-10 (JPEG copy) shortened to epochs=4 (the longest run that fit "
-                 "on the CPU): 81.87% test, 84.6% on the 500 real test images, train 80.4% (still underfitting)",
         to_confirm="the aim, > 85% (task 2's full marks) and ideally > 93% test accuracy after its 30 epochs on full "
                    "CIFAR-10: a GPU's run (benchmarks/full_size.py train resnet18 --preset resnet18_fast --data DIR)",
     ),
@@ -120,18 +106,8 @@ PRESETS = {
               "122 of 164 epochs) replaced by one cycle peaking at the paper's 0.1 over 60 epochs, and weight decay "
               "5e-4 (kuangliu's; the paper's 1e-4 suits its 164 epochs); the warm-up also covers what the paper's "
               "ResNet-110 warm-up at lr 0.01 is for.",
-        full_size="met on the real-pixel check: full CIFAR-10 (JPEG copy), 60 epochs, seed 0, 2026-11-23: 91.6% on "
-                  "the 500 lossless real test images (error 8.4% vs the paper's 8.75%), 87.31% on the JPEG copy's "
-                  "test set (its JPEG images cost ResNet-20 ~4 points)",
-        measured="shared CIFAR-10 subset, 15 epochs, seeds 0-1, 2026-11-23: 66.4% test accuracy vs 47.7% "
-                 "for the paper's recipe scaled to 15 epochs (0.1, /10 at epochs 7 and 11) "
-                 "(benchmarks/preset_check.py resnet20_fast --baseline paper --epochs 15), with the first values "
-                 "(peak 0.2, weight decay 1e-4); those at full size, 60 epochs: 87.36% test (JPEG copy), 90.2% on "
-                 "1,017 real test images (error 9.8%); shortened to epochs=15 (2026-12-01, seed 0): resnet20 "
-                 "84.67% test, 88.4% real; plain20 82.30%, 84.6% real; epochs=30 with the test set tracked "
-                 "(2026-12-02/03, benchmarks/full_size.py depth): test error plain20 14.95%, plain56 22.30% (training "
-                 "error 10.13% vs 21.01%: the degradation problem), resnet20 13.47%, resnet56 11.48% (real: 14.4, "
-                 "19.0, 11.0, 9.2%)",
+        full_size="met on the real-pixel check: full CIFAR-10 (JPEG copy), 60 epochs: benchmarks/README.md, "
+                  "Fast presets",
         to_confirm="ResNet-110 and the 56-layer pair at 60 epochs (a GPU)",
         models=("resnet32", "resnet44", "resnet56", "resnet110", "plain20", "plain32", "plain44", "plain56",
                 "plain110", "preact_resnet20", "preact_resnet56", "preact_resnet110"),
@@ -145,7 +121,7 @@ def list_presets():
 
 
 def preset_info(name):
-    """The :class:`Preset` record (model, params, target, basis, measured, to_confirm)."""
+    """The :class:`Preset` record (model, params, target, basis, full_size, to_confirm)."""
     if name not in PRESETS:
         raise unknown_name("preset", name, PRESETS)
     return PRESETS[name]
@@ -227,12 +203,12 @@ def fit_with_teacher(model="simplecnn", data=None, *, teacher_model=None, teache
 
 def preset_table():
     """A Markdown table of every preset: model, task, parameters, target (and whether full CIFAR-10 measured
-    it), the full-size measurement behind it, the other measurements, what is still to confirm."""
-    lines = ["| preset | model | task | parameters | target | measured at full size | other measurements "
-             "| to confirm |", "|---|---|---|---|---|---|---|---|"]
+    it), where the full-size measurement behind it is, what is still to confirm."""
+    lines = ["| preset | model | task | parameters | target | measured at full size | to confirm |",
+             "|---|---|---|---|---|---|---|"]
     for name in list_presets():
         p = PRESETS[name]
         params = ", ".join(f"{k}={v}" for k, v in p.params.items())
         lines.append(f"| {name} | {p.model} | {p.task} | {params} | {p.target_line} | {p.full_size or '-'} | "
-                     f"{p.measured or '-'} | {p.to_confirm or '-'} |")
+                     f"{p.to_confirm or '-'} |")
     return "\n".join(lines) + "\n"

@@ -11,19 +11,16 @@ checkpoint, the result. Per epoch it prints the handouts' lines::
 
 (the Lab2 handout's format: losses and accuracies as fractions to 3 decimals, the learning rate to 3
 significant digits; history.json keeps full precision), and at the end ``Finished Training`` and ``Test
-Accuracy: NN.NN%``. Where the run's files go and how each epoch is committed: :mod:`labkit.runs` (storage
-only: it decides nothing); the device and precision: :mod:`labkit.device`.
+Accuracy: NN.NN%``. Where the run's files go, how each epoch is committed and whether a run can continue:
+:mod:`labkit.runs`; the device and precision: :mod:`labkit.device`.
 """
 import math
-import os
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 try:  # tqdm's notebook bar needs ipywidgets; without it that bar only warns (IProgress not found): use the text bar
     import ipywidgets  # noqa: F401
     from tqdm.auto import tqdm
@@ -35,11 +32,13 @@ from .config import TrainConfig, as_bool, check_run_location
 from .device import autocast_context, choose_placement, device_record, to_device
 from .errors import ConfigError, NonFiniteLossError
 from .evaluate import confusion, evaluate, per_class_accuracy
-from .files import STATE_FORMAT, file_sha256, jsonable, read_checkpoint, shown_path
+from .files import STATE_FORMAT, jsonable, shown_path
 from .live import LiveCurves
-from .models import checkpoint_num_classes, get_model, load_model, unwrap
+from .models import get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
-from .runs import BEST, RunFolder, diff_text, epochs_done, load_run, run_record, run_status, settings_diff
+from .runs import RunFolder, load_run
+from .schedule import build_optimizer, build_scheduler, step_schedule
+from .teacher import Teacher, check_teacher, distilled, load_teacher
 
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
 DIVERGED_FIX = "Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization."
@@ -265,27 +264,6 @@ def one_batch(parts, x, y):
     return loss.detach(), out.detach()
 
 
-def distilled(loss, out, x, parts):
-    """Hinton et al. 2015: (1 - alpha) x the label loss + alpha x T^2 x KL(teacher || student) at temperature T
-    (T^2 keeps the soft term's gradients at the label loss's scale). The teacher sees the same augmented batch."""
-    alpha, t = parts.distill
-    with torch.no_grad():
-        soft = (parts.teacher(x).float() / t).softmax(1)
-    kl = F.kl_div((out.float() / t).log_softmax(1), soft, reduction="batchmean")
-    return (1 - alpha) * loss + alpha * t * t * kl
-
-
-def step_schedule(parts):
-    """Advance the lr schedule. Under fp16 a GradScaler skips the optimizer step of an overflow (by design,
-    often the first step) while the schedule goes on, and torch warns that lr_scheduler.step() came before
-    optimizer.step(): expected there, so not shown."""
-    if parts.scaler is None:
-        return parts.scheduler.step()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-        parts.scheduler.step()
-
-
 @dataclass
 class TrainingParts:
     """What a training step needs: the model (``forward``: it, or its torch.compile'd form), the loss,
@@ -325,148 +303,6 @@ def build_parts(cfg, num_classes, place, steps, class_weights=None):
                          torch.amp.GradScaler(place.device.type) if place.use_scaler else None,
                          place.device, place.amp_dtype, place.channels_last, teacher=load_teacher(cfg.teacher, place),
                          distill=(cfg.distill_alpha, cfg.distill_temperature), machine=place.machine)
-
-
-def load_teacher(setting, place):
-    """The distillation teacher ``setting`` names (None without one), frozen, in eval mode, in the run's memory
-    format (checked by :func:`check_teacher` before)."""
-    if setting is None:
-        return None
-    teacher = load_model(Teacher.find(setting).checkpoint, device=place.device).eval()
-    if place.channels_last:
-        teacher = teacher.to(memory_format=torch.channels_last)
-    return teacher.requires_grad_(False)
-
-
-# ---- the distillation teacher: recorded by what it is, checked against the data before any folder is made ----
-TEACHER_FIX = "or pass teacher=None"
-
-
-@dataclass
-class Teacher:
-    """A ``teacher`` setting read (not loaded): its checkpoint (None: not there), its ``record`` (what the student's
-    run records and a resume compares: the checkpoint's SHA-256, the model, its classes, and for a run folder the
-    run's epochs, seed and data), and for a run folder its status and record (``run``)."""
-
-    setting: str
-    checkpoint: str = None
-    record: dict = field(default_factory=dict)
-    run: dict = None
-    status: str = None
-
-    @classmethod
-    def find(cls, setting):
-        """The teacher ``setting`` (a run folder or a model checkpoint) names; None without one."""
-        if setting is None:
-            return None
-        folder = os.path.isdir(setting)
-        path = os.path.join(setting, BEST) if folder else setting
-        teacher = cls(setting, path if os.path.isfile(path) else None)
-        if folder:
-            teacher.run, teacher.status = run_record(setting) or {}, run_status(setting)
-            data = teacher.run.get("data") if isinstance(teacher.run.get("data"), dict) else {}
-            teacher.record.update(epochs=teacher.run.get("epochs"), seed=teacher.run.get("seed"),
-                                  data_digest=data.get("digest"), normalize=data.get("normalize"))
-        if teacher.checkpoint is not None:
-            meta = read_checkpoint(teacher.checkpoint, f"teacher checkpoint (teacher={setting!r})")
-            meta = meta if isinstance(meta, dict) else {}
-            teacher.record.update(sha256=file_sha256(teacher.checkpoint), model=meta.get("model_name"),
-                                  num_classes=checkpoint_num_classes(meta, teacher.checkpoint),
-                                  classes=meta.get("classes"))
-        return teacher
-
-
-def check_teacher(teacher, data):
-    """ConfigError naming what is wrong with ``teacher`` for a student on ``data``: not there, not a finished run,
-    another number (or names) of classes, trained on other data (its training images may be the student's
-    validation images) or with another normalization."""
-    if teacher is None:
-        return
-    where = f"teacher {teacher.setting!r}"
-    if teacher.checkpoint is None:
-        raise ConfigError(f"{where} is not a finished run folder (no {BEST} there) nor a model checkpoint: train "
-                          f"the teacher first (to the end), {TEACHER_FIX}.")
-    if teacher.run is not None and teacher.status != "finished":
-        raise ConfigError(f"{where} is not a finished run ({teacher.status}: {epochs_done(teacher.setting)} of "
-                          f"{teacher.run.get('epochs', '?')} epochs): finish it first (fit with its settings, its "
-                          f"run_name and resume=True; task 1's teacher_model does), {TEACHER_FIX}.")
-    n, classes = teacher.record.get("num_classes"), teacher.record.get("classes")
-    if n is not None and n != len(data.classes) or classes and list(classes) != list(data.classes):
-        raise ConfigError(f"{where} predicts {n} classes ({', '.join(map(str, classes or []))}), but the data has "
-                          f"{len(data.classes)} ({', '.join(map(str, data.classes))}): train a teacher on this data, "
-                          f"{TEACHER_FIX}.")
-    diff = settings_diff(teacher.run, data=data.describe()) if teacher.run else []
-    if diff:
-        raise ConfigError(f"{where} was trained on other data than this run: {diff_text(diff)}. Its training images "
-                          f"may be this run's validation images (the best epoch would be chosen on images the "
-                          f"teacher saw), or its inputs were normalized otherwise. Train the teacher on this run's "
-                          f"data (the same data_root, limit, val_ratio, seed and normalize; task 1's teacher_model "
-                          f"does), {TEACHER_FIX}.")
-
-
-def build_optimizer(cfg, params, scaled=False):
-    """The optimizer. Without a GradScaler (bf16, fp32) as one fused kernel where torch has one (CPU and
-    CUDA): the same update rule as the default per-parameter loop, which on the CPU costs 40 ms of a
-    ResNet18 step (fused: 2 ms). Under a GradScaler (``scaled``: fp16, Colab's T4) never fused: torch's
-    fused SGD takes the scaler's overflow flag into its kernel, and when the first step overflows (the
-    scaler's designed start) the kernel returns before writing the momentum buffers it allocated with
-    ``torch.empty_like``, so the second step reads uninitialised memory as momentum (NaN in epoch 1).
-    Unfused, the GradScaler itself skips the step of an overflow, before the optimizer sees it."""
-    params = list(params)
-    if cfg.optimizer == "sgd":
-        cls, kw = torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                        weight_decay=cfg.weight_decay)
-    else:
-        cls, kw = (torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW), dict(
-            lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if scaled:
-        return cls(params, **kw)
-    try:
-        return cls(params, fused=True, **kw)
-    except (RuntimeError, ValueError, TypeError):  # a device/dtype without a fused kernel
-        return cls(params, **kw)
-
-
-def build_scheduler(cfg, optimizer, steps_per_epoch):
-    """(scheduler or None, True if it steps every batch, False if every epoch)."""
-    total = cfg.epochs * steps_per_epoch
-    s = cfg.scheduler
-    if cfg.warmup_steps:
-        return warmup_scheduler(cfg, optimizer, steps_per_epoch), True
-    if s == "none":
-        return None, False
-    if s == "step":
-        step = cfg.step_epochs()
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=cfg.gamma), False
-    if s == "multistep":
-        ms = cfg.milestone_epochs()
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=ms, gamma=cfg.gamma), False
-    if s == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), True
-    if s == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total,
-                                                   cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0), True
-    # cyclic: triangular between lr/10 and lr, two cycles over the run (at least 1 step up)
-    half = max(1, total // 4)
-    return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=cfg.lr / 10, max_lr=cfg.lr, step_size_up=half,
-                                             cycle_momentum=cfg.optimizer == "sgd" and cfg.momentum > 0), True
-
-
-def warmup_scheduler(cfg, optimizer, steps_per_epoch):
-    """The "none"/"step"/"multistep" schedule with He et al.'s warm-up in front: a tenth of lr for the first
-    ``warmup_steps`` batches, then the epoch schedule's lr. One per-batch LambdaLR, so that the warm-up (counted
-    in batches) and the drops (counted in epochs) cannot disagree, and a resumed run continues both exactly."""
-    if cfg.scheduler == "step":
-        drops = lambda epoch: epoch // cfg.step_epochs()  # noqa: E731
-    elif cfg.scheduler == "multistep":
-        drops = lambda epoch: sum(epoch >= m for m in cfg.milestone_epochs())  # noqa: E731
-    else:
-        drops = lambda epoch: 0  # noqa: E731
-
-    def factor(step):
-        warm = 0.1 if step < cfg.warmup_steps else 1.0
-        return warm * cfg.gamma ** drops(step // steps_per_epoch)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _fmt_lr(lr):
@@ -559,7 +395,7 @@ def resume_into(parts, folder, start_over):
     if st.get("model") is None:  # a finished run whose test is measured again: nothing to load
         return SoFar(list(st["history"]), st["best_val_acc"], st["best_epoch"], (st.get("config") or {}).get("started"))
     try:
-        _load_state(st, parts)
+        _restore_parts(st, parts)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         folder.cannot_restore(f"its last.pth does not fit this run's model/optimizer ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})", start_over)
@@ -568,7 +404,7 @@ def resume_into(parts, folder, start_over):
     return SoFar(list(st["history"]), st["best_val_acc"], st["best_epoch"], (st.get("config") or {}).get("started"))
 
 
-def _load_state(state, parts):
+def _restore_parts(state, parts):
     unwrap(parts.net).load_state_dict(state["model"])
     parts.optimizer.load_state_dict(state["optimizer"])
     if parts.scheduler is not None:

@@ -74,7 +74,7 @@ class DriveRecorder:
                 outer._event(path)
 
         setattr(files, "write_file", self.write_file)
-        setattr(runs, "write_file", self.write_file)
+        setattr(runs.folder, "write_file", self.write_file)
         setattr(files, "os", Os())
         return self
 

@@ -37,7 +37,7 @@ def test_resnet18_bytes_per_epoch_and_nothing_emptied(subset_root, tmp_path, mon
             real_os.remove(path)
 
     monkeypatch.setattr(files, "write_file", write_file)
-    monkeypatch.setattr(runs, "write_file", write_file)
+    monkeypatch.setattr(runs.folder, "write_file", write_file)
     monkeypatch.setattr(files, "os", Os())
     run = labkit.fit("resnet18", data, run_dir=tmp_path, run_name="r", epochs=3, batch_size=32, lr=0.01,
                      progress=False, verbose=False)

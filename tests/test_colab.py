@@ -518,7 +518,7 @@ def test_colab_cpu_runtime_stops_a_long_study_before_any_epoch(subset_root, tmp_
     step is, over 2000 epochs of 2 steps), stops before its first epoch naming the fix; device='cpu' asked by
     name and a short study go ahead."""
     from labkit import estimate
-    from labkit.experiments import run_ablations
+    from labkit.studies import run_ablations
 
     monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
     step = {"seconds": 2.0}

@@ -36,7 +36,7 @@ def tiny(subset_root):
 def scripted(mp, vals, finals):
     """Patch fit's epoch to report ``vals`` as validation accuracy, and keep the final training state that a
     finished run drops (its weights are compared) in ``finals``."""
-    real_epoch, real_drop = train.run_epoch, runs.drop
+    real_epoch, real_drop = train.run_epoch, runs.folder.drop
 
     def run_epoch(*a, **k):
         rec = real_epoch(*a, **k)
@@ -51,7 +51,8 @@ def scripted(mp, vals, finals):
         real_drop(path)
 
     mp.setattr(train, "run_epoch", run_epoch)
-    mp.setattr(runs, "drop", drop)
+    mp.setattr(runs.folder, "drop", drop)
+    mp.setattr(runs.recovery, "drop", drop)
 
 
 def fit(data, run_dir, scheduler, finals, resume=False, extra=None):
@@ -182,7 +183,7 @@ class FailingFsync:
 
         mp.setattr(files, "os", Os())
         mp.setattr(files, "write_file", write_file)
-        mp.setattr(runs, "write_file", write_file)
+        mp.setattr(runs.folder, "write_file", write_file)
 
 
 @pytest.mark.parametrize("code,target,nth", [(errno.ENOTCONN, "last.pth", 2), (errno.EIO, "log.txt", 5),

@@ -9,8 +9,9 @@ import pytest
 
 import labkit
 import labkit.data
-from labkit.experiments import (PAPER_TEST_ERROR, Variant, ablation_variants, depth_variants, paper_recipe,
-                                run_depth_study, run_experiments, scale_milestones)
+from labkit.experiments import Variant, run_experiments
+from labkit.studies import PAPER_TEST_ERROR, ablation_variants, depth_variants, paper_recipe, run_depth_study, \
+    scale_milestones
 
 TINY = dict(limit=200, test_limit=60, epochs=2, progress=False, device="cpu")
 

@@ -101,7 +101,7 @@ class Faults:
                                          staticmethod(outer.remove))
 
         setattr(files, "write_file", self.write_file)
-        setattr(runs, "write_file", self.write_file)
+        setattr(runs.folder, "write_file", self.write_file)
         setattr(files, "os", Os())
         setattr(train, "run_epoch", scripted_run_epoch)
         return self

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torchvision
 
-from labkit.experiments import run_depth_study
+from labkit.studies import run_depth_study
 from labkit.folder_data import load_image_folder, write_cifar_image_folder
-from labkit.transfer import run_transfer_study
+from labkit.studies import run_transfer_study
 
 pytestmark = pytest.mark.slow
 papermill = pytest.importorskip("papermill")

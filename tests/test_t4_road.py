@@ -117,14 +117,15 @@ def _state(run_dir):
 @pytest.fixture(autouse=True)
 def keep_final_state(monkeypatch):
     """A finished run drops its last.pth (issue 34): keep a copy as final.pth for the comparisons here."""
-    real_drop = labkit.runs.drop
+    real_drop = labkit.runs.folder.drop
 
     def drop(path):
         if os.path.basename(path) == "last.pth" and os.path.isfile(path):
             shutil.copyfile(path, os.path.join(os.path.dirname(path), "final.pth"))
         real_drop(path)
 
-    monkeypatch.setattr(labkit.runs, "drop", drop)
+    monkeypatch.setattr(labkit.runs.folder, "drop", drop)
+    monkeypatch.setattr(labkit.runs.recovery, "drop", drop)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from PIL import Image
 import labkit
 from labkit.errors import ConfigError, DataError, DataMissingError, RunExistsError
 from labkit.folder_data import ImageCsvDataset, load_image_folder, write_cifar_image_folder
-from labkit.transfer import run_transfer_study
+from labkit.studies import run_transfer_study
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_COUNTS = {0: 160, 1: 40, 2: 24}  # airplane dominates, like label 0 in the retinopathy data
@@ -369,7 +369,7 @@ def test_notebook_runs_under_papermill(folder, weight_files, tmp_path):
 
 
 def test_study_parameters_checked_up_front():
-    from labkit.transfer import plan_study
+    from labkit.studies import plan_study
 
     plan = plan_study('["tv_resnet18", "resnet50"]', "True, False", weights="/some/file.pth", epochs="2",
                       freeze_epochs=1)

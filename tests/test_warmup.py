@@ -56,7 +56,7 @@ def test_warmup_refused_where_the_schedule_sets_every_step(scheduler):
 
 
 def test_depth_study_warms_up_110_layers_only(monkeypatch):
-    from labkit import experiments
+    from labkit.studies import depth
 
     seen = {}
 
@@ -64,7 +64,7 @@ def test_depth_study_warms_up_110_layers_only(monkeypatch):
         seen.update({v.name: v.params.get("warmup_steps", 0) for v in variants})
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(experiments, "run_experiments", fake_run)
+    monkeypatch.setattr(depth, "run_experiments", fake_run)
     with pytest.raises(RuntimeError, match="stop here"):
-        experiments.run_depth_study(depths=[20, 110], kinds=["plain", "resnet"], epochs=4)
+        depth.run_depth_study(depths=[20, 110], kinds=["plain", "resnet"], epochs=4)
     assert seen == {"plain20": 0, "resnet20": 0, "plain110": 400, "resnet110": 400}

@@ -74,7 +74,7 @@ flops, n_params = labkit.profile_flops(params["model"])
 # Each run gets its own folder `run_dir/experiment/<name>`.
 
 # %%
-from labkit.experiments import run_ablations
+from labkit.studies import run_ablations
 
 exp = run_ablations(**params)
 

@@ -74,7 +74,7 @@ start_over = False        # with resume: a run that cannot continue (last.pth lo
 # have not been measured at full size.
 
 # %%
-from labkit.experiments import depth_variants, run_depth_study, scale_milestones
+from labkit.studies import depth_variants, run_depth_study, scale_milestones
 
 params = labkit.notebook.parameters()  # the cell above read back (papermill's -p values too), every value checked
 bonus_depths = params.pop("preact_depths")

@@ -62,7 +62,7 @@ start_over = False        # with resume: a run that cannot continue (last.pth lo
 
 # %%
 from labkit.folder_data import load_image_folder
-from labkit.transfer import demo_settings, plan_study, run_transfer_study
+from labkit.studies import demo_settings, plan_study, run_transfer_study
 
 params = labkit.notebook.parameters()  # the cell above read back (papermill's -p values too), every value checked
 if params["demo_cifar_root"]:  # the small imbalanced stand-in: 3 CIFAR-10 classes, the first one dominating

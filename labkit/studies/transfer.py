@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
-from .config import TrainConfig, as_bool, as_list, check_data_params
-from .errors import ConfigError, DataMissingError
-from .experiments import Variant, Experiment, run_in_folder
-from .folder_data import write_cifar_image_folder
-from .models import IMAGENET_MODELS, check_model_name, get_model
-from .plots import plot_confusion_matrix, plot_histories
-from .runs import CURVES, run_status
+from ..config import TrainConfig, as_bool, as_list, check_data_params
+from ..errors import ConfigError, DataMissingError
+from ..experiments import Variant, Experiment, run_in_folder
+from ..folder_data import write_cifar_image_folder
+from ..models import IMAGENET_MODELS, check_model_name, get_model
+from ..plots import plot_confusion_matrix, plot_histories
+from ..runs import CURVES, run_status
 
 
 @dataclass
