@@ -196,9 +196,6 @@ class TrainConfig:
     model: str = setting("simplecnn", "registry name (labkit.models)", label="model", resume=True, check=_model,
                          details='"simplecnn" (task 1), "resnet18" (task 2), "resnet20".."plain110" and '
                                  '"preact_resnet*" (depth lab), "vgg11"/"vgg16" (exercises), "tv_resnet18/50" (transfer)')
-    model_kwargs: dict = setting({}, "the model's own options", label="model options", resume=True, shown_off=False,
-                                 details='e.g. {"option": "B"} (ResNet shortcuts), {"dropout": 0.25}, '
-                                         '{"weights": "imagenet"} (the transfer lab)')
     epochs: int = setting(10, "passes over the training split", unit="epochs", label="epochs", resume=True,
                           check=whole(1), hint="", details="the labs: 30; the depth lab: the paper's 164 (82)")
     batch_size: int = setting(128, "training images per optimizer step", unit="images", label="batch size",
@@ -295,6 +292,9 @@ class TrainConfig:
                             details="first epoch much slower; for long runs on a GPU")
     eval_batch_size: int = setting(None, "images per evaluation batch", unit="images", check=whole(1, optional=True),
                                    details="None: 1,000 at 32x32, scaled by the image area (20 at 224x224)")
+    model_kwargs: dict = setting({}, "the model's own options", label="model options", resume=True, shown_off=False,
+                                 details='e.g. {"option": "B"} (ResNet shortcuts), {"dropout": 0.25}, '
+                                         '{"weights": "imagenet"} (the transfer lab)')
 
     def validate(self):
         """Each setting checked by its declaration, then the settings that depend on each other; returns self."""
