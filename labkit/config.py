@@ -14,12 +14,13 @@ papermill passes parameters as typed YAML values, but users also type ``-p lr 1e
 (a string for YAML 1.1) or ``-p epochs 10.0``; numeric strings and whole floats are
 accepted, everything else gets a ConfigError naming the parameter and a valid example.
 """
+import copy
 import json
 import math
 import os
 import textwrap
 from collections.abc import Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import ClassVar
 
 import numpy as np
@@ -195,7 +196,8 @@ class TrainConfig:
 
     model: str = setting("simplecnn", "registry name (labkit.models)", label="model", resume=True, check=_model,
                          details='"simplecnn" (task 1), "resnet18" (task 2), "resnet20".."plain110" and '
-                                 '"preact_resnet*" (depth lab), "vgg11"/"vgg16" (exercises), "tv_resnet18/50" (transfer)')
+                                 '"preact_resnet*" (depth lab), "vgg11"/"vgg16" (exercises), "tv_resnet18/50" '
+                                 '(transfer)')
     epochs: int = setting(10, "passes over the training split", unit="epochs", label="epochs", resume=True,
                           check=whole(1), hint="", details="the labs: 30; the depth lab: the paper's 164 (82)")
     batch_size: int = setting(128, "training images per optimizer step", unit="images", label="batch size",
@@ -305,7 +307,30 @@ class TrainConfig:
         self._check_schedule_settings()
         check_model_kwargs(self.model, self.model_kwargs)
         resolve_device(self.device)  # an unknown or absent device fails here, before any folder or data
+        self._checked = self._given()  # what was checked: a setting changed afterwards is checked again
         return self
+
+    def _given(self):
+        return copy.deepcopy({name: getattr(self, name) for name in self.field_names()})
+
+    def is_checked(self):
+        """Whether every setting is as :meth:`validate` left it (a checked object needs no second check)."""
+        return getattr(self, "_checked", None) == self._given()
+
+    @classmethod
+    def of_call(cls, model, params, **kw):
+        """The checked settings of a call such as ``fit(model, data, **params)``: ``model`` is a registry name, or
+        settings already checked (a TrainConfig, as from :meth:`from_params`), used as they are (a copy: fit adds
+        its record to it) unless ``params`` change them; ``kw`` as for :meth:`from_params`."""
+        if not isinstance(model, TrainConfig):
+            return cls.from_params(model, params, **kw)
+        if params:
+            return cls.from_params(model.model, {**model._given(), **params}, **kw)
+        settings = replace(model)
+        if not model.is_checked():
+            return settings.validate()
+        settings._checked = model._checked
+        return settings
 
     def _check_schedule_settings(self):
         """Settings of one schedule given to another, or pointing past the last epoch, would change nothing: say so."""

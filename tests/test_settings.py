@@ -91,3 +91,27 @@ def test_the_report_lists_flips_shifts_teacher_warmup_and_the_distillation_loss(
     assert row["loss"].startswith("distillation: (1 - 0.5) x cross-entropy") and "T = 2" in row["loss"]
     assert df.loc["loss", "teacher-simplecnn"] == "cross-entropy"
     assert row["lr schedule"].startswith("warm-up: 0.001 for the first 2 steps, then constant 0.01")
+
+
+def test_fit_and_the_runner_take_the_checked_settings_lr_checked_once(subset_root, tmp_path, monkeypatch):
+    """Issue 32: the lr of a study was checked five times on its way to the optimizer; the runner's plan checks it,
+    the estimate and fit take the checked TrainConfig as it is."""
+    from labkit.experiments import Variant, run_experiments
+
+    checks = []
+    real = config.as_float
+    monkeypatch.setattr(config, "as_float", lambda name, *a, **k: checks.append(name) or real(name, *a, **k))
+    data = labkit.load_cifar10(subset_root, download=False, limit=150, test_limit=50, normalize="fixed",
+                               device="cpu", verbose=False)
+    exp = run_experiments([Variant("base")], experiment="once", run_dir=tmp_path, data=data, normalize="fixed",
+                          model="simplecnn", epochs=1, lr="0.05", batch_size=64, device="cpu", amp="off",
+                          progress=False, verbose=False, estimate=True)
+    assert checks.count("lr") == 1 and exp.runs["base"].config["lr"] == 0.05
+
+    cfg = config.TrainConfig.from_params("simplecnn", {"epochs": 1, "lr": 0.02, "device": "cpu", "amp": "off"})
+    checks.clear()
+    run = labkit.fit(cfg, data, run_dir=tmp_path, run_name="given", progress=False, verbose=False)
+    assert checks.count("lr") == 0 and run.config["lr"] == 0.02 and cfg.class_weights is None  # cfg not changed
+    cfg.lr = -1  # changed after its check: checked again
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        labkit.fit(cfg, data, run_dir=tmp_path, run_name="changed", progress=False, verbose=False)
