@@ -71,7 +71,8 @@ class Setting:
 
 
 def setting(default, meaning, *, init=True, **declared):
-    """A settings field with its :class:`Setting` (``declared``: its unit, label, resume, check, hint, details)."""
+    """A settings field with its :class:`Setting` (``declared``: its unit, label, resume, check, hint, details,
+    shown_off); ``init=False``: a field fit fills in, no parameter."""
     meta = {"setting": Setting(meaning, **declared)}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), init=init, metadata=meta)
@@ -105,6 +106,9 @@ class SettingNames(Sequence):
 
     def __getitem__(self, i):
         return self._names()[i]
+
+    def __iter__(self):
+        return iter(self._names())
 
     def __len__(self):
         return len(self._names())
