@@ -1,18 +1,27 @@
 """Settings: the training configuration and the data settings, coerced and range-checked before any training.
 
+Each setting is declared once, as a field with its :class:`Setting` (meaning, unit, default, whether a resume
+compares it, its report row, its check): ``lr: float = setting(0.01, "learning rate", ...)``. TrainConfig's
+docstring and checks, the resume comparison (``TrainConfig.RESUME_KEYS``), the report's hyper-parameter table,
+the notebooks' parameter check and their parameter comments are read from those declarations.
+
 ``TrainConfig.from_params(model, params)`` is the one settings check every entry point uses (fit, the
-notebooks' parameter cell, presets, experiments, the transfer study); ``check_data_params`` is the one
-check of load_cifar10's settings; ``as_int`` / ``as_float`` / ``as_bool`` / ``as_list`` / ``as_count``
+notebooks' parameter cell, presets, experiments, the transfer study); ``check_data_params`` (:class:`DataConfig`)
+is the one check of load_cifar10's settings; ``as_int`` / ``as_float`` / ``as_bool`` / ``as_list`` / ``as_count``
 read one value each.
 
 papermill passes parameters as typed YAML values, but users also type ``-p lr 1e-2``
 (a string for YAML 1.1) or ``-p epochs 10.0``; numeric strings and whole floats are
 accepted, everything else gets a ConfigError naming the parameter and a valid example.
 """
+import copy
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+import textwrap
+from collections.abc import Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -25,7 +34,6 @@ SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "cyclic")
 SCHEDULER_ALIASES = {"constant": "none", None: "none", "": "none", "cos": "cosine", "one_cycle": "onecycle",
                      "one-cycle": "onecycle", "cyclical": "cyclic", "multi_step": "multistep"}
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-RECORDED = ("class_weights", "teacher_record")  # TrainConfig's fields fit fills in (no parameters)
 INT_MAX = 2**63 - 1  # the largest integer torch (int64) takes: a larger one would fail inside a torch call
 
 
@@ -38,152 +46,295 @@ def canonical_scheduler(name):
     return sched
 
 
+# ---- one declaration per setting ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """What one setting is, declared once beside its field (``x: int = setting(0, "...")``): TrainConfig's docstring,
+    its check, the settings a resume compares (:data:`TrainConfig.RESUME_KEYS`), the report's hyper-parameter table
+    (``labkit.report``), the notebooks' parameter check (``labkit.parameters``) and their parameter comments
+    (notebooks/build_notebooks.py) are all read from it, so a new setting is in every one of them."""
+
+    meaning: str             # what it does: the docstring's text, and the notebooks' comment unless ``hint``
+    unit: str = ""           # what its number counts ("epochs", "steps", "a fraction", "pixels")
+    label: str = ""          # the report's row; settings sharing a row are described together; "": not reported
+    resume: bool = False     # a resume compares it: a run continued with another value would not be the same run
+    check: object = None     # (name, value) -> the canonical value, or a ConfigError naming the fix
+    hint: str = None         # the notebooks' comment beside the parameter (None: ``meaning``; "": none)
+    details: str = ""        # more for the docstring (where the labs use it)
+    shown_off: bool = True   # the report shows the value also when it is off (0, False, None, empty); else "-"
+
+    def doc(self, name, default):
+        """One entry of a settings class's docstring."""
+        unit = f" ({self.unit})" if self.unit else ""
+        text = f"{self.meaning}{unit}; default {default!r}" + (f"; {self.details}" if self.details else "")
+        return f"{name:<16} " + "\n                 ".join(textwrap.wrap(text, 100))
+
+
+def setting(default, meaning, *, init=True, **declared):
+    """A settings field with its :class:`Setting` (``declared``: its unit, label, resume, check, hint, details,
+    shown_off); ``init=False``: a field fit fills in, no parameter."""
+    meta = {"setting": Setting(meaning, **declared)}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), init=init, metadata=meta)
+    return field(default=default, init=init, metadata=meta)
+
+
+def declaration(f):
+    """The :class:`Setting` of a dataclass field (a Setting saying only its name for an undeclared one)."""
+    return f.metadata.get("setting") or Setting(f.name)
+
+
+def default_of(f):
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def declared(cls, want=lambda s: True):
+    """[(name, Setting, default)] of the fields of ``cls`` whose declaration ``want`` selects, in their order."""
+    return [(f.name, declaration(f), default_of(f)) for f in fields(cls) if want(declaration(f))]
+
+
+class SettingNames(Sequence):
+    """The names of the training settings whose declaration ``want`` selects, read from the declarations of
+    :class:`TrainConfig` (the class this module holds under that name) at each use: a setting declared later is
+    in it too."""
+
+    def __init__(self, want):
+        self._want = want
+
+    def _names(self):
+        return tuple(n for n, _, _ in declared(TrainConfig, self._want))
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self):
+        return len(self._names())
+
+    def __repr__(self):
+        return repr(self._names())
+
+
+def document(cls):
+    """``cls``'s docstring followed by one entry per declared setting (its meaning, unit, default, details)."""
+    cls.__doc__ = cls.__doc__.rstrip() + "\n\n" + "\n".join(
+        "    " + s.doc(n, d).replace("\n", "\n    ") for n, s, d in declared(cls)) + "\n"
+    return cls
+
+
+# checks a declaration names: (name, value) -> canonical value
+def whole(lo=None, optional=False):
+    return lambda name, v: None if optional and v is None else as_int(name, v, lo)
+
+
+def number(lo=None, hi=None, lo_open=False, hi_open=False):
+    return lambda name, v: as_float(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def flag(name, value):
+    return as_bool(name, value)
+
+
+def _optimizer(name, value):
+    if str(value).lower() not in OPTIMIZERS:
+        raise unknown_name("optimizer", value, OPTIMIZERS)
+    return str(value).lower()
+
+
+def _milestones(name, value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [s for s in value.replace("[", "").replace("]", "").split(",") if s.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"milestones must be a list of epochs such as [81, 122], got {value!r}")
+    ms = [as_int("milestones", m, 1) for m in value]
+    if ms != sorted(ms):
+        raise ConfigError(f"milestones must be increasing, got {ms}")
+    return ms
+
+
+def _test_shift(name, value):
+    shift = as_int(name, value, 0)
+    if shift > 8:
+        raise ConfigError(f"test_shift={shift} moves a test image by more pixels than the training crops "
+                          f"(4): use 0 (none), 1 or 2.")
+    return shift
+
+
+def _teacher(name, value):
+    if value in ("", False, None):
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"teacher must be a run folder (or a .pth model checkpoint), got {value!r}")
+    return os.path.expanduser(os.fspath(value))
+
+
+def _amp(name, value):
+    amp = str({True: "auto", False: "off", None: "off"}.get(value, value)).lower()
+    if amp not in AMP_MODES:
+        raise unknown_name("amp mode", value, AMP_MODES)
+    return amp
+
+
+def _channels_last(name, value):
+    return value if value == "auto" else as_bool(name, value)
+
+
+def _model(name, value):
+    check_model_name(value)
+    return value
+
+
+@document
 @dataclass
 class TrainConfig:
-    """Every setting of one training run, field by field (what, unit, default, where the labs use it). fit,
-    the notebooks, presets, the experiment runner and the transfer study all build it with :meth:`from_params`,
-    which checks each value; a run's config.json and last.pth record it.
+    """Every setting of one training run, each declared once below with :func:`setting` (what, unit, default,
+    whether a resume compares it, its report row, its check). fit, the notebooks, presets, the experiment runner
+    and the transfer study all build it with :meth:`from_params`, which checks each value; a run's config.json and
+    last.pth record it. The settings:"""
 
-    model            registry name (labkit.models): "simplecnn" (task 1), "resnet18" (task 2), "resnet20".."plain110"
-                     and "preact_resnet*" (depth lab), "vgg11"/"vgg16" (exercises), "tv_resnet18/50" (transfer)
-    epochs           passes over the training split; default 10 (the labs: 30; the depth lab: the paper's 164)
-    batch_size       training images per optimizer step; 128 (the transfer lab: 32 at 224x224)
-    optimizer        "sgd" (the labs), "adam" or "adamw"
-    lr               learning rate; with "onecycle" its peak; 0.01 (the handout's), 0.1 in the depth lab
-    momentum         SGD momentum (a fraction); 0.9
-    nesterov         SGD's Nesterov momentum; False (the presets: True)
-    weight_decay     L2 penalty per step (coupled; decoupled for "adamw"); 5e-4 (the depth lab: the paper's 1e-4)
-    scheduler        lr schedule: "none" (constant), "step" (x gamma every step_size epochs), "multistep" (x gamma at
-                     milestones), "cosine" (to 0, per batch), "onecycle" (warm-up over 30% of the steps, then down,
-                     per batch), "cyclic" (triangular between lr/10 and lr, two cycles); task 2 compares them
-    milestones       epochs after which "multistep" multiplies the lr by gamma; None: 50% and 75% of the epochs
-                     (the depth study: the paper's 81/122 of 164, scaled)
-    gamma            lr factor at each step/milestone; 0.1
-    warmup_steps     the first optimizer steps (batches) at a tenth of lr, then lr: He et al.'s warm-up of ResNet-110
-                     (0.01 for about 400 iterations, "until the training error is below 80%", then 0.1; the depth
-                     study turns it on at 110 layers); 0: none. With "none", "step" or "multistep" ("onecycle"
-                     warms up by itself)
-    step_size        epochs between the drops of "step"; None: a third of the epochs
-    label_smoothing  cross-entropy label smoothing (a fraction); 0
-    augment          True: random crop (4-pixel zero padding) + horizontal flip (the handout's); "flip": flip only
-                     (task 1's recipe); False: none (task 2's augmentation ablation)
-    seed             one seed for the split, the initialization, the data order and the augmentation; 0
-    device           "auto" (the GPU if there is one), "cuda", "cuda:1", "cpu"
-    amp              precision: "auto" (bf16 on GPUs of compute capability >= 8 and on CPUs with native bf16, fp16 +
-                     GradScaler on a T4/V100, else fp32), "bf16", "fp16" (on the CPU: the T4's road, slow), "off"
-    channels_last    memory format: "auto" (on CUDA and oneDNN CPUs), True, False
-    compile          torch.compile the model; False (first epoch much slower; for long runs on a GPU)
-    eval_batch_size  images per evaluation batch; None: 1,000 at 32x32, scaled by the image area (20 at 224x224)
-    track_test       also measure the test set after every epoch (the depth lab's test-error curves); False. Model
-                     selection uses the validation split only
-    freeze_epochs    epochs during which only the classifier head trains (the transfer lab's pretrained runs); 0
-    test_flip        the test accuracy (final and tracked) averages each image with its mirror image; False
-                     (task 1's recipe: True)
-    test_shift       the test accuracy (final and tracked) also averages each image moved by this many pixels up, down,
-                     left and right (reflect-filled edges; with test_flip each view mirrored too: 10 views at 1);
-                     0: none (task 1's recipe: 1)
-    teacher          knowledge distillation (Hinton et al. 2015): a run folder (or a labkit model checkpoint) whose
-                     best model's predictions the model learns from too; None (task 1's notebook:
-                     teacher_model="resnet20" trains one first and passes its folder)
-    distill_alpha    the share of the loss that matches the teacher (the rest: cross-entropy with the labels); 0.7
-    distill_temperature  the softmax temperature both are compared at (the loss is scaled by its square); 4
-    model_kwargs     the model's own options, e.g. {"option": "B"} (ResNet shortcuts), {"dropout": 0.25},
-                     {"weights": "imagenet"} (the transfer lab)
-    """
+    RESUME_KEYS: ClassVar = SettingNames(lambda s: s.resume)  # what a resume compares (labkit.runs)
 
-    model: str = "simplecnn"
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    scheduler: str = "none"
-    milestones: list = None
-    gamma: float = 0.1
-    step_size: int = None
-    warmup_steps: int = 0
-    label_smoothing: float = 0.0
-    augment: object = True
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"
-    channels_last: object = "auto"
-    compile: bool = False
-    eval_batch_size: int = None
-    track_test: bool = False
-    freeze_epochs: int = 0
-    test_flip: bool = False
-    test_shift: int = 0
-    teacher: str = None
-    distill_alpha: float = 0.7
-    distill_temperature: float = 4.0
-    model_kwargs: dict = field(default_factory=dict)
-    # what fit adds to a run's record (not parameters; see RECORDED): the per-class loss weights it trains
-    # with, and the distillation teacher as what it is (its checkpoint's SHA-256, model, epochs, data)
-    class_weights: list = field(default=None, init=False)
-    teacher_record: dict = field(default=None, init=False)
+    model: str = setting("simplecnn", "registry name (labkit.models)", label="model", resume=True, check=_model,
+                         details='"simplecnn" (task 1), "resnet18" (task 2), "resnet20".."plain110" and '
+                                 '"preact_resnet*" (depth lab), "vgg11"/"vgg16" (exercises), "tv_resnet18/50" '
+                                 '(transfer)')
+    epochs: int = setting(10, "passes over the training split", unit="epochs", label="epochs", resume=True,
+                          check=whole(1), hint="", details="the labs: 30; the depth lab: the paper's 164 (82)")
+    batch_size: int = setting(128, "training images per optimizer step", unit="images", label="batch size",
+                              resume=True, check=whole(1), hint="", details="the transfer lab: 32 at 224x224")
+    optimizer: str = setting("sgd", "the optimizer", label="optimizer", resume=True, check=_optimizer,
+                             hint="sgd | adam | adamw", details='"sgd" (the labs), "adam" or "adamw"')
+    lr: float = setting(0.01, "learning rate; with \"onecycle\" its peak", label="learning rate", resume=True,
+                        check=number(0, lo_open=True), hint="",
+                        details="0.01 is the handout's; the depth lab: 0.1")
+    momentum: float = setting(0.9, "SGD momentum", unit="a fraction", label="momentum", resume=True,
+                              check=number(0, 1, hi_open=True), hint="")
+    nesterov: bool = setting(False, "SGD's Nesterov momentum", label="nesterov", resume=True, check=flag, hint="",
+                             details="the presets: True")
+    weight_decay: float = setting(5e-4, "L2 penalty per step (coupled; decoupled for \"adamw\")",
+                                  label="weight decay", resume=True, check=number(0, 1), hint="",
+                                  details="the depth lab: the paper's 1e-4")
+    scheduler: str = setting("none", "lr schedule", label="lr schedule", resume=True,
+                             check=lambda name, v: canonical_scheduler(v),
+                             hint="none (constant lr) | step | multistep | cosine | onecycle | cyclic",
+                             details='"none" (constant), "step" (x gamma every step_size epochs), "multistep" (x gamma '
+                                     'at milestones), "cosine" (to 0, per batch), "onecycle" (warm-up over 30% of the '
+                                     'steps, then down, per batch), "cyclic" (triangular between lr/10 and lr, two '
+                                     'cycles); task 2 compares them')
+    milestones: list = setting(None, 'epochs after which "multistep" multiplies the lr by gamma', unit="epochs",
+                               label="lr schedule", resume=True, check=_milestones,
+                               hint="None: 81 and 122 of 164, scaled to epochs",
+                               details="None: 50% and 75% of the epochs (the depth study: the paper's 81/122 of 164, "
+                                       "scaled)")
+    gamma: float = setting(0.1, "lr factor at each step/milestone", label="lr schedule", resume=True,
+                           check=number(0, 1, lo_open=True), hint="lr factor at each milestone")
+    step_size: int = setting(None, 'epochs between the drops of "step"', unit="epochs", label="lr schedule",
+                             resume=True, check=whole(1, optional=True), details="None: a third of the epochs")
+    warmup_steps: int = setting(0, "the first optimizer steps at a tenth of lr, then lr", unit="batches",
+                                label="lr schedule", resume=True, check=whole(0),
+                                details="He et al.'s warm-up of ResNet-110 (0.01 for about 400 iterations, \"until "
+                                        "the training error is below 80%\", then 0.1; the depth study turns it on at "
+                                        "110 layers); 0: none. With \"none\", \"step\" or \"multistep\" (\"onecycle\" "
+                                        "warms up by itself)")
+    augment: object = setting(True, "training augmentation", label="augmentation", resume=True,
+                              check=lambda name, v: as_augment(v),
+                              hint='True: random crop (4-pixel padding) + flip | "flip": flip only | False',
+                              details='True: random crop (4-pixel zero padding) + horizontal flip (the handout\'s); '
+                                      '"flip": flip only (task 1\'s recipe); False: none (task 2\'s augmentation '
+                                      'ablation)')
+    freeze_epochs: int = setting(0, "epochs during which only the classifier head trains", unit="epochs",
+                                 label="frozen-backbone epochs", resume=True, check=whole(0), shown_off=False,
+                                 hint="pretrained runs: train only the new head for the first k epochs",
+                                 details="the transfer lab's pretrained runs")
+    label_smoothing: float = setting(0.0, "cross-entropy label smoothing", unit="a fraction", label="label smoothing",
+                                     resume=True, check=number(0, 1, hi_open=True), hint="0: plain cross-entropy")
+    class_weights: list = setting(None, "the per-class loss weights fit trains with (fit fills it in)", init=False,
+                                  label="class weights", resume=True)
+    teacher: str = setting(None, "knowledge distillation (Hinton et al. 2015): a run folder (or a labkit model "
+                                 "checkpoint) whose best model's predictions the model learns from too",
+                           label="distillation teacher", check=_teacher,
+                           details="a resume compares it by what it is (teacher_record). Task 1's notebook: "
+                                   "teacher_model=\"resnet20\" trains one first and passes its folder")
+    distill_alpha: float = setting(0.7, "the share of the loss that matches the teacher (the rest: cross-entropy "
+                                        "with the labels)", unit="a fraction", label="loss", resume=True,
+                                   check=number(0, 1))
+    distill_temperature: float = setting(4.0, "the softmax temperature both are compared at (the loss is scaled by "
+                                              "its square)", label="loss", resume=True,
+                                         check=number(0, lo_open=True))
+    teacher_record: dict = setting(None, "the distillation teacher as what it is (its checkpoint's SHA-256, model, "
+                                         "epochs, data; fit fills it in)", init=False)
+
+    seed: int = setting(0, "one seed for the split, the initialization, the data order and the augmentation",
+                        label="seed", resume=True, check=whole(0),
+                        hint="train/validation split, initialization, data order, augmentation")
+    test_flip: bool = setting(False, "the test accuracy (final and tracked) averages each image with its mirror image",
+                              label="test-time flips", check=flag,
+                              hint="True: the test accuracy averages each test image with its mirror image",
+                              details="task 1's recipe: True")
+    test_shift: int = setting(0, "the test accuracy (final and tracked) also averages each image moved by this many "
+                                 "pixels up, down, left and right", unit="pixels", label="test-time shifts",
+                              check=_test_shift, shown_off=False,
+                              hint="1: also its copies moved 1 pixel up/down/left/right (10 views with test_flip)",
+                              details="reflect-filled edges; with test_flip each view mirrored too: 10 views at 1; "
+                                      "0: none (task 1's recipe: 1)")
+    track_test: bool = setting(False, "also measure the test set after every epoch",
+                               label="test error tracked per epoch", check=flag, shown_off=False,
+                               details="the depth lab's test-error curves. Model selection uses the validation "
+                                       "split only")
+    device: str = setting("auto", "where it trains", label="device", hint="auto | cuda | cpu",
+                          details='"auto" (the GPU if there is one), "cuda", "cuda:1", "cpu"')
+    amp: str = setting("auto", "precision", label="precision", check=_amp,
+                       hint="auto (bf16 or fp16 + grad scaler on a GPU) | bf16 | fp16 | off",
+                       details='"auto" (bf16 on GPUs of compute capability >= 8 and on CPUs with native bf16, fp16 + '
+                               'GradScaler on a T4/V100, else fp32), "bf16", "fp16" (on the CPU: the T4\'s road, '
+                               'slow), "off"')
+    channels_last: object = setting("auto", "memory format", check=_channels_last,
+                                    details='"auto" (on CUDA and oneDNN CPUs), True, False')
+    compile: bool = setting(False, "torch.compile the model", check=flag,
+                            details="first epoch much slower; for long runs on a GPU")
+    eval_batch_size: int = setting(None, "images per evaluation batch", unit="images", check=whole(1, optional=True),
+                                   details="None: 1,000 at 32x32, scaled by the image area (20 at 224x224)")
+    model_kwargs: dict = setting({}, "the model's own options", label="model options", resume=True, shown_off=False,
+                                 details='e.g. {"option": "B"} (ResNet shortcuts), {"dropout": 0.25}, '
+                                         '{"weights": "imagenet"} (the transfer lab)')
 
     def validate(self):
-        check_model_name(self.model)
-        self.epochs = as_int("epochs", self.epochs, 1)
-        self.batch_size = as_int("batch_size", self.batch_size, 1)
-        if self.eval_batch_size is not None:
-            self.eval_batch_size = as_int("eval_batch_size", self.eval_batch_size, 1)
-        self.seed = as_int("seed", self.seed, 0)
-        self.lr = as_float("lr", self.lr, 0, lo_open=True)
-        self.momentum = as_float("momentum", self.momentum, 0, hi=1, hi_open=True)
-        self.weight_decay = as_float("weight_decay", self.weight_decay, 0, hi=1)
-        self.gamma = as_float("gamma", self.gamma, 0, lo_open=True, hi=1)
-        self.label_smoothing = as_float("label_smoothing", self.label_smoothing, 0, hi=1, hi_open=True)
-        self.nesterov = as_bool("nesterov", self.nesterov)
-        self.augment = as_augment(self.augment)
-        self.compile = as_bool("compile", self.compile)
-        self.track_test = as_bool("track_test", self.track_test)
-        self.test_flip = as_bool("test_flip", self.test_flip)
-        self.test_shift = as_int("test_shift", self.test_shift, 0)
-        if self.test_shift > 8:
-            raise ConfigError(f"test_shift={self.test_shift} moves a test image by more pixels than the training crops "
-                              f"(4): use 0 (none), 1 or 2.")
-        self.freeze_epochs = as_int("freeze_epochs", self.freeze_epochs, 0)
-        self.distill_alpha = as_float("distill_alpha", self.distill_alpha, 0, hi=1)
-        self.distill_temperature = as_float("distill_temperature", self.distill_temperature, 0, lo_open=True)
-        if self.teacher in ("", False):
-            self.teacher = None
-        if self.teacher is not None and not isinstance(self.teacher, (str, os.PathLike)):
-            raise ConfigError(f"teacher must be a run folder (or a .pth model checkpoint), got {self.teacher!r}")
-        self.teacher = None if self.teacher is None else os.path.expanduser(os.fspath(self.teacher))
-        opt = str(self.optimizer).lower()
-        if opt not in OPTIMIZERS:
-            raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
-        self.optimizer = opt
-        self.scheduler = canonical_scheduler(self.scheduler)
-        if self.nesterov and (opt != "sgd" or self.momentum == 0):
+        """Each setting checked by its declaration, then the settings that depend on each other; returns self."""
+        for name, s, _ in declared(type(self), lambda s: s.check is not None):
+            setattr(self, name, s.check(name, getattr(self, name)))
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov=True needs optimizer='sgd' with momentum > 0.")
-        if self.step_size is not None:
-            self.step_size = as_int("step_size", self.step_size, 1)
-        self.warmup_steps = as_int("warmup_steps", self.warmup_steps, 0)
-        if self.milestones is not None:
-            if isinstance(self.milestones, str):
-                self.milestones = [s for s in self.milestones.replace("[", "").replace("]", "").split(",") if s.strip()]
-            if not isinstance(self.milestones, (list, tuple)):
-                raise ConfigError(f"milestones must be a list of epochs such as [81, 122], got {self.milestones!r}")
-            ms = [as_int("milestones", m, 1) for m in self.milestones]
-            if ms != sorted(ms):
-                raise ConfigError(f"milestones must be increasing, got {ms}")
-            self.milestones = ms
         self._check_schedule_settings()
-        amp = {True: "auto", False: "off", None: "off"}.get(self.amp, self.amp)
-        amp = str(amp).lower()
-        if amp not in AMP_MODES:
-            raise unknown_name("amp mode", self.amp, AMP_MODES)
-        self.amp = amp
-        if self.channels_last != "auto":
-            self.channels_last = as_bool("channels_last", self.channels_last)
         check_model_kwargs(self.model, self.model_kwargs)
         resolve_device(self.device)  # an unknown or absent device fails here, before any folder or data
+        self._checked = self._given()  # what was checked: a setting changed afterwards is checked again
         return self
+
+    def _given(self):
+        return copy.deepcopy({name: getattr(self, name) for name in self.field_names()})
+
+    def is_checked(self):
+        """Whether every setting is as :meth:`validate` left it (a checked object needs no second check)."""
+        return getattr(self, "_checked", None) == self._given()
+
+    @classmethod
+    def of_call(cls, model, params, **kw):
+        """The checked settings of a call such as ``fit(model, data, **params)``: ``model`` is a registry name, or
+        settings already checked (a TrainConfig, as from :meth:`from_params`), used as they are (a copy: fit adds
+        its record to it) unless ``params`` change them; ``kw`` as for :meth:`from_params`."""
+        if not isinstance(model, TrainConfig):
+            return cls.from_params(model, params, **kw)
+        if params:
+            return cls.from_params(model.model, {**model._given(), **params}, **kw)
+        settings = replace(model)
+        if not model.is_checked():
+            return settings.validate()
+        settings._checked = model._checked
+        return settings
 
     def _check_schedule_settings(self):
         """Settings of one schedule given to another, or pointing past the last epoch, would change nothing: say so."""
@@ -252,6 +403,9 @@ class TrainConfig:
     def field_names(cls):
         """The parameters (the fields a caller may set)."""
         return [f.name for f in fields(cls) if f.init]
+
+
+RECORDED = tuple(f.name for f in fields(TrainConfig) if not f.init)  # the fields fit fills in (no parameters)
 
 
 def _num(name, value, kind):
@@ -411,24 +565,60 @@ def canonical_normalize(normalize):
     return mode
 
 
-def check_data_params(normalize="computed", norm_ratio=1.0, limit=None, test_limit=None, val_ratio=0.1, seed=0,
-                      data_root="./data"):
-    """The data settings of :func:`labkit.load_cifar10`, checked without reading any data.
+def _data_root(name, value):
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"data_root must be a folder path (text), got {value!r}; e.g. data_root='./data'")
+    return os.path.expanduser(os.fspath(value))
 
-    Returns them canonical (``norm_ratio`` is 1.0 unless ``normalize='computed'``). Counts
-    larger than the data set are caught when it is read.
-    """
-    if not isinstance(data_root, (str, os.PathLike)):
-        raise ConfigError(f"data_root must be a folder path (text), got {data_root!r}; e.g. data_root='./data'")
-    mode = canonical_normalize(normalize)
-    ratio = as_float("norm_ratio", norm_ratio, 0, hi=1, lo_open=True)
-    val_ratio = as_float("val_ratio", val_ratio, 0, hi=1, hi_open=True)
-    if val_ratio == 0:
+
+def _val_ratio(name, value):
+    ratio = as_float(name, value, 0, hi=1, hi_open=True)
+    if ratio == 0:
         raise ConfigError(NO_VALIDATION)
-    return {"normalize": mode, "norm_ratio": ratio if mode == "computed" else 1.0,
-            "limit": as_count("limit", limit), "test_limit": as_count("test_limit", test_limit),
-            "val_ratio": val_ratio, "seed": as_int("seed", seed, 0),
-            "data_root": os.path.expanduser(os.fspath(data_root))}
+    return ratio
+
+
+@document
+@dataclass
+class DataConfig:
+    """The data settings of :func:`labkit.load_cifar10` (and the studies), each declared once like
+    :class:`TrainConfig`'s; :func:`check_data_params` checks them without reading any data. The settings:"""
+
+    normalize: str = setting("computed", "input normalization", label="normalization",
+                             check=lambda name, v: canonical_normalize(v),
+                             hint="off | fixed | computed (per-channel mean/std of the training split)",
+                             details='"off", "fixed" (the usual CIFAR-10 mean/std) or "computed" (per-channel '
+                                     'mean/std of the training split); task 2 compares them')
+    norm_ratio: float = setting(1.0, "share of the training images the mean/std is computed from", unit="a fraction",
+                                label="normalization", check=number(0, 1, lo_open=True),
+                                details='with normalize="computed" (else 1.0)')
+    limit: int = setting(None, "use only this many training images (quick runs)", unit="images",
+                         label="image limit (quick run)", check=lambda name, v: as_count(name, v),
+                         hint="use only this many training images for quick runs; None: all", details="None: all")
+    test_limit: int = setting(None, "use only this many test images", unit="images",
+                              label="test image limit (quick run)", check=lambda name, v: as_count(name, v),
+                              hint="use only this many test images; None: all", details="None: all")
+    val_ratio: float = setting(0.1, "share of the training images held out for validation (model selection)",
+                               unit="a fraction", label="validation share", check=_val_ratio)
+    seed: int = setting(0, "the train/validation split's seed (the training's seed)", check=whole(0), hint="")
+    data_root: str = setting("./data", "the folder CIFAR-10 is read from (downloaded into if missing)",
+                             check=_data_root,
+                             hint='CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"')
+
+    def validate(self):
+        """Each setting checked by its declaration; ``norm_ratio`` is 1.0 unless ``normalize='computed'``."""
+        for name, s, _ in declared(type(self), lambda s: s.check is not None):
+            setattr(self, name, s.check(name, getattr(self, name)))
+        if self.normalize != "computed":
+            self.norm_ratio = 1.0
+        return self
+
+
+def check_data_params(*args, **params):
+    """The data settings of :func:`labkit.load_cifar10` (:class:`DataConfig`'s, in its order), checked without
+    reading any data; returns them canonical as a dict. Counts larger than the data set are caught when it is
+    read."""
+    return asdict(DataConfig(*args, **params).validate())
 
 
 # ---- where runs go (fit's run_dir and run_name) ----------------------------------------------------------

@@ -136,6 +136,7 @@ class PlannedRun:
     params: dict
     data_key: tuple
     path: str
+    settings: object  # the checked TrainConfig of model and params: fit and the estimate take it as it is
 
 
 def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, start_over=False, progress=True,
@@ -220,7 +221,7 @@ def plan_variants(variants, base, data_common, exp_dir, resume, start_over=False
         except ConfigError as e:
             raise ConfigError(f"configuration {c.name!r}: {e}") from None
         planned = PlannedRun(c, cfg.model, params, (data["normalize"], data["norm_ratio"]),
-                             os.path.join(exp_dir, c.name))
+                             os.path.join(exp_dir, c.name), cfg)
         if resume and os.path.exists(planned.path) and os.listdir(planned.path):
             keys = () if given else ("normalize", "limit", "val_ratio", "seed") + (
                 ("norm_ratio",) if data["normalize"] == "computed" else ())
@@ -301,7 +302,7 @@ def _estimate(plan, cache):
     for p in plan:
         status = run_status(p.path) if os.path.isdir(p.path) else "not started"
         if status not in ("finished", "diverged"):
-            cfg = TrainConfig.from_params(p.model, p.params)
+            cfg = p.settings
             todo.append((cfg, cache[p.data_key], cfg.epochs - epochs_done(p.path)))
     return estimate_runs(todo)
 
@@ -321,9 +322,9 @@ def _train_variant(planned, i, n, cache, exp_dir, start_over, progress, verbose)
     stopped, status = stop_line(path), "finished"
     if stopped is None:
         try:
-            res = fit(planned.model, cache[planned.data_key], run_dir=exp_dir, run_name=c.name,
+            res = fit(planned.settings, cache[planned.data_key], run_dir=exp_dir, run_name=c.name,
                       resume=os.path.isdir(path), start_over=start_over and os.path.isdir(path), progress=progress,
-                      verbose=verbose, **planned.params)
+                      verbose=verbose)
         except NonFiniteLossError as e:
             stopped = f"Stopped: {e}"
     if stopped is not None:

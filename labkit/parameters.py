@@ -8,26 +8,80 @@ those calls :func:`notebook_parameters`, which finds both in the kernel's input 
   included), in the cell's order, without the notebook typing a name twice;
 - a name papermill passed that the parameter cell does not have (``-p learning_rate 0.1`` for ``lr``) stops
   the notebook, naming the closest parameter, instead of being ignored;
-- every value is checked (the training settings, the data settings, the yes/no switches) before anything is
-  downloaded or trained.
+- every value is checked by its declaration (the training and data settings of labkit.config, the notebooks' own
+  options of :class:`NotebookOptions`) before anything is downloaded or trained.
 
 The :class:`Params` it returns is a dict with ``of(function)`` (the parameters a labkit function takes).
 """
 import ast
 import difflib
 import inspect
+from dataclasses import dataclass, fields
 
-from .config import TrainConfig, as_bool, as_int, as_list, check_data_params, check_run_location
+from . import config
+from .config import DataConfig, as_int, as_list, check_run_location, declared, document, flag, setting
 from .errors import ConfigError
 from .models import check_model_name
 
 MARK = "# Parameters (papermill"   # the first line of every lab notebook's parameter cell
 INJECTED = "# Parameters\n"        # the first line of the cell papermill injects after it
-FLAGS = ("download", "resume", "start_over", "progress")
-LISTS = {"models": str, "depths": int, "preact_depths": int, "kinds": str, "ablations": str, "lr_values": float,
-         "schedulers": str}
-INTS = {"teacher_epochs": 1, "image_size": 1, "num_workers": 0, "minority_repeat": 1}  # other whole numbers: minimum
 PLACEHOLDER_MODEL = "simplecnn"     # checks the training settings of notebooks that pick models otherwise
+
+
+def listed(item):
+    """A list check (papermill may pass a list as text: "[20, 56]"); None stays None."""
+    return lambda name, v: None if v is None else as_list(name, v, item)
+
+
+def at_least(lo):
+    return lambda name, v: as_int(name, v, lo)
+
+
+def _models(name, value):
+    value = listed(str)(name, value)
+    for m in value or []:
+        check_model_name(m)
+    return value
+
+
+def _teacher_model(name, value):
+    if value:  # task 1's distillation teacher
+        check_model_name(value)
+    return value
+
+
+@document
+@dataclass
+class NotebookOptions:
+    """The lab notebooks' own parameters (beside :class:`labkit.config.TrainConfig`'s and
+    :class:`labkit.config.DataConfig`'s), declared like theirs; the defaults are the notebooks'. The options:"""
+
+    download: bool = setting(True, "download CIFAR-10 into data_root if it is missing", check=flag,
+                             hint="False: fail with a clear message instead of downloading")
+    models: list = setting(None, "the models a study trains", check=_models, hint="")
+    depths: list = setting(None, "the depth study's depths", check=listed(int), hint="")
+    preact_depths: list = setting(None, "the depths of the pre-activation bonus", check=listed(int), hint="")
+    kinds: list = setting(None, "the depth study's kinds of net (plain, resnet)", check=listed(str), hint="")
+    ablations: list = setting(None, "task 2's studies", check=listed(str), hint="")
+    lr_values: list = setting(None, "task 2's learning-rate study", check=listed(float), hint="")
+    schedulers: list = setting(None, "task 2's schedule study", check=listed(str), hint="")
+    teacher_model: str = setting(None, "task 1's distillation teacher, trained first", check=_teacher_model, hint="")
+    teacher_epochs: int = setting(30, "the teacher's epochs", unit="epochs", check=at_least(1), hint="")
+    image_size: int = setting(224, "the transfer models' input size", unit="pixels", check=at_least(1), hint="")
+    num_workers: int = setting(2, "data-loading processes (transfer lab)", check=at_least(0), hint="")
+    minority_repeat: int = setting(2, "how often minority images are repeated (transfer lab)", check=at_least(1),
+                                   hint="")
+    run_dir: str = setting("runs", "the folder runs are written to (checked with run_name and experiment)",
+                           hint="in Colab runs/ links to Google Drive (the setup cell's runs_on_drive)")
+    run_name: str = setting(None, "the run's folder in run_dir", hint="None: a new folder runs/<model>-<date>-<time>")
+    experiment: str = setting(None, "a study's folder in run_dir", hint="")
+    progress: bool = setting(True, "a progress bar inside each epoch", check=flag,
+                             hint="tqdm bar inside each epoch")
+    resume: bool = setting(True, "reuse finished runs, continue an interrupted one", check=flag,
+                           hint="reuse finished runs, continue an interrupted one")
+    start_over: bool = setting(False, "with resume: a run that cannot continue trains again", check=flag,
+                               hint="with resume: a run that cannot continue (last.pth lost) trains again; old files "
+                                    "kept")
 
 
 def _assigned(source):
@@ -116,7 +170,7 @@ class Params(dict):
 
     def train(self):
         """The training settings among them (:class:`labkit.config.TrainConfig` fields)."""
-        return {k: v for k, v in self.items() if k in TrainConfig.field_names() and k != "model"}
+        return {k: v for k, v in self.items() if k in config.TrainConfig.field_names() and k != "model"}
 
     def of(self, *functions, train=False):
         """The parameters the named arguments of ``functions`` take (``train``: and the training settings)."""
@@ -128,31 +182,23 @@ class Params(dict):
         return {k: v for k, v in self.items() if k not in names}
 
     def check(self):
-        """Every value checked (a ConfigError names the first bad one) and made canonical where labkit has a
-        canonical form (numbers from papermill text, scheduler aliases...)."""
+        """Every value checked by its declaration (a ConfigError names the first bad one) and made canonical where
+        labkit has a canonical form (numbers from papermill text, scheduler aliases...): the notebook's options
+        (:class:`NotebookOptions`), the run folder, the training settings (:class:`labkit.config.TrainConfig`), the
+        data settings (:class:`labkit.config.DataConfig`)."""
         if "model" in self:
             check_model_name(self["model"])
-        for name, item in LISTS.items():  # papermill may pass a list as text: "[20, 56]"
-            if name in self and self[name] is not None:
-                self[name] = as_list(name, self[name], item)
-        for m in self.get("models") or []:
-            check_model_name(m)
-        if self.get("teacher_model"):  # task 1's distillation teacher
-            check_model_name(self["teacher_model"])
-        for name, lo in INTS.items():
+        for name, s, _ in declared(NotebookOptions, lambda s: s.check is not None):
             if name in self:
-                self[name] = as_int(name, self[name], lo)
+                self[name] = s.check(name, self[name])
         self._check_run_location()
-        cfg = TrainConfig.from_params(self.get("model") or PLACEHOLDER_MODEL, self.train())
+        cfg = config.TrainConfig.from_params(self.get("model") or PLACEHOLDER_MODEL, self.train())
         for k in self.train():
             self[k] = getattr(cfg, k)
-        data = {k: self[k] for k in inspect.signature(check_data_params).parameters if k in self}
+        data = {f.name: self[f.name] for f in fields(DataConfig) if f.name in self}
         if data:
-            checked = check_data_params(**data)
+            checked = config.check_data_params(**data)
             self.update({k: checked[k] for k in data if k not in ("limit", "test_limit")})
-        for k in FLAGS:
-            if k in self:
-                self[k] = as_bool(k, self[k])
         return self
 
     def _check_run_location(self):

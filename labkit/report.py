@@ -246,52 +246,47 @@ def describe_loss(config):
 
 
 def _hyperparameters(config):
-    """(setting, value) pairs of one run, in the order a report lists them."""
-    c = config
-    d = c.get("data") or {}
+    """(setting, value) pairs of one run, in the order a report lists them: one row per report label of the declared
+    settings (labkit.config: the training settings, then the data's; read at each call, so a setting declared later
+    has its row), each with what the run recorded beside it (its size, the sampler, mean/std, split, torch)."""
+    from . import config as declarations  # the module, not its names: a setting declared later counts too
+
+    c, d = config, config.get("data") or {}
     sgd = c.get("optimizer") == "sgd"
-    norm = d.get("normalize")
-    if norm == "computed":
-        norm = f"mean/std of {_fmt(d.get('norm_ratio', 1.0) * 100)}% of the training split"
-    elif norm == "fixed":
-        norm = "the usual CIFAR-10 mean/std"
-    rows = [
-        ("model", c.get("model")),
-        ("model options", c.get("model_kwargs") or None),
-        ("parameters", f"{c['params']:,}" if isinstance(c.get("params"), int) else c.get("params")),
-        ("epochs", c.get("epochs")),
-        ("batch size", c.get("batch_size")),
-        ("optimizer", c.get("optimizer")),
-        ("learning rate", c.get("lr")),
-        ("lr schedule", describe_schedule(c)),
-        ("momentum", c.get("momentum") if sgd else None),
-        ("nesterov", c.get("nesterov") if sgd else None),
-        ("weight decay", c.get("weight_decay")),
-        ("label smoothing", c.get("label_smoothing")),
-        ("augmentation", {"flip": "horizontal flip"}.get(c.get("augment"), "random crop + horizontal flip" if d.get(
-            "image_size") else "random crop (pad 4) + horizontal flip") if c.get("augment") else "none"),
-        ("frozen-backbone epochs", c.get("freeze_epochs") or None),
-        ("class weights", c.get("class_weights")),
-        ("sampler", c.get("sampler")),
-        ("normalization", norm),
-        ("mean", d.get("mean") if d.get("normalize") != "off" else None),
-        ("std", d.get("std") if d.get("normalize") != "off" else None),
-        ("train / val / test images", f"{d['train']:,} / {d['val']:,} / {d['test']:,}"
-         if all(k in d for k in ("train", "val", "test")) else None),
-        ("image limit (quick run)", d.get("limit")),
-        ("validation share", d.get("val_ratio")),
-        ("seed", c.get("seed")),
-        ("loss", describe_loss(c)),
-        ("distillation teacher", os.path.basename(os.path.normpath(c["teacher"])) if c.get("teacher") else None),
-        ("model selection", "best validation accuracy"),
-        ("test-time flips", "yes: each test image averaged with its mirror image" if c.get("test_flip") else "no"),
-        ("test-time shifts", f"{c['test_shift']} pixel(s) up, down, left and right, each view averaged"
-         if c.get("test_shift") else None),
-        ("test error tracked per epoch", c.get("track_test") or None),
-        ("device", c.get("device")),
-        ("precision", c.get("precision") or c.get("amp_dtype")),  # "fp16 + GradScaler" on a T4
-        ("torch", c.get("torch")),
-    ]
+    norm = {"computed": f"mean/std of {_fmt(d.get('norm_ratio', 1.0) * 100)}% of the training split",
+            "fixed": "the usual CIFAR-10 mean/std"}.get(d.get("normalize"), d.get("normalize"))
+    crop = "random crop + horizontal flip" if d.get("image_size") else "random crop (pad 4) + horizontal flip"
+    described = {  # rows that say more than one setting's value
+        "lr schedule": describe_schedule(c),  # with the milestones/step size fit used and the warm-up
+        "momentum": c.get("momentum") if sgd else None,
+        "nesterov": c.get("nesterov") if sgd else None,
+        "augmentation": {"flip": "horizontal flip"}.get(c.get("augment"), crop) if c.get("augment") else "none",
+        "loss": describe_loss(c),  # cross-entropy, or the distillation loss with its alpha and temperature
+        "distillation teacher": os.path.basename(os.path.normpath(c["teacher"])) if c.get("teacher") else None,
+        "test-time flips": "yes: each test image averaged with its mirror image" if c.get("test_flip") else "no",
+        "test-time shifts": f"{c['test_shift']} pixel(s) up, down, left and right, each view averaged"
+        if c.get("test_shift") else None,
+        "precision": c.get("precision") or c.get("amp_dtype"),  # "fp16 + GradScaler" on a T4
+        "normalization": norm,
+    }
+    recorded = {  # what the run recorded that is no setting, after the row it belongs with
+        "model": [("parameters", f"{c['params']:,}" if isinstance(c.get("params"), int) else c.get("params"))],
+        "class weights": [("sampler", c.get("sampler"))],
+        "loss": [("model selection", "best validation accuracy")],
+        "precision": [("torch", c.get("torch"))],
+        "normalization": [("mean", d.get("mean") if d.get("normalize") != "off" else None),
+                          ("std", d.get("std") if d.get("normalize") != "off" else None),
+                          ("train / val / test images", f"{d['train']:,} / {d['val']:,} / {d['test']:,}"
+                           if all(k in d for k in ("train", "val", "test")) else None)],
+    }
+    rows, seen = [], set()
+    for values, cls in ((c, declarations.TrainConfig), (d, declarations.DataConfig)):
+        for name, s, _ in declarations.declared(cls, lambda s: s.label):
+            if s.label in seen:  # a row several settings share (the schedule, the loss) is written once
+                continue
+            value = described[s.label] if s.label in described else values.get(name)
+            rows += [(s.label, value if value or s.shown_off else None), *recorded.get(s.label, [])]
+            seen.add(s.label)
     return rows
 
 

@@ -322,7 +322,7 @@ def epoch_line(train_loss, train_acc, val_loss, val_acc):
 def _settings(model, data, class_weights, params, teacher_plan=None):
     """(cfg, placement, loss weights, teacher): the call's settings checked, with what fit records beyond the
     parameters (the loss weights, the teacher as what it is) put into cfg, before any folder or data."""
-    cfg = TrainConfig.from_params(model, params)
+    cfg = TrainConfig.of_call(model, params)  # model: a registry name or checked settings (a TrainConfig)
     if data is None or not hasattr(data, "loader"):
         raise ConfigError("fit needs data=labkit.load_cifar10(...) (or another data object with .loader()).")
     place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)

@@ -7,9 +7,12 @@
 
 A source is a Python file in jupytext's "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` a
 Markdown cell (its lines commented), ``tags=["..."]`` after either gives the cell's tags. So the cells' code is
-real code, read by a linter and a reader as it is. The one code cell ``labkit_setup(...)`` stands for the setup
-cell, written here: notebooks/setup_cell.py (pip installs labkit from its one source; it runs before labkit can
-be imported) and then labkit's own setup (labkit.notebook.setup: Drive, runs and data on Drive, the GPU line).
+real code, read by a linter and a reader as it is. In the cell tagged ``parameters`` the line
+``labkit_parameters(name=value, ...)`` stands for the parameters every lab notebook shares, written here with the
+comments their declarations give (labkit.config, labkit.parameters): see :func:`expand_parameters`. The one code
+cell ``labkit_setup(...)`` stands for the setup cell, written here: notebooks/setup_cell.py (pip installs labkit from
+its one source; it runs before labkit can be imported) and then labkit's own setup (labkit.notebook.setup: Drive,
+runs and data on Drive, the GPU line).
 """
 import argparse
 import ast
@@ -25,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SRC = os.path.join(HERE, "src")
 REPO_FILE = os.path.join(HERE, "labkit_repo.txt")  # the course's labkit git URL: the one place it is set
+sys.path[:0] = [] if ROOT in sys.path else [ROOT]  # labkit (the declarations of the parameters) from this checkout
 SETUP_CODE = os.path.join(HERE, "setup_cell.py")  # the setup cell's install_labkit (real code: linted, tested)
 
 LAB_METADATA = {
@@ -115,6 +119,78 @@ def _setup_call(source):
     return None
 
 
+# ---- the lab notebooks' parameter cell: one shared block, its comments from the settings' declarations -----------
+# A source's parameter cell may hold the stand-in ``labkit_parameters(name=value, ...)``: it becomes the shared block,
+# one plain assignment per line (papermill injects after it as before), each commented with its declaration's hint
+# (labkit.config.TrainConfig / DataConfig, labkit.parameters.NotebookOptions). The block has the SHARED names, the
+# stand-in's keywords and the names of ORDER the cell assigns itself (its own line, own comment kept), in ORDER's order;
+# a value is the stand-in's, else LAB_VALUES', else the declared default.
+ORDER = ("data_root", "download", "model", "models", "depths", "kinds", "shortcut", "preact_depths", "epochs",
+         "milestones", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "gamma",
+         "label_smoothing", "augment", "test_flip", "test_shift", "teacher_model", "teacher_epochs", "distill_alpha",
+         "distill_temperature", "normalize", "norm_ratio", "val_ratio", "seed", "device", "amp", "run_dir", "limit",
+         "test_limit", "progress", "run_name", "experiment", "resume", "start_over")
+SHARED = ("data_root", "download", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler",
+          "normalize", "norm_ratio", "augment", "val_ratio", "seed", "device", "amp", "run_dir", "limit", "test_limit",
+          "progress", "resume", "start_over")
+LAB_VALUES = {"epochs": "30"}  # the labs' values where they are not the library's defaults (as source text)
+COMMENT_AT = 26  # the column the comments start at
+
+
+def declarations():
+    """{name: (Setting, default)} of every declared parameter of a lab notebook."""
+    from labkit import config, parameters
+
+    found = {}
+    for cls in (parameters.NotebookOptions, config.DataConfig, config.TrainConfig):  # the training's last: it wins
+        found.update({name: (s, default) for name, s, default in config.declared(cls)})
+    return found
+
+
+def parameter_line(name, value, setting):
+    """``name = value  # hint`` (no comment where the declaration has none)."""
+    hint = setting.meaning if setting.hint is None else setting.hint
+    code = f"{name} = {value}"
+    return f"{code:<{COMMENT_AT - 1}} # {hint}" if hint else code
+
+
+def _text(value):
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def shared_block(keywords, own):
+    """The lines of the shared block: ``keywords`` {name: value as source text}, ``own`` {name: the cell's line}."""
+    declared = declarations()
+    unknown = sorted(set(keywords) - set(declared))
+    assert not unknown, f"labkit_parameters() got {unknown}: no declared parameter (labkit.config, labkit.parameters)"
+    lines = []
+    for name in ORDER + tuple(k for k in keywords if k not in ORDER):  # a setting ORDER lacks: at the end
+        if name in own:
+            lines.append(own[name])
+        elif name in keywords or name in SHARED:
+            value = keywords.get(name, LAB_VALUES.get(name))
+            lines.append(parameter_line(name, value or _text(declared[name][1]), declared[name][0]))
+    return lines
+
+
+def expand_parameters(source):
+    """A parameter cell's source with its ``labkit_parameters(...)`` stand-in written out (unchanged without one)."""
+    tree, lines = ast.parse(source), source.split("\n")
+    calls = [s for s in tree.body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
+             and getattr(s.value.func, "id", None) == "labkit_parameters"]
+    if not calls:
+        return source
+    call = calls[0].value
+    keywords = {k.arg: ast.get_source_segment(source, k.value) for k in call.keywords}
+    own = {s.targets[0].id: s for s in tree.body if isinstance(s, ast.Assign) and len(s.targets) == 1
+           and isinstance(s.targets[0], ast.Name) and s.targets[0].id in ORDER}
+    moved = {i for s in own.values() for i in range(s.lineno - 1, s.end_lineno)}
+    block = shared_block(keywords, {n: "\n".join(lines[s.lineno - 1:s.end_lineno]) for n, s in own.items()})
+    keep = [line for i, line in enumerate(lines[:calls[0].lineno - 1]) if i not in moved]
+    after = [line for i, line in enumerate(lines) if i >= calls[0].end_lineno and i not in moved]
+    return "\n".join(keep + block + after)
+
+
 def build(name, repo=None):
     """The notebook ``name`` (a key of NOTEBOOKS) as the text of its .ipynb file."""
     source, meta = NOTEBOOKS[name]
@@ -127,7 +203,7 @@ def build(name, repo=None):
         if kw is not None:
             cell = nbformat.v4.new_code_cell(setup_cell(repo=repo, **kw))
         elif cell.cell_type == "code":
-            cell = nbformat.v4.new_code_cell(cell.source)
+            cell = nbformat.v4.new_code_cell(expand_parameters(cell.source) if "parameters" in tags else cell.source)
         else:
             cell = nbformat.v4.new_markdown_cell(cell.source)
         if tags:

@@ -10,9 +10,7 @@ from .layout import BEST
 
 
 # Hyper-parameters that must match for a run to be resumed.
-RESUME_KEYS = ("model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-               "scheduler", "milestones", "gamma", "step_size", "warmup_steps", "label_smoothing", "augment", "seed",
-               "model_kwargs", "freeze_epochs", "distill_alpha", "distill_temperature", "class_weights")
+RESUME_KEYS = TrainConfig.RESUME_KEYS  # the settings declared resume=True (labkit.config)
 # the distillation teacher is compared by what it is (:func:`_teacher_diff`): these entries of its record
 TEACHER_KEYS = ("sha256", "model", "num_classes", "epochs", "seed", "data_digest", "normalize")
 # what a record from before a setting existed holds for it: the setting's default

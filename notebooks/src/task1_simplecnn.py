@@ -11,36 +11,14 @@ labkit_setup()
 
 # %% tags=["parameters"]
 # Parameters (papermill: -p name value). Defaults are the lab's settings.
-data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"
-download = True           # False: fail with a clear message instead of downloading
+labkit_parameters(nesterov=True, scheduler="onecycle", label_smoothing=0.0, test_flip=True, test_shift=0, run_name=None)
 model = "simplecnn"       # the handout's net; "simplecnn_k7": the same layers with 7x7 kernels (146,314 parameters)
-epochs = 30
-batch_size = 128
-optimizer = "sgd"         # sgd | adam | adamw
 lr = 0.05                 # the one-cycle schedule's peak (it warms up from lr/25 over the first 30% of the steps)
-momentum = 0.9
-nesterov = True
-weight_decay = 0.0005
-scheduler = "onecycle"    # none (constant lr) | step | multistep | cosine | onecycle | cyclic
-label_smoothing = 0.0     # 0: plain cross-entropy
 augment = "flip"          # True: random crop (4-pixel padding) + flip | "flip": flip only | False
-test_flip = True          # True: the test accuracy averages each test image with its mirror image
-test_shift = 0            # 1: also its copies moved 1 pixel up/down/left/right (10 views with test_flip)
 teacher_model = None      # "resnet20": knowledge distillation (a ResNet-20 trained first, for teacher_epochs with
 teacher_epochs = 30       #   the depth lab's fast recipe; SimpleCNN then learns from its predictions too; the net
 distill_alpha = 0.7       #   stays the table's): distill_alpha of the loss matches the teacher's predictions
 distill_temperature = 4.0 #   softened at distill_temperature
-normalize = "computed"    # off | fixed | computed (per-channel mean/std of the training split)
-norm_ratio = 1.0          # share of the training images the mean/std is computed from
-val_ratio = 0.1           # share of the training images held out for validation (model selection)
-seed = 0                  # train/validation split, initialization, data order, augmentation
-device = "auto"           # auto | cuda | cpu
-amp = "auto"              # auto (bf16 or fp16 + grad scaler on a GPU) | bf16 | fp16 | off
-run_dir = "runs"          # in Colab runs/ links to Google Drive (the setup cell's runs_on_drive)
-limit = None              # use only this many training images for quick runs; None: all
-test_limit = None         # use only this many test images; None: all
-progress = True           # tqdm bar inside each epoch
-run_name = None           # None: a new folder runs/<model>-<date>-<time>
 resume = False            # True: continue run_name (or this model's latest interrupted run in run_dir)
 start_over = False        # with resume: start that run (again) at epoch 1 if it cannot be found or continued
 

@@ -17,35 +17,14 @@ labkit_setup()
 
 # %% tags=["parameters"]
 # Parameters (papermill: -p name value). Defaults are the lab's settings.
-data_root = "./data"      # CIFAR-10 is downloaded here if missing; offline: "../shared/data/cifar10-subset"
-download = True           # False: fail with a clear message instead of downloading
+labkit_parameters(lr=0.1, weight_decay=1e-4, scheduler="multistep", gamma=0.1)
 depths = [20, 56]         # of 20, 32, 44, 56, 110 (the paper's figure 6: 20 and 56)
 kinds = ["plain", "resnet"]
 shortcut = "A"            # A: zero-padding identity (the paper's CIFAR choice) | B: 1x1 projection
 preact_depths = []        # bonus: pre-activation vs original ResNet at these depths, e.g. [56] ([]: none)
 epochs = 82               # the paper's 164 halved (its lr drops at 81/122 scaled to 41/61)
 milestones = None         # None: 81 and 122 of 164, scaled to epochs
-batch_size = 128
-optimizer = "sgd"
-lr = 0.1
-momentum = 0.9
-weight_decay = 1e-4
-scheduler = "multistep"
-gamma = 0.1               # lr factor at each milestone
-normalize = "computed"    # per-channel mean/std of the training split
-norm_ratio = 1.0
-augment = True            # random crop (4-pixel padding) + horizontal flip
-val_ratio = 0.1           # share of the training images held out for validation (model selection)
-seed = 0                  # train/validation split, initialization, data order, augmentation
-device = "auto"           # auto | cuda | cpu
-amp = "auto"              # auto (bf16 or fp16 + grad scaler on a GPU) | bf16 | fp16 | off
-run_dir = "runs"          # in Colab runs/ links to Google Drive (the setup cell's runs_on_drive)
-limit = None              # use only this many training images for quick runs; None: all
-test_limit = None         # use only this many test images; None: all
-progress = True           # tqdm bar inside each epoch
 experiment = "task3_depth"  # the runs go to run_dir/experiment/<model>
-resume = True             # reuse finished runs, continue an interrupted one
-start_over = False        # with resume: a run that cannot continue (last.pth lost) trains again; old files kept
 
 # %% [markdown] tags=["remove-cell"]
 # **Run it:** in Colab, *Runtime > Run all*; the study prints its estimated time before it trains, and after a
