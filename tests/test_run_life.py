@@ -118,6 +118,22 @@ def test_a_lock_dated_in_the_future_counts_as_now(tmp_path):
     RunLock(str(folder)).acquire().release()
 
 
+def test_a_lock_dated_in_the_future_is_taken_over_2_min_after_it_was_seen(tmp_path, monkeypatch):
+    """Row 12 by the clock: a dead holder's lock dated 1 h ahead is busy when seen, and free 2 min later by this
+    machine's clock (it was busy until the future time + 2 min)."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / LOCK).write_text(json.dumps({"pid": 1, "host": "colab-vm-ahead", "since": "later", "token": "x"}))
+    ahead = time.time() + 3600
+    os.utime(folder / LOCK, (ahead, ahead))
+    with pytest.raises(labkit.RunBusyError):
+        RunLock(str(folder)).acquire()
+    now = time.time
+    monkeypatch.setattr(time, "time", lambda: now() + RunLock.STALE + 5)  # 2 min without a sign of life
+    RunLock(str(folder)).acquire().release()
+    assert not (folder / LOCK).exists()
+
+
 def test_a_lock_that_is_a_folder_is_refused_with_its_fix(tiny, tmp_path):
     """Issue 31 row 12: a '.lock' folder read as 'being trained by another process (pid ? on ?)'."""
     run = interrupted(tiny, tmp_path)
