@@ -25,6 +25,7 @@ SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "cyclic")
 SCHEDULER_ALIASES = {"constant": "none", None: "none", "": "none", "cos": "cosine", "one_cycle": "onecycle",
                      "one-cycle": "onecycle", "cyclical": "cyclic", "multi_step": "multistep"}
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+AMP_ALIASES = {True: "auto", False: "off", None: "off"}  # a list or dict (papermill -y) is named, not hashed
 RECORDED = ("class_weights", "teacher_record")  # TrainConfig's fields fit fills in (no parameters)
 INT_MAX = 2**63 - 1  # the largest integer torch (int64) takes: a larger one would fail inside a torch call
 
@@ -174,8 +175,7 @@ class TrainConfig:
                 raise ConfigError(f"milestones must be increasing, got {ms}")
             self.milestones = ms
         self._check_schedule_settings()
-        amp = {True: "auto", False: "off", None: "off"}.get(self.amp, self.amp)
-        amp = str(amp).lower()
+        amp = str(self.amp if isinstance(self.amp, (list, dict)) else AMP_ALIASES.get(self.amp, self.amp)).lower()
         if amp not in AMP_MODES:
             raise unknown_name("amp mode", self.amp, AMP_MODES)
         self.amp = amp
