@@ -34,6 +34,7 @@ SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "cyclic")
 SCHEDULER_ALIASES = {"constant": "none", None: "none", "": "none", "cos": "cosine", "one_cycle": "onecycle",
                      "one-cycle": "onecycle", "cyclical": "cyclic", "multi_step": "multistep"}
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+AMP_ALIASES = {True: "auto", False: "off", None: "off"}  # a list or dict (papermill -y) is named, not hashed
 INT_MAX = 2**63 - 1  # the largest integer torch (int64) takes: a larger one would fail inside a torch call
 
 
@@ -173,7 +174,7 @@ def _teacher(name, value):
 
 
 def _amp(name, value):
-    amp = str({True: "auto", False: "off", None: "off"}.get(value, value)).lower()
+    amp = str(value if isinstance(value, (list, dict)) else AMP_ALIASES.get(value, value)).lower()
     if amp not in AMP_MODES:
         raise unknown_name("amp mode", value, AMP_MODES)
     return amp

@@ -146,6 +146,7 @@ BAD_FIT = [
     (dict(lrr=0.1), r"unknown training parameter\(s\) \['lrr'\]\. Valid ones: model, epochs"),
     (dict(milestones=[30, 10]), r"milestones must be increasing"),
     (dict(amp="fp8"), r"unknown amp mode 'fp8'"),
+    (dict(amp=["fp16"]), r"unknown amp mode \['fp16'\]"),  # papermill -y: was a raw TypeError (unhashable)
     (dict(augment="maybe"), r"augment must be True \(crop \+ flip\), 'flip' \(flip only\) or False, got 'maybe'"),
     (dict(nesterov=True, optimizer="adam"), r"nesterov=True needs optimizer='sgd'"),
     # issue 31 row 13: integers past 64 bits, exact or as text, refused before a torch call overflows
@@ -198,6 +199,8 @@ def test_run_dir_of_a_teacher_is_checked(subset):
     """Row 14: run_dir=5 with a teacher was a raw TypeError."""
     import labkit.presets
 
+    with pytest.raises(labkit.ConfigError, match=r"run_dir must be a folder path \(text\), got the number 5"):
+        labkit.presets.train_teacher(subset, teacher_model="resnet20", run_dir=5)  # the call task 1 made before
     with pytest.raises(labkit.ConfigError, match=r"run_dir must be a folder path \(text\), got the number 5"):
         labkit.presets.fit_with_teacher("simplecnn", subset, teacher_model="resnet20", run_dir=5)
 

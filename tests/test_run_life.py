@@ -118,6 +118,44 @@ def test_a_lock_dated_in_the_future_counts_as_now(tmp_path):
     RunLock(str(folder)).acquire().release()
 
 
+def test_a_lock_dated_in_the_future_is_taken_over_2_min_after_it_was_seen(tmp_path, monkeypatch):
+    """Row 12 by the clock: a dead holder's lock dated 1 h ahead is busy when seen, and free 2 min later by this
+    machine's clock (it was busy until the future time + 2 min)."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / LOCK).write_text(json.dumps({"pid": 1, "host": "colab-vm-ahead", "since": "later", "token": "x"}))
+    ahead = time.time() + 3600
+    os.utime(folder / LOCK, (ahead, ahead))
+    with pytest.raises(labkit.RunBusyError):
+        RunLock(str(folder)).acquire()
+    now = time.time
+    monkeypatch.setattr(time, "time", lambda: now() + RunLock.STALE + 5)  # 2 min without a sign of life
+    RunLock(str(folder)).acquire().release()
+    assert not (folder / LOCK).exists()
+
+
+def test_an_interrupted_takeover_of_a_dead_lock_leaves_no_lock_that_reads_busy(tmp_path, monkeypatch):
+    """Found by the second-kill sweep (issue 31): a resume killed while taking over a dead process's lock (emptied,
+    not yet removed) left an empty .lock that read as busy for 5 s, refusing the next resume."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / LOCK).write_text(json.dumps({"pid": 999999999, "host": socket.gethostname(), "since": "earlier",
+                                           "token": "dead"}))
+    real = os.remove
+
+    def killed_at_the_lock(path, *a, **k):
+        if str(path).endswith(LOCK):
+            raise KeyboardInterrupt("interrupted while taking the lock over")
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(os, "remove", killed_at_the_lock)
+    with pytest.raises(KeyboardInterrupt):
+        RunLock(str(folder)).acquire()
+    monkeypatch.setattr(os, "remove", real)
+    RunLock(str(folder)).acquire().release()  # at once: the dead lock is still whole, no empty one reads busy
+    assert not (folder / LOCK).exists()
+
+
 def test_a_lock_that_is_a_folder_is_refused_with_its_fix(tiny, tmp_path):
     """Issue 31 row 12: a '.lock' folder read as 'being trained by another process (pid ? on ?)'."""
     run = interrupted(tiny, tmp_path)

@@ -2,6 +2,7 @@
 checkpoint's SHA-256), checked against the student's data before any folder is made, the student's resume
 checked before any teacher trains, a finished student reloaded without it, start_over reaching it."""
 import os
+import re
 import shutil
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 import labkit
 import labkit.models
+import labkit.parameters
 import labkit.presets
 from test_robustness import StopInEpoch
 
@@ -42,8 +44,6 @@ def test_the_teacher_is_recorded_by_content(small, teacher, tmp_path):
     """Row 1: a teacher folder trained again under the same name (other weights), or another teacher of the same
     folder name elsewhere: the student's resume is refused; the same teacher moved is the same teacher."""
     _interrupted_student(small, tmp_path / "runs", teacher)
-    record = labkit.runs.run_record(tmp_path / "runs" / "kd")
-    assert record["teacher_record"]["sha256"] == labkit.files.file_sha256(os.path.join(teacher, "best_model.pth"))
     other = labkit.fit("simplecnn", small, run_dir=tmp_path / "elsewhere", run_name="teacher", seed=6, **KW).run_dir
     with pytest.raises(labkit.ConfigError, match=r"cannot resume .*teacher sha256 was '[0-9a-f]{64}', now"):
         _student(small, tmp_path / "runs", other, epochs=2, resume=True)
@@ -60,6 +60,8 @@ def test_the_teacher_is_recorded_by_content(small, teacher, tmp_path):
     moved = shutil.copytree(teacher, retrained)
     run = _student(small, tmp_path / "runs", moved, epochs=2, resume=True)
     assert len(run.history) == 2
+    record = labkit.runs.run_record(tmp_path / "runs" / "kd")  # how: by its best_model.pth's SHA-256
+    assert record["teacher_record"]["sha256"] == labkit.files.file_sha256(os.path.join(teacher, "best_model.pth"))
 
 
 def _unfinished_teacher(small, run_dir):
@@ -83,10 +85,20 @@ def test_a_teacher_that_does_not_fit_is_refused_before_any_folder(small, subset_
              (off_teacher, r"was trained on other data than this run: data mean was None.*normalize was 'off', "
                            r"now 'computed'"),
              (three, r"predicts 3 classes .*but the data has 10")]
+    wrong = []  # every case tried, each wrong outcome named (the code before issue 31 accepted rows 3's three)
     for bad, message in cases:
-        with pytest.raises(labkit.ConfigError, match=message):
+        try:
             _student(small, tmp_path / "runs", bad)
-        assert not (tmp_path / "runs").exists()
+            wrong.append(f"{os.path.basename(bad)}: accepted")
+        except labkit.ConfigError as e:
+            if not re.search(message, str(e)):
+                wrong.append(f"{os.path.basename(bad)}: {e}")
+        except Exception as e:  # noqa: BLE001  (row 4: a raw RuntimeError from inside the training step)
+            wrong.append(f"{os.path.basename(bad)}: raw {type(e).__name__}: {str(e)[:200]}")
+        if (tmp_path / "runs").exists():
+            wrong.append(f"{os.path.basename(bad)}: the student's run folder was made")
+            shutil.rmtree(tmp_path / "runs")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_a_finished_student_reloads_without_its_teacher(small, teacher, tmp_path):
@@ -145,3 +157,72 @@ def test_notebook_path_checks_the_student_before_any_teacher_trains(small, tmp_p
     run = labkit.presets.fit_with_teacher("simplecnn", small, **{**kw, "run_name": "kd3"})
     assert (teacher / "best_model.pth").is_file() and (teacher / "result.json").is_file() and len(run.history) == 1
     assert torch.isfinite(torch.tensor(run.test_acc))
+
+
+# ---- rows 2, 5 and 6 through task 1's notebook as it is: its parameter cell and its own training cell's code --
+NOTEBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks", "src",
+                        "task1_simplecnn.py")
+
+
+def _notebook_cells():
+    """(header, code) of each code cell of task 1's notebook source (jupytext percent format)."""
+    parts = re.split(r"^(# %%.*)$", open(NOTEBOOK, encoding="utf-8").read(), flags=re.M)
+    return [(h, c) for h, c in zip(parts[1::2], parts[2::2]) if "[markdown]" not in h]
+
+
+def _task1_training_cell(data, **overrides):
+    """Task 1's training cell run on ``data`` with its parameter cell's values and papermill-style ``-p``
+    overrides (checked as the notebook checks them): whatever labkit calls that cell makes. Returns ``run``."""
+    cells = _notebook_cells()
+    defaults = {}
+    exec(next(c for h, c in cells if '"parameters"' in h), {}, defaults)  # noqa: S102  (the repo's own cell)
+    params = labkit.parameters.Params({**defaults, **overrides}).check()
+    space = {"labkit": labkit, "data": data, "params": params}
+    exec(next(c for h, c in cells if "import labkit.presets" in c), space)  # noqa: S102
+    return space["run"]
+
+
+def test_task1_notebooks_training_cell_with_a_teacher(small, subset_root, tmp_path):
+    """Rows 2, 5 and 6 as the notebook meets them (its own training cell, -p values): the student's resume with
+    another teacher_epochs refused before a teacher trains; a finished student reloaded without training its
+    deleted teacher again; a teacher run that cannot continue does not block every re-run, and the fix the
+    message named (start_over) reaches the teacher."""
+    runs = tmp_path / "runs"
+    p = dict(data_root=subset_root, run_dir=str(runs), run_name="kd", teacher_model="simplecnn", teacher_epochs=1,
+             epochs=2, batch_size=32, amp="off", progress=False)
+
+    def teachers():
+        return sorted(d for d in os.listdir(runs) if d.startswith("teacher-"))
+
+    wrong = []  # each row's wrong outcome, named (all three rows are tried in one pass)
+    with pytest.raises(KeyboardInterrupt):
+        _task1_training_cell(StopInEpoch(small, 2), **p)
+    first = teachers()
+    assert len(first) == 1 and "-e1-" in first[0]
+    with pytest.raises(labkit.ConfigError) as e:  # row 6: -p teacher_epochs 2 -p resume True
+        _task1_training_cell(small, **{**p, "teacher_epochs": 2, "resume": True})
+    if teachers() != first:
+        wrong.append(f"row 6: a teacher trained before the student's resume was refused: {teachers()}")
+        shutil.rmtree(runs / next(t for t in teachers() if t not in first))
+    if not re.search(r"cannot resume .*teacher epochs was 1, now 2", str(e.value)):
+        wrong.append(f"row 6: {e.value}")
+    done = _task1_training_cell(small, **{**p, "resume": True})
+    assert len(done.history) == 2
+    shutil.rmtree(runs / first[0])  # row 5: the teacher folder gone, the finished student reloaded
+    again = _task1_training_cell(small, **{**p, "resume": True})
+    if teachers():
+        wrong.append("row 5: the teacher was trained again just to reload a finished student")
+    assert again.test_acc == done.test_acc and again.history == done.history
+    # row 2: a teacher whose run cannot continue (its last.pth garbage, its result.json lost), then the fix its
+    # message named: -p start_over True (with resume), which reached only the student
+    _task1_training_cell(small, **{**p, "run_name": "kd2", "epochs": 1})
+    teacher = runs / first[0]
+    (teacher / "last.pth").write_bytes(b"garbage")
+    (teacher / "result.json").unlink()
+    try:
+        run = _task1_training_cell(small, **{**p, "run_name": "kd3", "epochs": 1, "resume": True, "start_over": True})
+        assert len(run.history) == 1 and (teacher / "result.json").is_file()
+        assert (teacher / "best_model.pth").is_file()
+    except labkit.CheckpointError as e:
+        wrong.append(f"row 2: {e}")
+    assert not wrong, "\n".join(wrong)

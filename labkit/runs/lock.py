@@ -7,7 +7,6 @@ import time
 import uuid
 
 from ..errors import CheckpointError, RunBusyError
-from ..files import discard
 from .layout import LOCK
 
 
@@ -77,7 +76,10 @@ class RunLock:
                 holder = self._holder()
                 if not self._stale(holder):
                     raise RunBusyError(self._busy_message(holder)) from None
-                discard(self.path)  # the lock of a process that is gone
+                try:  # the lock of a process that is gone, removed whole: emptied first, an interrupt between
+                    os.remove(self.path)  # the two left an empty lock that read as busy for 5 s
+                except FileNotFoundError:
+                    pass
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(me, f)
