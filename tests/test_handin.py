@@ -219,6 +219,8 @@ def test_the_pdf_starts_with_contents_and_the_report_shows_no_prompts(handin):
     first = "".join(texts[0].split())
     assert "Contents" in texts[0] and all("".join(t.split()) in first for t in APPENDICES)
     pages = {t: p for _, t, p in _outline(reader)}
+    for t in APPENDICES:  # the contents give each appendix's page number (1-based), learned from a first print
+        assert f"{''.join(t.split())}·p.{pages[t] + 1}" in first, t
     links = [a.get_object() for a in reader.pages[0].get("/Annots", []) or []]
     targets = [a["/Dest"] for a in links if a.get("/Subtype") == "/Link" and "/Dest" in a]
     assert len(targets) >= 9 and all(t in reader.named_destinations for t in targets)  # links into the PDF

@@ -32,6 +32,7 @@ import os
 import sys
 import tempfile
 import time
+import unicodedata
 import zipfile
 
 import nbformat
@@ -40,7 +41,8 @@ from ..errors import cli_main
 from ..files import atomic_path
 from ..notebook import repo_root
 from .errors import SubmissionError, SubmissionExistsError
-from .document import appendix_letters, handin_notebook, order_tasks, pdf_notebook
+from .bookmarks import heading_pages
+from .document import appendix_letters, contents_entries, handin_notebook, order_tasks, pdf_notebook
 from .labs import (checklist, checklist_lines, checklist_markdown, flat_text, get_lab, lab_problems, page_texts,
                    pages_of, report_params, task_view)
 from .names import check_student_name, normalize_lab, normalize_student_id
@@ -349,25 +351,35 @@ def _rubric(lab, tasks, rep, strict, verbose):
 
 
 def _export_with_checklist(pdf, parts, manifest, rows, export_options, verbose):
-    """The PDF with the hand-in record and the rubric checklist on its cover: printed once to learn the page of
-    each item, then again with the pages (again, at most twice more, while a page moved)."""
+    """The PDF with the hand-in record and the rubric checklist on its cover and page numbers in its contents:
+    printed once to learn the page of each item and section, then again with the pages (again, at most twice
+    more, while a page moved)."""
     rep, tasks, sid, lab, source = parts
     reg = get_lab(lab)
     starts = {t.key: f"Appendix {letter}: {t.label or 'The executed'} notebook"
               for letter, t in zip(appendix_letters(len(tasks)), tasks)}
-    pages = None
+    entries = contents_entries(rep, tasks, source)
+    pages = contents = None
     for _ in range(3):
         cover = ([checklist_markdown(reg, rows)] if rows else []) + [cover_text(manifest)]
-        out = _export(pdf, pdf_notebook(rep, tasks, sid, lab, source, cover), export_options, verbose and not pages)
-        if not rows:
-            return out
+        out = _export(pdf, pdf_notebook(rep, tasks, sid, lab, source, cover, contents), export_options,
+                      verbose and contents is None)
         texts = page_texts(out)
-        found = [r["page"] for r in pages_of(rows, texts, _start_pages(texts, starts))]
-        if found == pages:
+        found = [r["page"] for r in pages_of(rows, texts, _start_pages(texts, starts))] if rows else []
+        where = _contents_pages(entries, texts)
+        if (found, where) == (pages, contents) or not texts:
             break
-        pages = found
-    manifest["checklist"] = [dict(r) for r in rows]
+        pages, contents = found, where
+    if rows:
+        manifest["checklist"] = [dict(r) for r in rows]
     return out
+
+
+def _contents_pages(entries, texts):
+    """{contents entry: its page number} where the PDF's text shows it (the contents page itself not counted)."""
+    norm = [unicodedata.normalize("NFKC", e) for e in entries]
+    found = heading_pages([unicodedata.normalize("NFKC", t) for t in texts], norm)
+    return {e: found[n] + 1 for e, n in zip(entries, norm) if n in found}
 
 
 def _start_pages(texts, starts):

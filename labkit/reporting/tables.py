@@ -51,8 +51,10 @@ def readable(df, digits=2):
     """``df`` for reading: headers with units (READABLE), accuracies and times rounded to ``digits``,
     no row numbers. For display only (the column names of the returned frame are text)."""
     out = df.rename(columns=READABLE).round(digits)
-    if list(out.index) == list(range(len(out))):
-        out = out.set_index(out.columns[0])
+    if list(out.index) == list(range(len(out))):  # the first column names the rows, its header in the corner
+        first = out.columns[0]
+        out = out.set_index(first)
+        out.index.name, out.columns.name = None, first
     return out
 
 
