@@ -27,7 +27,7 @@ from .notebook import record_runs
 from .reporting.figures import show_confusion, show_curves, show_studies, show_study_figures, title_block
 from .reporting.runs import (TASK1_MODELS, ReportError, _get, _labels, collect_runs, label, latest_runs, load_trusted,
                              status, status_of)
-from .reporting.show import REPORT_FIGSIZE, Markdown, _display, display, get_ipython, show
+from .reporting.show import REPORT_FIGSIZE, WIDE_FIGSIZE, Markdown, _display, display, get_ipython, show
 from .reporting.tables import (READABLE, Captions, _cell, best_run, comparison_table, history_table, markdown_table,
                                per_class_markdown, per_class_table, readable, results_table, show_table, summary_table,
                                task1_result)

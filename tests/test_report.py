@@ -320,8 +320,9 @@ def test_source_appendix_is_the_labs_code_once_as_text():
     text = "\n".join(c.source for c in cells)
     assert "class SimpleCNN(" not in text and "printed in the task notebook above" in text  # shown once
     assert "```python\ndef fit(" in text and "def load_cifar10(" in text and "class BasicBlock(" in text
-    heads = [c.source.splitlines()[0] for c in cells if c.source.startswith("### ")]
-    assert len(heads) == len(set(heads))  # nothing twice
+    heads = [c.source.split("**:")[0] for c in cells if c.source.startswith("**`")]  # one per piece
+    assert len(heads) == len(set(heads)) and len(heads) >= 10  # nothing twice
+    assert "class BatchLoader" in text and text.count("class BatchLoader") == 1 and text.count("def fit(") == 1
     teacher = [nb("task1", params="teacher_model = 'resnet20'")]
     assert {"labkit.models.cifar_resnet"} <= {m for _, m, _ in lab_sources(teacher)}
     assert "def distilled(" in "\n".join(c.source for c in source_appendix(notebooks=teacher))

@@ -319,7 +319,7 @@ def test_the_notebook_ends_with_the_source_that_ran(executed, a_pdf, tmp_path):
     for needle in ("def fit(", "def one_batch(", "def run_epoch(", "def build_optimizer(", "def build_scheduler(",
                    "class SimpleCNN(", "def make_layer(", "def evaluate(", "```python",
                    "def load_cifar10(", "class BatchLoader", "def random_crop_flip(", "def compute_mean_std(",
-                   "### `labkit.train`: `fit`", "### `labkit.models.simplecnn`"):
+                   "**`labkit.train`: `fit`**: the function", "**`labkit.models.simplecnn`**"):
         assert needle in text, needle
     for other_lab in ("class CifarResNet(", "class VGG(", "def build_transform("):  # a notebook without a task: Lab 2
         assert other_lab not in text, other_lab

@@ -188,7 +188,7 @@ def pdf_notebook(report, tasks, sid, lab, source_cells=(), cover=(), pages=None)
     letters = appendix_letters(len(tasks) + 1)
     appendix = []
     for letter, task in zip(letters, tasks):  # each notebook as graded: one parameter cell, no tool chatter
-        appendix += [_appendix_heading(letter, task)[0]] + graded_cells(part_cells(task.nb, demote=1))
+        appendix += [_appendix_heading(letter, task)[0]] + graded_cells(part_cells(task.nb, demote=1), report is not None)
     tail = list(source_cells)
     if tail:  # the source appendix's own heading is its first cell
         tail[0] = copy.deepcopy(tail[0])

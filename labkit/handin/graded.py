@@ -9,6 +9,10 @@
 - **No tool chatter in the outputs.** The study's time estimate and its error ("Estimated: 10 runs x 30 epochs
   ≈ ...", "WARNING: no GPU ...", "the estimate was 39% too low") are about the machine, not results: those lines
   are dropped from the printed outputs (the executed notebook in the zip keeps them).
+- **Printed once.** With the lab's report in the hand-in, a task cell tagged ``labkit-in-report`` (task 2's
+  comparison table, its readings and study figures; the depth and transfer labs' figures) shows a note instead
+  of its output: the report shows it, numbered, in its results. The runs' record (an output for the hand-in's
+  checks) is left out too: the cover and the notebook's metadata hold it.
 - **Tables, not tool output.** A pandas table shows no row numbers (0, 1, 2...) and its whole numbers with
   thousands separators.
 
@@ -18,10 +22,18 @@ import ast
 import copy
 import re
 
+import nbformat
+
+from ..notebook import RUNS_MIME
+
 PARAMETERS_TAG, INJECTED_TAG = "parameters", "injected-parameters"
-# printed lines about the machine and the time a study takes: not results
+IN_REPORT_TAG = "labkit-in-report"  # a task notebook's cell whose output the lab's report shows (its results)
+IN_REPORT_NOTE = ("*Shown in the report's results, numbered there (with each difference's standard error): "
+                  "printed once.*")
+# printed lines about the machine and the time a study takes, and the parameter check's echo of the values the
+# parameter cell shows: not results
 CHATTER = (re.compile(r"^Estimated: .*≈"), re.compile(r"WARNING: no GPU"),
-           re.compile(r"^The study took .*; the estimate was "))
+           re.compile(r"^The study took .*; the estimate was "), re.compile(r"^parameters OK: "))
 
 
 def _source(cell):
@@ -102,12 +114,15 @@ def without_chatter(text):
 
 
 def quiet_outputs(cells):
-    """``cells`` with the chatter lines dropped from their printed outputs (an output left empty goes)."""
+    """``cells`` with the chatter lines dropped from their printed outputs (an output left empty goes), and
+    without the record of the runs (for the hand-in's checks, in the notebook's metadata and the cover)."""
     out = []
     for cell in cells:
         if cell.get("cell_type") == "code" and cell.get("outputs"):
             outputs = []
             for o in cell.outputs:
+                if RUNS_MIME in (o.get("data") or {}):
+                    continue
                 if o.get("output_type") == "stream":
                     text = without_chatter(_source({"source": o.get("text", "")}))
                     if not text.strip():
@@ -151,6 +166,21 @@ def tidy_tables(cells):
     return out
 
 
-def graded_cells(cells):
-    """A task notebook's cells as the appendix shows them (see the module doc)."""
-    return tidy_tables(quiet_outputs(one_parameter_cell(list(cells))))
+def once(cells):
+    """``cells`` with the outputs of the cells tagged :data:`IN_REPORT_TAG` replaced by a note: the report shows
+    them (its comparison table, each study's figure)."""
+    out = []
+    for cell in cells:
+        if cell.get("cell_type") == "code" and IN_REPORT_TAG in _tags(cell) and cell.get("outputs"):
+            cell = copy.deepcopy(cell)
+            cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": IN_REPORT_NOTE,
+                                                                          "text/plain": IN_REPORT_NOTE})]
+        out.append(cell)
+    return out
+
+
+def graded_cells(cells, report=False):
+    """A task notebook's cells as the appendix shows them (see the module doc); ``report``: the hand-in has the
+    lab's report, so what it shows is printed there only."""
+    cells = one_parameter_cell(list(cells))
+    return tidy_tables(quiet_outputs(once(cells) if report else cells))

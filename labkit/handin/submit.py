@@ -43,8 +43,8 @@ from ..notebook import repo_root
 from .errors import SubmissionError, SubmissionExistsError
 from .bookmarks import heading_pages
 from .document import appendix_letters, contents_entries, handin_notebook, order_tasks, pdf_notebook
-from .labs import (checklist, checklist_lines, checklist_markdown, flat_text, get_lab, lab_problems, page_texts,
-                   pages_of, report_params, task_view)
+from .labs import (checklist, checklist_lines, checklist_markdown, flat_text, get_lab, lab_problems, latin_part,
+                   page_texts, pages_of, report_params, task_view)
 from .names import check_student_name, normalize_lab, normalize_student_id
 from .manifest import (build_manifest, cover_text, folder_problems, order_problems, print_problems, recorded_runs,
                        report_problems)
@@ -377,7 +377,7 @@ def _export_with_checklist(pdf, parts, manifest, rows, export_options, verbose):
 
 def _contents_pages(entries, texts):
     """{contents entry: its page number} where the PDF's text shows it (the contents page itself not counted)."""
-    norm = [unicodedata.normalize("NFKC", e) for e in entries]
+    norm = [latin_part(unicodedata.normalize("NFKC", e)) for e in entries]  # a CJK glyph may have no text
     found = heading_pages([unicodedata.normalize("NFKC", t) for t in texts], norm)
     return {e: found[n] + 1 for e, n in zip(entries, norm) if n in found}
 

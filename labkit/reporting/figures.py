@@ -6,13 +6,13 @@ import os
 from ..plots import plot_confusion_matrix, plot_histories
 from ..runs import CURVES
 from .runs import _labels, collect_runs, label, status
-from .show import REPORT_FIGSIZE, Markdown, _display, show
+from .show import REPORT_FIGSIZE, WIDE_FIGSIZE, Markdown, _display, show
 from .words import baseline_of, baseline_words, change_words, studies
 
-def show_curves(runs, metrics=CURVES, title=None, save=None):
+def show_curves(runs, metrics=CURVES, title=None, save=None, wide=False):
     """Epoch vs training/validation accuracy and loss (the handouts' four curves), runs overlaid.
     ``runs``: run(s) or folder(s), or {legend label: run}. ``metrics`` may include ``test_acc``,
-    ``test_err``, ``val_err``, ``lr``."""
+    ``test_err``, ``val_err``, ``lr``. ``wide``: the panels in one row (half the height)."""
     if isinstance(runs, dict):
         named = {k: collect_runs(v)[0].history for k, v in runs.items()}
     else:
@@ -20,7 +20,8 @@ def show_curves(runs, metrics=CURVES, title=None, save=None):
         named = {n: r.history for n, r in zip(_labels(rs), rs) if r.history}
     if not named:
         return show("*(no finished epoch to plot)*")
-    fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics), size=REPORT_FIGSIZE)
+    fig = plot_histories(named, title=title, save=save, metrics=tuple(metrics),
+                         size=WIDE_FIGSIZE if wide else REPORT_FIGSIZE, rows=1 if wide else 2)
     _display(fig)
 
 
@@ -46,7 +47,7 @@ def show_study_figures(runs, cap, baseline=None):
     for study, group in studies(runs, baseline).items():
         named = {f"baseline ({baseline_words(base, study) or 'baseline'})": base}
         named.update({change_words(r, base): r for r in group[1:]})
-        show_curves(named)
+        show_curves(named, wide=True)
         show(cap.figure(f"The {study} study: training and validation accuracy (%) and loss per epoch, the "
                         f"baseline and each run that changes only the {study}.", key=study))
         names[study] = cap.ref(study)

@@ -7,7 +7,9 @@ try:  # IPython is optional: in plain Python the tables still work, figures are 
 except ImportError:
     get_ipython = Markdown = display = None
 
-REPORT_FIGSIZE = (10, 4.8)  # the report's curves: about a third of a page each, so a figure follows its text
+REPORT_FIGSIZE = (10, 4.8)
+# the report's curves: about a third of a page each, so a figure follows its text; WIDE: the four panels in a row
+WIDE_FIGSIZE = (12, 3.4)
 
 
 def _display(obj):

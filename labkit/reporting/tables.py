@@ -154,6 +154,8 @@ def per_class_markdown(run, caption=None):
     pc = collect_runs(run)[0].per_class
     if not pc:
         return show("*No test result yet.*")
+    if len(pc) <= 12:  # one row: the classes side by side (a tall table would take a third of a page)
+        return show_table(pd.DataFrame([{"class": "test accuracy (%)", **pc}]), caption)
     return show_table(pd.DataFrame([{"class": k, "test accuracy (%)": v} for k, v in pc.items()]), caption)
 
 
