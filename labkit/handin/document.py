@@ -140,8 +140,7 @@ def _report_cells(report):
     cells = part_cells(report, tags=[REPORT_TAG])
     for c in cells:
         if c.cell_type == "code":  # the report's record of its runs is for the hand-in's checks, not a page
-            c.outputs = [o for o in c.outputs if set((o.get("data") or {})) - {RUNS_MIME}
-                         or o.get("output_type") in ("stream", "error")]
+            c.outputs = [o for o in c.outputs if RUNS_MIME not in (o.get("data") or {})]
         if c.cell_type == "code" and HIDE_INPUT_TAG not in c.metadata["tags"]:
             c.metadata["tags"].append(HIDE_INPUT_TAG)
     return cells

@@ -28,8 +28,7 @@ from ..notebook import RUNS_MIME
 
 PARAMETERS_TAG, INJECTED_TAG = "parameters", "injected-parameters"
 IN_REPORT_TAG = "labkit-in-report"  # a task notebook's cell whose output the lab's report shows (its results)
-IN_REPORT_NOTE = ("*Shown in the report's results, numbered there (with each difference's standard error): "
-                  "printed once.*")
+IN_REPORT_NOTE = "*This cell's output is in the report's results (its numbered tables and figures): printed once.*"
 # printed lines about the machine and the time a study takes, and the parameter check's echo of the values the
 # parameter cell shows: not results
 CHATTER = (re.compile(r"^Estimated: .*≈"), re.compile(r"WARNING: no GPU"),

@@ -149,11 +149,14 @@ def resnet_rubric(lab, views, report_text):
     pairs = [d for d in depths if {f"plain{d}", f"resnet{d}"} <= models]
     r110 = next((e for e in runs if e.get("model") == "resnet110"), None)
     tracked = [e["name"] for e in runs if e.get("tracked_test") is False]
+    table = _has(views, "task3", "test error", "the final test error table")
+    if report_text and table["found"]:  # the report shows the table beside the paper's (the appendix, a note)
+        table.update(task="report", needle="beside the paper")
     rows = [_row("plain nets and ResNets at the lab's depths", len(pairs) >= 2,
-                 f"both kinds at depths {pairs or 'none'}", "task3", "plain"),
+                 f"both kinds at depths {pairs or 'none'}", "task3", f"] plain{pairs[0]} " if pairs else None),
             _row("training loss and test error every epoch", runs and not tracked,
                  f"test not tracked: {', '.join(tracked)}" if tracked else "", "task3", "Train loss:"),
-            _has(views, "task3", "test error", "the final test error table"),
+            table,
             _tier("ResNet-110 tier (> 93 / 90-93 / 87-90 / < 87 %)", "task3", r110,
                   [(7, "> 93%"), (10, "90-93%"), (13, "87-90%"), (101, "< 87%")], "test error")]
     if r110 is None:
@@ -166,8 +169,8 @@ def transfer_rubric(lab, views, report_text):
     return [_row("pretrained and scratch runs finished", len(runs) >= 2, f"{len(runs)} finished runs", "transfer",
                  "Test Accuracy:"),
             _has(views, "transfer", "Test Accuracy:", "each run's test accuracy"),
-            _row("curves and confusion matrices", views.get("transfer") and views["transfer"].images >= 2,
-                 "", "transfer", "Test Accuracy:")]
+            _row("curves and confusion matrices", views.get("transfer") and views["transfer"].images >= 2, "",
+                 *(("report", "Comparison figures") if report_text else ("transfer", "Confusion matrices")))]
 
 
 LABS = {"lab2": Lab("lab2", "Lab 2", ("task1", "task2"), "reports/lab2_report.ipynb", 30, lab2_rubric),

@@ -234,15 +234,17 @@ def keep_whole(cell, show_input=True):
     return height <= _KEEP_PX or (height <= _KEEP_FIGURE_PX and _is_figure_with_table(cell))
 
 
-def _is_lead_in(cell):
-    """A Markdown cell that introduces what follows: it ends with a heading, or it is a short caption (no heading
-    in it: a heading with its paragraph is a section's start, kept together by the CSS; chaining it to what
-    follows would move a page's worth of cells to the next page)."""
+def _is_lead_in(cell, following=None):
+    """A Markdown cell that introduces what follows: it ends with a heading, or it is short (a caption, or a
+    heading with a sentence) and what follows is no Markdown cell: a chain of short sections kept together would
+    move a page's worth of cells to the next page."""
     lines = [ln for ln in _text(cell.source).strip().split("\n") if ln.strip()]
     if not lines:
         return False
-    return lines[-1].lstrip().startswith("#") or (len(lines) <= 3 and len(cell.source) <= 400
-                                                   and not any(ln.lstrip().startswith("#") for ln in lines))
+    short = len(lines) <= 3 and len(cell.source) <= 400
+    has_heading = any(ln.lstrip().startswith("#") for ln in lines)
+    after_text = following is not None and following.cell_type == "markdown"
+    return lines[-1].lstrip().startswith("#") or (short and not (has_heading and after_text))
 
 
 def _add_tag(cell, tag):
@@ -259,10 +261,10 @@ class PageFitPreprocessor(Preprocessor):
 
     def preprocess(self, nb, resources):
         show_input = (resources.get("global_content_filter") or {}).get("include_input", True)
-        for cell in nb.cells:
+        for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code" and keep_whole(cell, show_input):
                 _add_tag(cell, KEEP_TAG)
-            elif cell.cell_type == "markdown" and _is_lead_in(cell):
+            elif cell.cell_type == "markdown" and _is_lead_in(cell, (nb.cells[i + 1:] or [None])[0]):
                 _add_tag(cell, KEEP_NEXT_TAG)
         return nb, resources
 
