@@ -261,7 +261,7 @@ def test_the_zip_notebook_ends_with_the_source_code(handin):
     for other_lab in ("class CifarResNet(", "class VGG(", "def build_transform(", "imagenet_state_dict"):
         assert other_lab not in text, other_lab
     printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    classes = re.findall(r"^class (\w+)\(", printed + "\n" + text, re.M)  # printed by a notebook or the appendix
+    classes = re.findall(r"^class (\w+)\b", printed + "\n" + text, re.M)  # printed by a notebook or the appendix
     assert len(classes) >= 5 and len(classes) == len(set(classes)), classes  # each class once in the hand-in
     assert not [c for c in nb.cells[start:] if c.cell_type == "code"]  # Run All executes no source
 

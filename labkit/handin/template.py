@@ -241,10 +241,11 @@ def _is_lead_in(cell, following=None):
     lines = [ln for ln in _text(cell.source).strip().split("\n") if ln.strip()]
     if not lines:
         return False
-    short = len(lines) <= 3 and len(cell.source) <= 400
     has_heading = any(ln.lstrip().startswith("#") for ln in lines)
     after_text = following is not None and following.cell_type == "markdown"
-    return lines[-1].lstrip().startswith("#") or (short and not (has_heading and after_text))
+    if has_heading:  # a section's start: its heading and intro paragraph go with the figure or table after it
+        return lines[-1].lstrip().startswith("#") or (not after_text and len(lines) <= 6 and len(cell.source) <= 700)
+    return len(lines) <= 3 and len(cell.source) <= 400  # a caption
 
 
 def _add_tag(cell, tag):
