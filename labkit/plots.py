@@ -78,15 +78,15 @@ def _fit_axis(ax, series, key):
         ax.set_title(f"{AXIS_NAMES.get(key, key)} (log scale)")
 
 
-def plot_histories(runs, title=None, save=None, metrics=CURVES, size=(11, 7.5)):
+def plot_histories(runs, title=None, save=None, metrics=CURVES, size=(11, 7.5), rows=2):
     """The same four panels with several runs overlaid. ``runs``: {label: run} or a list of runs.
     ``metrics`` may also name ``lr`` and the error rates ``train_err``, ``val_err``, ``test_err``.
     One legend for the figure (under the panels); a loss panel where one curve dwarfs the others is
-    drawn on a log axis."""
+    drawn on a log axis. ``rows=1``: the panels side by side (a figure a page holds more of)."""
     if not isinstance(runs, dict):
         runs = {_label(r, i): r for i, r in enumerate(runs)}
     hists = {label: with_error_rates(_history(run)) for label, run in runs.items()}
-    fig, axes = plt.subplots(2, (len(metrics) + 1) // 2, figsize=size, squeeze=False)
+    fig, axes = plt.subplots(rows, -(-len(metrics) // rows), figsize=size, squeeze=False)
     for ax, key in zip(axes.flat, metrics):
         series = []
         for i, (label, h) in enumerate(hists.items()):

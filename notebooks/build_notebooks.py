@@ -41,12 +41,10 @@ LAB_METADATA = {
 REPORT_PLACEHOLDERS = [
     "王小明 (Wang Xiao-Ming)",
     "Write here what the lab is about",
-    "Example of the expected tone",
-    "本實驗以 CIFAR-10 資料集（10 類、32×32 彩色影像）訓練卷積神經網路",  # the example introduction
-    "(이 보고서는 한국어로 작성해도 됩니다.)",
     "Describe the models in your own words",
     "Interpret the numbers above; do not restate them.",
-    "The Lab2 handout requires this section: list what went wrong",
+    "What would you try next?",
+    "List here what went wrong and how you solved it",
     "e.g. Colab disconnected during the ResNet18 runs",
     "e.g. loss became NaN at lr 0.1",
 ]

@@ -304,3 +304,10 @@ def test_page_fit_tags_what_stays_together():
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert KEEP_NEXT_TAG in tags[0] and KEEP_TAG in tags[1] and KEEP_TAG not in tags[2]
     assert KEEP_TAG in tags[3] and KEEP_NEXT_TAG not in tags[4]
+    # a heading with its sentence stays with the figure after it, not with another section (no chain of keeps)
+    intro, section = nbformat.v4.new_markdown_cell("## 1. Intro\n\nOne line."), nbformat.v4.new_markdown_cell("## 2")
+    lead = nbformat.v4.new_markdown_cell("### 3.3 Confusion\n\nFigure 2 shows them.")
+    nb = nbformat.v4.new_notebook(cells=[intro, section, small, lead, figure])
+    PageFitPreprocessor().preprocess(nb, {})
+    keep_next = [KEEP_NEXT_TAG in c.metadata.get("tags", []) for c in nb.cells]
+    assert keep_next[:2] == [False, True] and keep_next[3]

@@ -219,6 +219,8 @@ def test_the_pdf_starts_with_contents_and_the_report_shows_no_prompts(handin):
     first = "".join(texts[0].split())
     assert "Contents" in texts[0] and all("".join(t.split()) in first for t in APPENDICES)
     pages = {t: p for _, t, p in _outline(reader)}
+    for t in APPENDICES:  # the contents give each appendix's page number (1-based), learned from a first print
+        assert f"{''.join(t.split())}·p.{pages[t] + 1}" in first, t
     links = [a.get_object() for a in reader.pages[0].get("/Annots", []) or []]
     targets = [a["/Dest"] for a in links if a.get("/Subtype") == "/Link" and "/Dest" in a]
     assert len(targets) >= 9 and all(t in reader.named_destinations for t in targets)  # links into the PDF
@@ -258,6 +260,10 @@ def test_the_zip_notebook_ends_with_the_source_code(handin):
     assert "class SimpleCNN(" not in text and "def make_layer(" not in text  # printed by the notebooks already
     for other_lab in ("class CifarResNet(", "class VGG(", "def build_transform(", "imagenet_state_dict"):
         assert other_lab not in text, other_lab
+    printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    classes = re.findall(r"^class (\w+)\b", printed + "\n" + text, re.M)  # printed by a notebook or the appendix
+    assert len(classes) >= 5 and len(classes) == len(set(classes)), classes  # each class once in the hand-in
+    assert not [c for c in nb.cells[start:] if c.cell_type == "code"]  # Run All executes no source
 
 
 @pytest.mark.slow

@@ -203,7 +203,7 @@ def test_report_pdf_has_cjk_text_and_no_code(executed_report, tmp_path):
     pdf = export_pdf(executed_report, tmp_path / "report.pdf", verbose=False)
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", pdf, "-"], capture_output=True, text=True).stdout
     flat = "".join(text.split())
-    assert "遇到的困難與解決方法" in flat and "王小明" in flat and "한국어로작성해도됩니다" in flat
+    assert "遇到的困難與解決方法" in flat and "王小明" in flat and "한국어" in flat
     assert "report.show_curves" not in text  # the template asks for outputs only (metadata labkit.hide_code)
     assert "How to use this template" not in text  # remove-cell
     assert "learning rate 0.1" in text and "Figure 1." in text
@@ -320,8 +320,9 @@ def test_source_appendix_is_the_labs_code_once_as_text():
     text = "\n".join(c.source for c in cells)
     assert "class SimpleCNN(" not in text and "printed in the task notebook above" in text  # shown once
     assert "```python\ndef fit(" in text and "def load_cifar10(" in text and "class BasicBlock(" in text
-    heads = [c.source.splitlines()[0] for c in cells if c.source.startswith("### ")]
-    assert len(heads) == len(set(heads))  # nothing twice
+    heads = [c.source.split("**:")[0] for c in cells if c.source.startswith("**`")]  # one per piece
+    assert len(heads) == len(set(heads)) and len(heads) >= 10  # nothing twice
+    assert "class BatchLoader" in text and text.count("class BatchLoader") == 1 and text.count("def fit(") == 1
     teacher = [nb("task1", params="teacher_model = 'resnet20'")]
     assert {"labkit.models.cifar_resnet"} <= {m for _, m, _ in lab_sources(teacher)}
     assert "def distilled(" in "\n".join(c.source for c in source_appendix(notebooks=teacher))

@@ -319,7 +319,7 @@ def test_the_notebook_ends_with_the_source_that_ran(executed, a_pdf, tmp_path):
     for needle in ("def fit(", "def one_batch(", "def run_epoch(", "def build_optimizer(", "def build_scheduler(",
                    "class SimpleCNN(", "def make_layer(", "def evaluate(", "```python",
                    "def load_cifar10(", "class BatchLoader", "def random_crop_flip(", "def compute_mean_std(",
-                   "### `labkit.train`: `fit`", "### `labkit.models.simplecnn`"):
+                   "**`labkit.train`: `fit`**: the function", "**`labkit.models.simplecnn`**"):
         assert needle in text, needle
     for other_lab in ("class CifarResNet(", "class VGG(", "def build_transform("):  # a notebook without a task: Lab 2
         assert other_lab not in text, other_lab
@@ -335,3 +335,39 @@ def test_readme_placeholders_are_refused(executed, a_pdf, tmp_path, sid, name):
     with pytest.raises(SubmissionError, match="placeholder of README's command: put your own"):
         make_submission(sid, LAB, executed, pdf=a_pdf, out_dir=tmp_path, student_name=name, verbose=False)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_graded_appendix_shows_what_ran_once_without_chatter():
+    """The PDF's task appendix: one parameter cell holding the values papermill set (comments kept), no time
+    estimate or no-GPU warning in the prints, pandas tables without row numbers and with separators."""
+    import pandas as pd
+
+    from labkit.handin.graded import graded_cells
+
+    new = nbformat.v4
+    params = new.new_code_cell('# Parameters\ndata_root = "./data"      # where CIFAR-10 is\nepochs = 30\n'
+                               'ablations = ["lr",\n             "scheduler"]\nlimit = None              # quick runs')
+    params.metadata["tags"] = ["parameters"]
+    injected = new.new_code_cell('# Parameters\ndata_root = "../shared/data"\nepochs = 2\nablations = ["lr"]\n'
+                                 'test_limit = 60\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    study = new.new_code_cell("exp = run_ablations(**params)")
+    study.outputs = [new.new_output("stream", name="stdout", text=(
+        "Estimated: 10 runs x 30 epochs ≈ 2 h 10 min on this CPU (2 cores) (timed 3 steps per model). WARNING: no "
+        "GPU; in Colab: Runtime > Change runtime type > T4 GPU\nEpoch: 1\nTest Accuracy: 51.00%\n"
+        "The study took 3 min 02 s; the estimate was 2 min 10 s (39% too low).\n"))]
+    table = new.new_code_cell("exp.table")
+    df = pd.DataFrame({"run": ["baseline", "lr0.1"], "parameters": [11173962, 60554]})
+    table.outputs = [new.new_output("execute_result", data={"text/html": df._repr_html_(), "text/plain": "x"},
+                                    execution_count=4)]
+    cells = graded_cells([params, injected, study, table])
+    assert len(cells) == 3 and "injected-parameters" not in str([c.metadata for c in cells])
+    src = cells[0].source
+    assert 'data_root = "../shared/data"  # where CIFAR-10 is' in src and "\nepochs = 2\n" in src
+    assert 'ablations = ["lr"]' in src and "scheduler" not in src and src.endswith("test_limit = 60")
+    assert "limit = None              # quick runs" in src and "set with papermill -p: data_root, epochs" in src
+    printed = cells[1].outputs[0]["text"]
+    assert printed == "Epoch: 1\nTest Accuracy: 51.00%\n"
+    html = cells[2].outputs[0]["data"]["text/html"]
+    assert "<th>0</th>" not in html and "<th></th>" not in html and "<td>11,173,962</td>" in html
+    assert "Estimated" in study.outputs[0]["text"] and len(params.source.splitlines()) == 6  # the inputs untouched

@@ -28,6 +28,7 @@ import nbformat
 
 from ..notebook import RUNS_MIME
 from .errors import SubmissionError
+from .graded import graded_cells
 from .notebooks import HIDE_INPUT_TAG, heading_anchor, join_cells, kernel_metadata, markdown_headings, part_cells
 
 TASKS = {"task1": "Task 1", "task2": "Task 2", "task3": "Task 3", "exercise": "Exercise", "transfer": "Transfer lab"}
@@ -119,12 +120,14 @@ def _appendix_heading(letter, task):
     return cell, text
 
 
-def _contents(entries):
-    """The table of contents: one link per (text, level) entry, to the heading's id in the HTML."""
+def _contents(entries, pages=None):
+    """The table of contents: one link per (text, level) entry, to the heading's id in the HTML, with its page
+    number from ``pages`` ({shown text: page}, learned from an earlier print; none on the first)."""
     lines = ["**Contents**", ""]
     for text, level in entries:
         shown, anchor = heading_anchor(text, level)
-        lines.append(f"- [{shown}](#{anchor})" if anchor else f"- {shown}")
+        page = f" · p. {pages[shown]}" if pages and pages.get(shown) else ""
+        lines.append((f"- [{shown}](#{anchor})" if anchor else f"- {shown}") + page)
     cell = nbformat.v4.new_markdown_cell("\n".join(lines))
     cell.metadata["tags"] = [CONTENTS_TAG]
     return cell
@@ -137,8 +140,7 @@ def _report_cells(report):
     cells = part_cells(report, tags=[REPORT_TAG])
     for c in cells:
         if c.cell_type == "code":  # the report's record of its runs is for the hand-in's checks, not a page
-            c.outputs = [o for o in c.outputs if set((o.get("data") or {})) - {RUNS_MIME}
-                         or o.get("output_type") in ("stream", "error")]
+            c.outputs = [o for o in c.outputs if RUNS_MIME not in (o.get("data") or {})]
         if c.cell_type == "code" and HIDE_INPUT_TAG not in c.metadata["tags"]:
             c.metadata["tags"].append(HIDE_INPUT_TAG)
     return cells
@@ -155,28 +157,43 @@ def cover_cells(texts):
     return cells
 
 
-def pdf_notebook(report, tasks, sid, lab, source_cells=(), cover=()):
+def contents_entries(report, tasks, source_cells=()):
+    """The contents' entries as shown (the report's sections, each appendix), in order: what
+    :func:`pdf_notebook` lists and the hand-in looks up the pages of."""
+    return [heading_anchor(t, lv)[0] for t, lv in _sections(report, tasks, source_cells)]
+
+
+def _sections(report, tasks, source_cells):
+    sections = [(t, 2) for lv, t in markdown_headings(report, 2) if lv == 2] if report is not None else []
+    sections += [(_appendix_heading(letter, task)[1], 1)
+                 for letter, task in zip(appendix_letters(len(tasks) + 1), tasks)]
+    if source_cells:
+        sections.append((_source_heading(source_cells[0], appendix_letters(len(tasks) + 1)[-1]), 1))
+    return sections
+
+
+def _source_heading(cell, letter):
+    return cell.source.replace("# Appendix:", f"# Appendix {letter}:", 1).splitlines()[0].lstrip("# ").strip()
+
+
+def pdf_notebook(report, tasks, sid, lab, source_cells=(), cover=(), pages=None):
     """The notebook the PDF is printed from (see the module doc); ``cover``: Markdown texts put on the first
-    page after the report's title block and the contents."""
+    page after the report's title block and the contents; ``pages``: {contents entry: page} (the contents'
+    page numbers)."""
     title = f"{sid} {lab_title(lab)} report"
     body = _report_cells(report) or [nbformat.v4.new_markdown_cell(f"# {sid} {lab_title(lab)}")]
-    sections = [(t, 2) for lv, t in markdown_headings(report, 2) if lv == 2] if report is not None else []
-    appendix, outline = [], [heading_anchor(t, 2)[0] for t, _ in sections]
+    sections = _sections(report, tasks, source_cells)
+    outline = [heading_anchor(t, lv)[0] if lv == 2 else t for t, lv in sections]
     letters = appendix_letters(len(tasks) + 1)
-    for letter, task in zip(letters, tasks):
-        head, text = _appendix_heading(letter, task)
-        appendix += [head] + part_cells(task.nb, demote=1)
-        sections.append((text, 1))
-        outline.append(text)
+    appendix = []
+    for letter, task in zip(letters, tasks):  # each notebook as graded: one parameter cell, no tool chatter
+        appendix += [_appendix_heading(letter, task)[0]] + graded_cells(part_cells(task.nb, demote=1), report is not None)
     tail = list(source_cells)
     if tail:  # the source appendix's own heading is its first cell
         tail[0] = copy.deepcopy(tail[0])
         tail[0].source = tail[0].source.replace("# Appendix:", f"# Appendix {letters[-1]}:", 1)
-        text = tail[0].source.splitlines()[0].lstrip("# ").strip()
-        sections.append((text, 1))
-        outline.append(text)
     at = next((i + 1 for i, c in enumerate(body) if c.cell_type == "markdown" or c.get("outputs")), 0)
-    cells = body[:at] + [_contents(sections)] + cover_cells(cover) + body[at:] + appendix + tail
+    cells = body[:at] + [_contents(sections, pages)] + cover_cells(cover) + body[at:] + appendix + tail
     meta = kernel_metadata(tasks[0].nb)
     meta.update(title=title, labkit={"hide_code": False, "outline": outline})
     return join_cells(cells, meta)

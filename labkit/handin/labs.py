@@ -104,18 +104,20 @@ def lab2_rubric(lab, views, report_text):
                  "" if views.get("task1") else "no task1 notebook", "task1", "Curves"),
             _tier("task 1 tier (> 80 / > 70 / > 60 %)", "task1", t1, [(80, "> 80%"), (70, "> 70%"), (60, "> 60%")]),
             _row("task 2: baseline", any(e["name"] == "baseline" for e in finished2),
-                 "" if t2 else "no task2 run recorded", "task2", "baseline")]
+                 "" if t2 else "no task2 run recorded", "task2", "] baseline ===")]  # its heading in the log
     for study, prefixes in STUDIES.items():
         names = [e["name"] for e in finished2 if e["name"] != "baseline" and e["name"].startswith(prefixes)]
         rows.append(_row(f"task 2 study: {study}", names, ", ".join(names) or "not run", "task2",
-                         names[0] if names else None))
+                         f"] {names[0]} " if names else None))  # "=== [2/10] norm_off (normalize=off) ==="
     printed = [e["name"] for e in finished2 if views.get("task2") and
                f"Test Accuracy: {_acc(e) or 0:.2f}%" not in views["task2"].text]
+    studies = [s for s, prefixes in STUDIES.items() if any(e["name"].startswith(prefixes) for e in finished2)]
+    figures = views["task2"].images if views.get("task2") else 0
     rows += [_row("task 2: each run's test accuracy", finished2 and not printed,
                   f"not printed: {', '.join(printed)}" if printed else "", "task2", "Test Accuracy:"),
-             _row("task 2: each run's curves", views.get("task2") and views["task2"].images >= len(finished2) > 0,
-                  f"{views['task2'].images if views.get('task2') else 0} figures for {len(finished2)} runs", "task2",
-                  "Each run"),
+             _row("task 2: each run's curves (each study's runs over the baseline's)",  # one figure per study
+                  finished2 and figures >= max(1, len(studies)),
+                  f"{figures} figures for {len(studies)} studies of {len(finished2)} runs", "task2", "Each study"),
              _tier("task 2 tier (> 85 / > 80 / > 70 %)", "task2", max(finished2, key=lambda e: _acc(e) or 0,
                                                                        default=None),
                    [(85, "> 85%"), (80, "> 80%"), (70, "> 70%")])]
@@ -128,7 +130,16 @@ def difficulties(report_text):
         return _row("report: difficulties and solutions written", False, "no report", "report")
     m = re.search(r"^#+\s*[^\n]*(?:Difficult|困難)[^\n]*$", report_text, re.I | re.M)
     return _row("report: difficulties and solutions written", m, "" if m else "no difficulties section", "report",
-                m.group(0).lstrip("# ").strip()[:40] if m else None)
+                latin_part(m.group(0).lstrip("# ").strip())[:40] if m else None)
+
+
+def latin_part(text, shortest=6):
+    """``text`` up to its first wide (Chinese, Japanese, Korean) character, stripped, when that leaves at least
+    ``shortest`` characters; else ``text``. A PDF's text may lack a heading's CJK glyphs (a bold CJK font without
+    a character map), so a heading is looked up by its Latin part."""
+    cut = next((i for i, ch in enumerate(text) if unicodedata.east_asian_width(ch) in "WF"), len(text))
+    head = text[:cut].strip()
+    return head if len(head) >= shortest else text
 
 
 def resnet_rubric(lab, views, report_text):
@@ -138,11 +149,14 @@ def resnet_rubric(lab, views, report_text):
     pairs = [d for d in depths if {f"plain{d}", f"resnet{d}"} <= models]
     r110 = next((e for e in runs if e.get("model") == "resnet110"), None)
     tracked = [e["name"] for e in runs if e.get("tracked_test") is False]
+    table = _has(views, "task3", "test error", "the final test error table")
+    if report_text and table["found"]:  # the report shows the table beside the paper's (the appendix, a note)
+        table.update(task="report", needle="beside the paper")
     rows = [_row("plain nets and ResNets at the lab's depths", len(pairs) >= 2,
-                 f"both kinds at depths {pairs or 'none'}", "task3", "plain"),
+                 f"both kinds at depths {pairs or 'none'}", "task3", f"] plain{pairs[0]} " if pairs else None),
             _row("training loss and test error every epoch", runs and not tracked,
                  f"test not tracked: {', '.join(tracked)}" if tracked else "", "task3", "Train loss:"),
-            _has(views, "task3", "test error", "the final test error table"),
+            table,
             _tier("ResNet-110 tier (> 93 / 90-93 / 87-90 / < 87 %)", "task3", r110,
                   [(7, "> 93%"), (10, "90-93%"), (13, "87-90%"), (101, "< 87%")], "test error")]
     if r110 is None:
@@ -155,8 +169,8 @@ def transfer_rubric(lab, views, report_text):
     return [_row("pretrained and scratch runs finished", len(runs) >= 2, f"{len(runs)} finished runs", "transfer",
                  "Test Accuracy:"),
             _has(views, "transfer", "Test Accuracy:", "each run's test accuracy"),
-            _row("curves and confusion matrices", views.get("transfer") and views["transfer"].images >= 2,
-                 "", "transfer", "Test Accuracy:")]
+            _row("curves and confusion matrices", views.get("transfer") and views["transfer"].images >= 2, "",
+                 *(("report", "Comparison figures") if report_text else ("transfer", "Confusion matrices")))]
 
 
 LABS = {"lab2": Lab("lab2", "Lab 2", ("task1", "task2"), "reports/lab2_report.ipynb", 30, lab2_rubric),

@@ -186,14 +186,17 @@ def build_manifest(provenance, lab, sid, tasks, report_runs, forced=(), checklis
 
 def cover_text(manifest):
     """The manifest's short form for the PDF's cover (Markdown)."""
-    lines = [f"**Hand-in record.** {manifest['labkit']}; made {manifest['made']}."]
+    lines = [f"**Hand-in record.** {manifest['labkit']}; made {manifest['made']}. Each run: its test accuracy and "
+             f"settings digest (the SHA-256 of its result and history: the notebook's metadata, labkit.manifest).", ""]
     for n in manifest["notebooks"]:
-        runs = "; ".join(f"`{r['name']}` ({r['status']}, {r['epochs']} epochs, {_acc_text(r['test_acc'])}%, "
-                         f"settings `{r['settings_digest'][:8]}`, result `{(r['result_sha256'] or 'none')[:8]}`)"
-                         for r in n["runs"][:8])
-        more = f" and {len(n['runs']) - 8} more" if len(n["runs"]) > 8 else ""
+        epochs = {r["epochs"] for r in n["runs"]}
+        each = f"{epochs.pop()} epochs each; " if len(epochs) == 1 and len(n["runs"]) > 1 else ""
+        runs = ", ".join(f"`{r['name']}` {_acc_text(r['test_acc'])}%"
+                         + ("" if each else f" ({r['epochs']} epochs)")
+                         + ("" if r["status"] == "finished" else f" **{r['status']}**")
+                         + f" `{r['settings_digest'][:8]}`" for r in n["runs"])
         lines.append(f"- {n['task'] or n['file']} (`{n['file']}`, cells run in order "
-                     f"{_span(n['execution_order'])}): {runs or 'no run recorded'}{more}")
+                     f"{_span(n['execution_order'])}): {each}{runs or 'no run recorded'}")
     if manifest["forced"]:
         lines.append("- **Forced (--force):** " + " ".join(manifest["forced"]))
     return "\n".join(lines)

@@ -118,6 +118,33 @@ def _piece(module, name):
     return kind, where, "".join(lines).rstrip("\n")
 
 
+def short_docstrings(code):
+    """``code`` with each docstring cut to its first paragraph (the summary): the appendix is the code that ran;
+    the rest of a docstring is documentation, in the repository. Code that does not parse is returned as it is."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    lines, cut = code.split("\n"), []
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            continue
+        first, last = body[0].lineno - 1, body[0].end_lineno - 1
+        blank = next((i for i in range(first + 1, last) if not lines[i].strip()), None)
+        if blank is not None:
+            quote = '"""' if '"""' in lines[first] else "'''"
+            indent = lines[first][:len(lines[first]) - len(lines[first].lstrip())]
+            cut.append((blank, last, indent + quote))
+    for blank, last, closing in sorted(cut, reverse=True):
+        if lines[blank - 1].rstrip().endswith((".", ":")):  # a whole summary: the quotes close its line
+            lines[blank - 1:last + 1] = [lines[blank - 1].rstrip() + closing.strip()]
+        else:
+            lines[blank:last + 1] = [closing]
+    return "\n".join(lines)
+
+
 def code_block(code):
     """``code`` as a fenced Markdown ``python`` block (a fence longer than any backtick run inside it)."""
     longest = max((len(run) for run in code.split("\n") if set(run.strip()) == {"`"}), default=0)
@@ -185,8 +212,8 @@ def source_appendix(heading="Appendix", notebooks=(), tasks=None):
     shown = "\n".join(_text_of(nb) for nb in notebooks)
     cells = [md(f"# {heading}: {SOURCE_TITLE}\n\nProduced by {provenance()}.\n\nThe source of the labkit code these "
                 f"runs used (models, training loop and step, loss, optimizer and schedule, evaluation, data "
-                f"pipeline), read with `inspect.getsource` when this hand-in was made. It is text: nothing here "
-                f"runs.")]
+                f"pipeline), read with `inspect.getsource` when this hand-in was made, each docstring cut to its first paragraph (the "
+                f"rest is documentation, in the repository). It is text: nothing here runs.")]
     cells[0].metadata["tags"] = ["labkit-appendix", SOURCE_TAG]
     section = None
     for title, modname, names in lab_sources(notebooks, tasks):
@@ -201,9 +228,9 @@ def source_appendix(heading="Appendix", notebooks=(), tasks=None):
             kind, where, code = piece
             label = f"`{modname}`" + (f": `{name}`" if name else "")
             if shown and code.strip() in shown:
-                cells.append(md(f"### {label}\n\nThe {kind} in `{where}`: printed in the task notebook above."))
+                cells.append(md(f"**{label}**: the {kind} in `{where}`, printed in the task notebook above."))
                 continue
-            cells.append(md(f"### {label}\n\nThe {kind} in `{where}`.\n\n{code_block(code)}"))
+            cells.append(md(f"**{label}**: the {kind} in `{where}`.\n\n{code_block(short_docstrings(code))}"))
     for c in cells[1:]:
         c.metadata["tags"] = [SOURCE_TAG]
     return cells

@@ -29,7 +29,6 @@ place atomically.
 """
 import argparse
 import os
-import re
 import sys
 import tempfile
 import time
@@ -42,9 +41,11 @@ from ..errors import cli_main
 from ..files import atomic_path
 from ..notebook import repo_root
 from .errors import SubmissionError, SubmissionExistsError
-from .document import appendix_letters, handin_notebook, order_tasks, pdf_notebook
-from .labs import (checklist, checklist_lines, checklist_markdown, flat_text, get_lab, lab_problems, page_texts,
-                   pages_of, report_params, task_view)
+from .bookmarks import heading_pages
+from .document import appendix_letters, contents_entries, handin_notebook, order_tasks, pdf_notebook
+from .labs import (checklist, checklist_lines, checklist_markdown, flat_text, get_lab, lab_problems, latin_part,
+                   page_texts, pages_of, report_params, task_view)
+from .names import check_student_name, normalize_lab, normalize_student_id
 from .manifest import (build_manifest, cover_text, folder_problems, order_problems, print_problems, recorded_runs,
                        report_problems)
 from .notebooks import read_notebook, report_placeholders, strip_progress, text_of
@@ -52,67 +53,6 @@ from .pdf import export_pdf
 from .source import SOURCE_TAG, provenance, source_appendix
 
 DEFAULT_OUT_DIR = "handin"  # not the repository root: a zip there shows up in git status
-
-# what a student id and a lab name may hold: they become file names and titles, on every system a TA uses
-_NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-MAX_ID, MAX_LAB, MAX_STUDENT_NAME = 32, 24, 80
-
-
-def check_name(kind, value, example, longest=MAX_ID):
-    """A student id / lab name usable in a file name, as typed (surrounding blanks removed; full-width
-    letters and digits, as a Chinese input method types them, made plain): ASCII letters, digits, ``-``
-    and ``_``, starting with a letter or digit, at most ``longest`` characters. Raises SubmissionError."""
-    text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
-    if not text:
-        raise SubmissionError(f"{kind} is empty; give it, e.g. {example}")
-    _refuse_placeholder(kind, text, example)
-    if len(text) > longest:
-        raise SubmissionError(f"{kind} {value!r} is {len(text)} characters long (at most {longest}); give it as e.g. "
-                              f"{example}")
-    if not _NAME_RULE.fullmatch(text):
-        bad = sorted({ch for ch in text if not re.fullmatch(r"[A-Za-z0-9_-]", ch)})
-        raise SubmissionError(f"{kind} {value!r} cannot be part of a file name: use only ASCII letters, digits, - and "
-                              f"_ (no spaces, no / \\ : * ? \" < > |, not starting with '.' or '-'; here: "
-                              f"{' '.join(repr(c) for c in bad) or 'the first character'}); give it as e.g. {example}")
-    return text
-
-
-# the README's copy-paste command holds these: a command run as copied is refused like the template's placeholders
-COMMAND_PLACEHOLDERS = ("<YOUR_ID>", "<YOUR_NAME>", "YOUR_ID", "YOUR_NAME")
-
-
-def _refuse_placeholder(kind, text, example):
-    if text.upper() in COMMAND_PLACEHOLDERS or text.upper().strip("<>") in COMMAND_PLACEHOLDERS:
-        raise SubmissionError(f"{kind} {text!r} is the placeholder of README's command: put your own in its place, "
-                              f"e.g. {example}.")
-
-
-def normalize_student_id(value):
-    """(the student id as file names and titles use it, a note or None). Letters are made upper case
-    (F74091234, as the university writes it): ``f74091234`` and ``F74091234`` are one student, and the
-    TA's list sorts and matches them as one."""
-    sid = check_name("student id", value, "F74091234")
-    return sid.upper(), (f"student id {sid!r} written as {sid.upper()!r}" if sid != sid.upper() else None)
-
-
-def normalize_lab(value):
-    """(the lab name, lower case as the course writes it: ``Lab2`` -> ``lab2``, a note or None). Every file
-    name and title uses this one spelling."""
-    lab = check_name("lab", value, "lab2", MAX_LAB)
-    return lab.lower(), (f"lab {lab!r} written as {lab.lower()!r}" if lab != lab.lower() else None)
-
-
-def check_student_name(value):
-    """The name for the report's header: any script (Chinese, Korean...), one line, at most 80 characters."""
-    if value is None:
-        return None
-    text = unicodedata.normalize("NFC", str(value)).strip()
-    _refuse_placeholder("student name", text, '"王小明"')
-    if not text or len(text) > MAX_STUDENT_NAME or any(unicodedata.category(c).startswith("C") for c in text):
-        raise SubmissionError(f"student name {value!r} must be one line of 1 to {MAX_STUDENT_NAME} characters "
-                              f"without control characters; give it as e.g. \"王小明\"")
-    return text
-
 
 def _source_line(cell):
     src = cell.get("source", "")
@@ -411,25 +351,35 @@ def _rubric(lab, tasks, rep, strict, verbose):
 
 
 def _export_with_checklist(pdf, parts, manifest, rows, export_options, verbose):
-    """The PDF with the hand-in record and the rubric checklist on its cover: printed once to learn the page of
-    each item, then again with the pages (again, at most twice more, while a page moved)."""
+    """The PDF with the hand-in record and the rubric checklist on its cover and page numbers in its contents:
+    printed once to learn the page of each item and section, then again with the pages (again, at most twice
+    more, while a page moved)."""
     rep, tasks, sid, lab, source = parts
     reg = get_lab(lab)
     starts = {t.key: f"Appendix {letter}: {t.label or 'The executed'} notebook"
               for letter, t in zip(appendix_letters(len(tasks)), tasks)}
-    pages = None
+    entries = contents_entries(rep, tasks, source)
+    pages = contents = None
     for _ in range(3):
         cover = ([checklist_markdown(reg, rows)] if rows else []) + [cover_text(manifest)]
-        out = _export(pdf, pdf_notebook(rep, tasks, sid, lab, source, cover), export_options, verbose and not pages)
-        if not rows:
-            return out
+        out = _export(pdf, pdf_notebook(rep, tasks, sid, lab, source, cover, contents), export_options,
+                      verbose and contents is None)
         texts = page_texts(out)
-        found = [r["page"] for r in pages_of(rows, texts, _start_pages(texts, starts))]
-        if found == pages:
+        found = [r["page"] for r in pages_of(rows, texts, _start_pages(texts, starts))] if rows else []
+        where = _contents_pages(entries, texts)
+        if (found, where) == (pages, contents) or not texts:
             break
-        pages = found
-    manifest["checklist"] = [dict(r) for r in rows]
+        pages, contents = found, where
+    if rows:
+        manifest["checklist"] = [dict(r) for r in rows]
     return out
+
+
+def _contents_pages(entries, texts):
+    """{contents entry: its page number} where the PDF's text shows it (the contents page itself not counted)."""
+    norm = [latin_part(unicodedata.normalize("NFKC", e)) for e in entries]  # a CJK glyph may have no text
+    found = heading_pages([unicodedata.normalize("NFKC", t) for t in texts], norm)
+    return {e: found[n] + 1 for e, n in zip(entries, norm) if n in found}
 
 
 def _start_pages(texts, starts):

@@ -154,7 +154,12 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   .jp-Cell.celltag_labkit-report .jp-InputPrompt, .jp-Cell.celltag_labkit-report .jp-OutputPrompt,
   .jp-MarkdownCell:has(.celltag_labkit-report) .jp-InputPrompt, .jp-Cell.celltag_labkit-source .jp-InputPrompt {
     display: none !important; }
-  .celltag_labkit-contents ul { list-style: none; padding-left: 0.5em; }
+  .celltag_labkit-contents ul { list-style: none; padding-left: 0.5em; margin: 0.2em 0; }
+  .celltag_labkit-contents li { margin: 0 !important; line-height: 1.35; }
+  /* the cover's checklist and hand-in record: small, so the rubric fits the first page */
+  .celltag_labkit-cover table { font-size: 8.5px !important; }
+  .celltag_labkit-cover td, .celltag_labkit-cover th { padding: 0.1em 0.4em !important; }
+  .celltag_labkit-cover p, .celltag_labkit-cover li { font-size: 9.5px; line-height: 1.35; margin: 0.15em 0; }
   .celltag_labkit-contents a { text-decoration: none; }
 }
 </style>
@@ -219,8 +224,8 @@ def _is_figure_with_table(cell):
     accuracy): the two are read together."""
     outs = [o.get("data") or {} for o in cell.get("outputs", []) or []]
     html = [_text(d.get("text/html", "")) for d in outs]
-    return (any("image/png" in d or "image/jpeg" in d for d in outs) or any("<img" in h for h in html)) \
-        and any("<table" in h for h in html)
+    tables = any("<table" in h for h in html) or any("|---" in _text(d.get("text/markdown", "")) for d in outs)
+    return (any("image/png" in d or "image/jpeg" in d for d in outs) or any("<img" in h for h in html)) and tables
 
 
 def keep_whole(cell, show_input=True):
@@ -229,10 +234,18 @@ def keep_whole(cell, show_input=True):
     return height <= _KEEP_PX or (height <= _KEEP_FIGURE_PX and _is_figure_with_table(cell))
 
 
-def _is_lead_in(cell):
-    """A Markdown cell that introduces what follows: it ends with a heading, or it is a short caption."""
+def _is_lead_in(cell, following=None):
+    """A Markdown cell that introduces what follows: it ends with a heading, or it is short (a caption, or a
+    heading with a sentence) and what follows is no Markdown cell: a chain of short sections kept together would
+    move a page's worth of cells to the next page."""
     lines = [ln for ln in _text(cell.source).strip().split("\n") if ln.strip()]
-    return bool(lines) and (lines[-1].lstrip().startswith("#") or (len(lines) <= 3 and len(cell.source) <= 400))
+    if not lines:
+        return False
+    has_heading = any(ln.lstrip().startswith("#") for ln in lines)
+    after_text = following is not None and following.cell_type == "markdown"
+    if has_heading:  # a section's start: its heading and intro paragraph go with the figure or table after it
+        return lines[-1].lstrip().startswith("#") or (not after_text and len(lines) <= 6 and len(cell.source) <= 700)
+    return len(lines) <= 3 and len(cell.source) <= 400  # a caption
 
 
 def _add_tag(cell, tag):
@@ -249,10 +262,10 @@ class PageFitPreprocessor(Preprocessor):
 
     def preprocess(self, nb, resources):
         show_input = (resources.get("global_content_filter") or {}).get("include_input", True)
-        for cell in nb.cells:
+        for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code" and keep_whole(cell, show_input):
                 _add_tag(cell, KEEP_TAG)
-            elif cell.cell_type == "markdown" and _is_lead_in(cell):
+            elif cell.cell_type == "markdown" and _is_lead_in(cell, (nb.cells[i + 1:] or [None])[0]):
                 _add_tag(cell, KEEP_NEXT_TAG)
         return nb, resources
 

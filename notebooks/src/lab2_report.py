@@ -4,9 +4,9 @@
 # 1. Train first: `notebooks/task1_simplecnn.ipynb` and `notebooks/task2_resnet18.ipynb` write their runs to
 #    `run_dir` (default `runs/`; in Colab, `runs/` links to `My Drive/labkit_runs`, where this report finds them).
 #    Keep the executed notebooks: they become the appendices of the PDF.
-# 2. Replace every *italic placeholder* in the text cells (and the example introduction) with your own words
-#    and set `student_name` / `student_id` below; the hand-in command refuses a report whose placeholders are
-#    still there. Every number and table here is read from the run folders.
+# 2. Replace every *italic placeholder* in the text cells (each is a paragraph or a table row of its own) with
+#    your own words and set `student_name` / `student_id` below; the hand-in command refuses a report whose
+#    placeholders are still there. Every number and table here is read from the run folders.
 # 3. The hand-in zip (`<ID>_lab2.ipynb` with both tasks, `<ID>_lab2.pdf`: this report, then each task notebook
 #    as an appendix with every print and figure), from the repository root; it runs this report against
 #    `--run-dir` if you did not:
@@ -37,12 +37,7 @@ report.title_block(**params.of(report.title_block),
 # %% [markdown]
 # ## 1. Introduction 簡介
 #
-# *Write here what the lab is about and what you set out to find.* Example of the expected tone
-# (replace it; Chinese or Korean are fine):
-#
-# 本實驗以 CIFAR-10 資料集（10 類、32×32 彩色影像）訓練卷積神經網路：任務一實作 SimpleCNN，
-# 任務二以 ResNet18 比較輸入正規化、資料增強、學習率與學習率排程對準確率的影響。
-# (이 보고서는 한국어로 작성해도 됩니다.)
+# *Write here what the lab is about and what you set out to find (English, 中文 or 한국어 are all fine).*
 
 # %% [markdown]
 # ## 2. Experiment setup 實驗設定
@@ -55,9 +50,10 @@ report.data_description(t1 + t2)
 # %% [markdown]
 # ### 2.2 Models
 #
-# *Describe the models in your own words: SimpleCNN (task 1) and ResNet18 from `resnet18.py`
-# (basic residual blocks, [2, 2, 2, 2] layers, 3×3 stem for 32×32 inputs).* Table 1 gives their sizes, read
-# from the runs (FLOPs counted by thop for one image).
+# Table 1 gives the models' sizes, read from the runs (FLOPs counted by thop for one image).
+#
+# *Describe the models in your own words: SimpleCNN (task 1) and ResNet18 from `resnet18.py` (basic residual
+# blocks, [2, 2, 2, 2] layers, 3×3 stem for 32×32 inputs).*
 
 # %% tags=["hide-input"]
 report.show_table(report.model_table(t1 + t2, flops=params["flops"]),
@@ -125,7 +121,8 @@ report.ablation_summary(t2, figures=figures) if t2 else None
 # %% [markdown]
 # ## 5. Difficulties and solutions 遇到的困難與解決方法
 #
-# *The Lab2 handout requires this section: list what went wrong and how you solved it.*
+# *List here what went wrong and how you solved it (the Lab2 handout requires this section). Replace both example
+# rows below with your own.*
 #
 # | Difficulty 困難 | Cause 原因 | Solution 解決方法 |
 # | --- | --- | --- |

@@ -65,16 +65,16 @@ exp = run_ablations(**params)
 # and training time of every configuration (also in `comparison.csv` / `comparison.md` in the experiment
 # folder), and what each study found.
 
-# %%
+# %% tags=["labkit-in-report"]
 from labkit.report import ablation_summary, readable
 
 readable(exp.table)
 
-# %%
+# %% tags=["labkit-in-report"]
 ablation_summary(exp)
 
 # %% [markdown]
 # ## Each study against the baseline
 
-# %%
+# %% tags=["labkit-in-report"]
 exp.show_figures()

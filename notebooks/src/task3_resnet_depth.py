@@ -70,7 +70,7 @@ exp = run_depth_study(**params)
 # %% [markdown]
 # ## Training error (dashed) and test error (solid) per epoch: plain nets, then ResNets
 
-# %%
+# %% tags=["labkit-in-report"]
 exp.show_figures()
 
 # %% [markdown]
@@ -79,7 +79,7 @@ exp.show_figures()
 # `test_err`: best-validation checkpoint; `final_test_err`: last epoch; `paper_test_err`: the paper's
 # Table 6 (ResNets only).
 
-# %%
+# %% tags=["labkit-in-report"]
 exp.table[["run", "kind", "depth", "epochs", "best_val_acc", "test_err", "final_test_err", "paper_test_err",
            "train_seconds"]]
 

@@ -99,7 +99,7 @@ study = run_transfer_study(data, **params.of(run_transfer_study, train=True))
 # %%
 study.table
 
-# %%
+# %% tags=["labkit-in-report"]
 labkit.notebook.show_png(study.files["curves"])
 
 # %% [markdown]
@@ -107,7 +107,7 @@ labkit.notebook.show_png(study.files["curves"])
 #
 # Rows: true class, columns: predicted; raw counts, then each row divided by its total (the per-class recall).
 
-# %%
+# %% tags=["labkit-in-report"]
 for label in study.runs:
     print(label)
     labkit.notebook.show_png(study.files[f"{label} confusion"], study.files[f"{label} confusion normalized"])
