@@ -4,14 +4,15 @@ import warnings
 
 import torch
 
-def build_optimizer(cfg, params, scaled=False):
-    """The optimizer. Without a GradScaler (bf16, fp32) as one fused kernel where torch has one (CPU and
-    CUDA): the same update rule as the default per-parameter loop, which on the CPU costs 40 ms of a
-    ResNet18 step (fused: 2 ms). Under a GradScaler (``scaled``: fp16, Colab's T4) never fused: torch's
-    fused SGD takes the scaler's overflow flag into its kernel, and when the first step overflows (the
-    scaler's designed start) the kernel returns before writing the momentum buffers it allocated with
-    ``torch.empty_like``, so the second step reads uninitialised memory as momentum (NaN in epoch 1).
-    Unfused, the GradScaler itself skips the step of an overflow, before the optimizer sees it."""
+def build_optimizer(cfg, params, scaled=False, fused=True):
+    """The optimizer, as one fused kernel where torch has one (CPU and CUDA): the same update rule as the
+    default per-parameter loop, which on the CPU costs 40 ms of a ResNet18 step (fused: 2 ms); ``fused=False``:
+    that loop. Under a GradScaler (``scaled``: fp16, Colab's T4) SGD is fused with its momentum buffers made
+    zeros here: the fused kernel takes the scaler's overflow flag itself (no host sync per step), but on a
+    first step that overflows (the scaler's designed start) it returns before writing the buffers it would
+    allocate with ``torch.empty_like``, so the next step would read uninitialised memory as momentum. A zero
+    buffer gives that first real step ``0 * momentum + grad``, what the unfused loop's first step sets
+    (tests/test_t4_road.py: identical weights). Adam and AdamW stay unfused under a scaler."""
     params = list(params)
     if cfg.optimizer == "sgd":
         cls, kw = torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -19,12 +20,16 @@ def build_optimizer(cfg, params, scaled=False):
     else:
         cls, kw = (torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW), dict(
             lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if scaled:
+    if not fused or (scaled and cls is not torch.optim.SGD):
         return cls(params, **kw)
     try:
-        return cls(params, fused=True, **kw)
+        optimizer = cls(params, fused=True, **kw)
     except (RuntimeError, ValueError, TypeError):  # a device/dtype without a fused kernel
         return cls(params, **kw)
+    if scaled and cfg.momentum > 0:
+        for p in params:
+            optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
+    return optimizer
 
 
 def build_scheduler(cfg, optimizer, steps_per_epoch):

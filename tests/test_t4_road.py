@@ -5,8 +5,9 @@ first-step behaviour at its default scale on deep nets), an interruption after e
 
 What it must equal: the same run in which that first step is skipped by hand (forward only, the
 scale halved, the schedule advanced, no update), for every optimizer labkit offers. torch's fused
-SGD fails it: on an overflow its kernel leaves the momentum buffers it allocated with
-``torch.empty_like`` unwritten, and the next step reads that memory as momentum.
+SGD alone fails it: on an overflow its kernel leaves the momentum buffers it allocated with
+``torch.empty_like`` unwritten, and the next step reads that memory as momentum; labkit's fused SGD
+under a scaler starts from zero buffers, and equals the unfused loop weight for weight.
 """
 import math
 import os
@@ -175,4 +176,25 @@ def _overflow_then_resume(small, tmp_path, monkeypatch, name, params):
 def test_fp16_on_the_cpu_is_the_t4_road(small, tmp_path):
     run = labkit.fit("simplecnn", small, run_dir=tmp_path, **{**T4, "epochs": 1})
     assert run.config["precision"] == "fp16 + GradScaler" and run.config["grad_scaler"] is True
-    assert run.config["fused_optimizer"] is False  # under a GradScaler the optimizer is never fused
+    assert run.config["fused_optimizer"] is True  # SGD under a GradScaler: fused, from zero momentum buffers
+
+
+@pytest.mark.parametrize("name", ["sgd", "sgd_nesterov"])
+def test_fused_sgd_under_the_scaler_equals_the_unfused_loop(small, tmp_path, monkeypatch, name):
+    """Issue 34: fused SGD with zero momentum buffers under a GradScaler, through a first step that
+    overflows, gives the very weights of the per-parameter loop (torch's own fused first step would not)."""
+    from labkit import schedule
+    params = {**T4, **OPTIMIZERS[name], "epochs": 1}
+    runs = {}
+    for fused in (True, False):
+        with monkeypatch.context() as m:
+            overflow = FirstStepOverflow(m)
+            m.setattr(train, "build_optimizer",
+                      lambda cfg, p, scaled=False, fused=fused: schedule.build_optimizer(cfg, p, scaled, fused))
+            runs[fused] = labkit.fit("simplecnn", small, run_dir=tmp_path, run_name=f"fused-{fused}", **params)
+            assert overflow.fired
+    assert runs[True].config["fused_optimizer"] is True and runs[False].config["fused_optimizer"] is False
+    a, b = _state(runs[True].run_dir), _state(runs[False].run_dir)
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), f"{name}: {k} differs between fused and unfused SGD"
+    assert [h["train_loss"] for h in runs[True].history] == [h["train_loss"] for h in runs[False].history]
