@@ -1,6 +1,6 @@
 """Reading a run folder back: its record (config.json), its training state (last.pth, or a whole temporary
-copy), its history, its result, its log, its best checkpoint, and what a finished run holds. Never raises
-for a cut or crafted file it can do without."""
+copy), its history, its result, its log, its best checkpoint, and what a finished run holds. A cut or crafted
+training state or checkpoint reads as none; a record or result that is not JSON is a CheckpointError naming the fix."""
 import os
 
 import torch
