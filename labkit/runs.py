@@ -846,10 +846,12 @@ class RunFolder:
         if net is not None:
             self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in state["model"].items()}
         state = {**state, "best_model": None if net is not None else self.best_weights, "log": self._log_text()}
+        t0 = time.perf_counter()
         atomic_torch_save(state, os.path.join(self.path, STATE))
         self.state = state
         if net is not None:
             self.save_best(net, state)
+        state["history"][-1]["commit_seconds"] = round(time.perf_counter() - t0, 3)  # last.pth has it from the next
         atomic_write_json(os.path.join(self.path, HISTORY), state["history"])
 
     def save_best(self, weights, state):
