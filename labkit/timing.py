@@ -18,7 +18,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -54,7 +54,6 @@ class Timing:
     tta_batch: float
     commit: float
     setup: float
-    extra: dict = field(default_factory=dict)
 
     def step(self, q=0.5):
         """The step time at quantile ``q`` of the timed groups (0.5: the median)."""
@@ -103,7 +102,7 @@ def time_steps(parts, step, data, cfg, place):
             _sync(place.device)
             t0 = tg = clock()
         x, y = to_device(*next(batches), place.device, place.channels_last)
-        loss, out = step(parts, x, y)
+        _, out = step(parts, x, y)
         correct += (out.argmax(1) == y).sum()
         if i < warm:
             continue
