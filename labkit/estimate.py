@@ -1,7 +1,8 @@
 """How long a study will take, said before it trains: each distinct model's run measured on this device
 (:mod:`labkit.timing`: >= 20 training steps or >= 2 s after warm-up, an evaluation batch, a checkpoint commit of the
-real size, the set-up), multiplied out over the runs' remaining epochs with their validation (and tracked test)
-passes, commits and final tests (test-time views counted), as a range.
+real size, the set-up) and a figure drawn, multiplied out over the runs' remaining epochs with their validation (and
+tracked test) passes, commits and final tests (test-time views counted), each run's curves and the study's figure,
+as a range.
 
     est = estimate_runs([(cfg, data, epochs_left), ...], where=exp_dir)   # one entry per run still to train
     print(est.line())     # "Estimated: 10 runs x 30 epochs ≈ 2 h 10 min (1 h 50 min to 2 h 35 min) on Tesla T4 ..."
@@ -14,11 +15,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .device import choose_placement
 from . import timing
+from .device import choose_placement
 from .files import atomic_write_json
-from .timing import (COLAB_CPU_LIMIT_S, duration, measure, refuse_long_colab_cpu, run_seconds,  # noqa: F401
-                     span)
+from .timing import duration, measure, refuse_long_colab_cpu, run_seconds, span
 from .train import build_parts, one_batch
 
 
