@@ -25,7 +25,6 @@ the transfer study. :func:`model_variants` gives one configuration per model (th
 """
 import os
 import re
-import time
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -155,7 +154,6 @@ def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, st
     est = _estimate(plan, cache) if estimate else None
     if est is not None and verbose:
         print(est.line(), flush=True)
-    t0 = time.time()
     runs, status = {}, {}
     for i, planned in enumerate(plan, 1):
         key = planned.variant.name
@@ -165,7 +163,7 @@ def run_in_folder(variants, exp_dir, *, name, data, data_common, resume=True, st
     figures = _save_figures(plan, runs, exp_dir, tag, metrics, title) if metrics else {}
     files = {"csv": table_files[0], "md": table_files[1], **{f"figure:{k}": v for k, v in figures.items()}}
     if est is not None:  # kept in the experiment folder, with how long it really took
-        taken = time.time() - t0
+        taken = est.taken()  # since the estimate was made
         est.save(os.path.join(exp_dir, "estimate.json"), taken)
         files["estimate"] = os.path.join(exp_dir, "estimate.json")
         if verbose:
@@ -304,7 +302,7 @@ def _estimate(plan, cache):
         if status not in ("finished", "diverged"):
             cfg = p.settings
             todo.append((cfg, cache[p.data_key], cfg.epochs - epochs_done(p.path)))
-    return estimate_runs(todo)
+    return estimate_runs(todo, where=os.path.dirname(plan[0].path) if plan else None)
 
 
 def _print_plan(name, exp_dir, plan):

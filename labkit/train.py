@@ -39,6 +39,7 @@ from .rng import rng_state, seed_everything, set_rng_state
 from .runs import RunFolder, load_run
 from .schedule import build_optimizer, build_scheduler, step_schedule
 from .teacher import Teacher, check_teacher, distilled, load_teacher
+from .timing import check_colab_cpu_run
 
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
 DIVERGED_FIX = "Fix: lower lr (e.g. by 10x), add a warm-up/one-cycle scheduler, or check the input normalization."
@@ -83,6 +84,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         if so_far is None:  # its state did not fit the model and start_over set it aside: epoch 1, fresh parts
             parts, so_far = build_parts(cfg, len(data.classes), place, len(loaders["train"]), weights), SoFar([])
         parts.forward = torch.compile(parts.net) if cfg.compile else parts.net
+        check_colab_cpu_run(parts, one_batch, data, cfg, place, cfg.epochs - so_far.epochs, run_dir)  # > 1 h: stop
         folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}", exact=bool(run_name))
         record = _run_record(cfg, data, place, parts, folder.path, so_far.started)
         if not folder.begin(record, cfg.epochs) and verbose:

@@ -513,30 +513,83 @@ def test_cli_from_the_folder_above_a_checkout_named_labkit(tmp_path):
 
 
 # ---- a Colab CPU runtime never trains for hours -------------------------------------------------------------
+def _slow_steps(monkeypatch, seconds):
+    """Training steps measured at ``seconds`` each (as a CPU's ResNet18 step is): the rest is measured for real."""
+    from labkit import timing
+
+    step = {"seconds": seconds}
+    monkeypatch.setattr(timing, "time_steps", lambda *a, **k: [step["seconds"]])
+    return step
+
+
 def test_colab_cpu_runtime_stops_a_long_study_before_any_epoch(subset_root, tmp_path, monkeypatch):
-    """Task 2's study in Colab without a GPU, estimated over an hour (steps timed at 2 s, as a CPU's ResNet18
+    """Task 2's study in Colab without a GPU, estimated over an hour (steps measured at 2 s, as a CPU's ResNet18
     step is, over 2000 epochs of 2 steps), stops before its first epoch naming the fix; device='cpu' asked by
     name and a short study go ahead."""
-    from labkit import estimate
+    from labkit import timing
     from labkit.studies import run_ablations
 
     monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
-    step = {"seconds": 2.0}
-    monkeypatch.setattr(estimate, "time_step", lambda cfg, data: (step["seconds"], torch.device("cpu")))
+    step = _slow_steps(monkeypatch, 2.0)
     data = labkit.load_cifar10(subset_root, limit=100, test_limit=32, device="cpu", verbose=False)
     kw = dict(model="simplecnn", ablations=["lr"], lr_values=[0.1], data=data, run_dir=tmp_path, epochs=2000,
               batch_size=50, progress=False, verbose=False)
-    with pytest.raises(labkit.ConfigError, match=r"≈ \d+ h .*this Colab runtime has no GPU\. Runtime > Change "
-                                                 r"runtime type > T4 GPU, then Run all again"):
+    with pytest.raises(labkit.ConfigError, match=r"≈ \d+ h .*\(\d+ h .* to \d+ h .*\) on this CPU.*this Colab "
+                                                 r"runtime has no GPU\. Runtime > Change runtime type > T4 GPU, then "
+                                                 r"Run all again"):
         run_ablations(**kw)
     assert not list(tmp_path.rglob("history.json"))  # no epoch trained
-    long_cpu = estimate.StudyEstimate(2, [200, 200], 9e4, "this CPU", True)
-    assert estimate.refuse_long_colab_cpu(long_cpu, [labkit.TrainConfig(device="cpu")]) is None
+    cpu = torch.device("cpu")
+    assert timing.refuse_long_colab_cpu(9e4, cpu, [labkit.TrainConfig(device="cpu")], "Estimated") is None
     monkeypatch.delenv("COLAB_RELEASE_TAG")
-    assert estimate.refuse_long_colab_cpu(long_cpu, [labkit.TrainConfig()]) is None  # not Colab: a warning only
+    assert timing.refuse_long_colab_cpu(9e4, cpu, [labkit.TrainConfig()], "Estimated") is None  # a warning only
     monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
     step["seconds"] = 0.001
     assert len(run_ablations(**dict(kw, epochs=1)).runs) == 2
+
+
+def test_colab_cpu_runtime_stops_a_long_single_fit_before_its_first_epoch(subset_root, tmp_path, monkeypatch):
+    """Issue 34 item 4 for one run: task 1's plain fit in Colab without a GPU, its run estimated over an hour,
+    stops before its first epoch with the fix (no run folder made); device='cpu' by name goes ahead; outside
+    Colab nothing is measured."""
+    from labkit import timing
+
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
+    _slow_steps(monkeypatch, 2.0)
+    data = labkit.load_cifar10(subset_root, limit=100, test_limit=32, device="cpu", verbose=False)
+    kw = dict(epochs=1000, batch_size=50, progress=False, verbose=False)
+    with pytest.raises(labkit.ConfigError, match=r"^Estimated: this run's 1000 epochs ≈ \d+ h \d+ min \(.*\) on this "
+                                                 r"CPU: this Colab runtime has no GPU\. Runtime > Change runtime type "
+                                                 r"> T4 GPU, then Run all again"):
+        labkit.fit("simplecnn", data, run_dir=tmp_path / "runs", **kw)
+    assert not (tmp_path / "runs").exists() or not os.listdir(tmp_path / "runs")  # no folder, no epoch
+    measured = []
+    monkeypatch.setattr(timing, "measure", lambda *a, **k: measured.append(1))
+    run = labkit.fit("simplecnn", data, run_dir=tmp_path / "runs", device="cpu", **dict(kw, epochs=1))
+    assert len(run.history) == 1 and measured == []  # asked for the CPU by name: not measured, trained
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    assert len(labkit.fit("simplecnn", data, run_dir=tmp_path / "runs", **dict(kw, epochs=1)).history) == 1
+    assert measured == []  # not Colab: nothing measured
+
+
+def test_the_colab_cpu_check_leaves_a_run_exactly_as_without_it(subset_root, tmp_path, monkeypatch):
+    """The check measures on parts of its own and restores the random state: a short run it lets through trains
+    exactly as the same run outside Colab (history, weights, test accuracy)."""
+    data = labkit.load_cifar10(subset_root, limit=130, test_limit=32, device="cpu", verbose=False)
+    kw = dict(epochs=2, batch_size=40, progress=False, verbose=False, augment=True)
+    plain = labkit.fit("simplecnn", data, run_dir=tmp_path / "plain", **kw)
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "fake")
+    from labkit import timing
+
+    calls = []
+    real = timing.measure
+    monkeypatch.setattr(timing, "measure", lambda *a, **k: calls.append(1) or real(*a, **k))
+    checked = labkit.fit("simplecnn", data, run_dir=tmp_path / "colab", **kw)
+    assert calls == [1]
+    keys = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
+    assert [{k: h[k] for k in keys} for h in checked.history] == [{k: h[k] for k in keys} for h in plain.history]
+    assert checked.test_acc == plain.test_acc
+    assert all(torch.equal(v, plain.model.state_dict()[k]) for k, v in checked.model.state_dict().items())
 
 
 def test_setup_sh_refuses_to_run_inside_colab():

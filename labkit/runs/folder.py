@@ -1,6 +1,7 @@
 """The folder of one ``fit`` call and every write to it, in the order fit makes them."""
 import errno
 import os
+import time
 
 from ..errors import CheckpointError, RunExistsError, StorageError
 from ..files import STATE_FORMAT, atomic_torch_save, atomic_write_json, drop, shown_path, temp_copies, write_file
@@ -199,10 +200,12 @@ class RunFolder:
         if net is not None:
             self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in state["model"].items()}
         state = {**state, "best_model": None if net is not None else self.best_weights, "log": self._log_text()}
+        t0 = time.perf_counter()
         atomic_torch_save(state, os.path.join(self.path, STATE))
         self.state = state
         if net is not None:
             self.save_best(net, state)
+        state["history"][-1]["commit_seconds"] = round(time.perf_counter() - t0, 3)  # last.pth has it from the next
         atomic_write_json(os.path.join(self.path, HISTORY), state["history"])
 
     def save_best(self, weights, state):
