@@ -209,7 +209,8 @@ def long_nb(tmp_path_factory):
     cells = [("md", "# Long notebook\n\nIntro text.", None)]
     for k in range(1, 4):
         cells += [("md", f"## Section {k} of the notebook", None),
-                  ("code", f"for i in range(70):\n    print('section {k} line', i)", None)]
+                  # lines too wide for a column of a long print (test_long_print_is_set_in_columns): one column
+                  ("code", f"for i in range(70):\n    print('section {k} line', i, '.' * 80)", None)]
     cells += [("code", "import matplotlib.pyplot as plt\nfrom IPython.display import HTML, display\n"
                "plt.plot([1, 2]); plt.show()\ndisplay(HTML('<table>' + '<tr><td>row</td></tr>' * 10 + '</table>'))",
                None)]
@@ -311,3 +312,90 @@ def test_page_fit_tags_what_stays_together():
     PageFitPreprocessor().preprocess(nb, {})
     keep_next = [KEEP_NEXT_TAG in c.metadata.get("tags", []) for c in nb.cells]
     assert keep_next[:2] == [False, True] and keep_next[3]
+
+
+# ---- a long print (a 30-epoch run's per-epoch lines) in columns ---------------------------------------------
+def _stdout(text):
+    return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+
+def epoch_log_cell(epochs=30):
+    """A training cell as papermill stores it: one stream output per print (the handout's per-epoch lines, the
+    widest values they take: 72 characters)."""
+    cell = nbformat.v4.new_code_cell("run = labkit.train(...)")
+    cell.outputs = [_stdout("Run folder: runs/simplecnn-1 | device cpu | precision bf16 | channels_last True\n")]
+    for e in range(1, epochs + 1):
+        cell.outputs += [_stdout(f"Epoch: {e}\n"), _stdout("learning rate: 0.03\n"),
+                         _stdout(f"Train loss: {10 + e / 7:.3f} | Train acc: 0.{400 + e} Val loss: {36 + e / 3:.3f} | "
+                                 f"Val acc: 0.{500 + e}\n")]
+    cell.outputs += [_stdout("Finished Training\n"), _stdout("Test Accuracy: 54.30%\n")]
+    return cell
+
+
+def log_notebook():
+    """A short print, a 30-epoch log, a long print of wide lines (source), a long stderr print."""
+    short = nbformat.v4.new_code_cell("print(1)")
+    short.outputs = [_stdout("short print\n")]
+    wide = nbformat.v4.new_code_cell("labkit.show_source(net)")
+    wide.outputs = [_stdout("".join(f"    x = self.pool(F.relu(self.conv{i}(x)))  # a wide line of source code, "
+                                    f"{i}\n" for i in range(40)))]
+    err = nbformat.v4.new_code_cell("warn()")
+    err.outputs = [nbformat.v4.new_output("stream", name="stderr", text="warning\n" * 40)]
+    return nbformat.v4.new_notebook(cells=[short, epoch_log_cell(), wide, err], metadata={"title": "logs"})
+
+
+def test_long_print_is_set_in_columns(tmp_path):
+    """A cell's prints are joined as Jupyter shows them; a stdout print of more than LOG_LINES lines that fit a
+    column gets 2 columns (the per-epoch line fits one), every other print is unchanged; the notebook is not."""
+    import copy
+
+    from traitlets.config import Config
+
+    from labkit.handin.template import SafeHTMLExporter, log_columns, merged_streams, nbconvert_config, write_template
+
+    nb = log_notebook()
+    log = nb.cells[1]
+    joined = merged_streams(log.outputs)
+    assert len(joined) == 1 and joined[0].text == "".join(o.text for o in log.outputs)
+    assert len(log.outputs) == 93 and log.outputs[0].text.startswith("Run folder")  # the cell's outputs unchanged
+    assert log_columns(joined[0]) == 2 and log_columns(log.outputs[1]) == 1  # 93 lines; one line
+    assert log_columns(nb.cells[2].outputs[0]) == 1 and log_columns(nb.cells[3].outputs[0]) == 1  # wide; stderr
+    assert log_columns(_stdout("Epoch: 1\n" * 30)) == 3
+    nb.cells[0].outputs[0]["labkit_columns"] = '3" onload="alert(1)'  # a notebook's own value is never printed
+    before = copy.deepcopy(nb)
+    cfg = nbconvert_config(False, None, write_template(str(tmp_path)))
+    html, _ = SafeHTMLExporter(config=Config(cfg)).from_notebook_node(nb)
+    assert nb == before
+    body = html.split("<body", 1)[1]
+    assert body.count("labkit-log labkit-log-2") == 1 and "labkit-log-3" not in body and "onload" not in body
+    assert "short print" in body and "Epoch: 30" in body and body.count("jp-RenderedText") == 4
+
+
+@pytest.mark.slow
+@needs_browser
+@needs_poppler
+def test_long_print_in_columns_keeps_every_line(tmp_path):
+    """Printed: the 30-epoch log runs in two columns (epoch 30 right of epoch 1), each per-epoch line on one
+    line of its column, and the PDF's text holds every line of every print (the key-prints check passes)."""
+    from pypdf import PdfReader
+
+    from labkit.handin.bookmarks import missing_lines
+
+    path = tmp_path / "logs.ipynb"
+    nb = log_notebook()
+    nbformat.write(nb, str(path))
+    out = export_pdf(path, tmp_path / "logs.pdf", method="chromium", verbose=False)
+    data = open(out, "rb").read()
+    printed = [ln for c in nb.cells for o in c.outputs for ln in o.text.splitlines()]
+    assert missing_lines(data, printed) == []
+    text_lines = {ln.strip() for ln in pdf_text(out).splitlines()}
+    assert all(ln in text_lines for ln in printed if ln.startswith("Train loss"))  # never wrapped
+    x = {}
+
+    def visit(text, cm, tm, font, size):
+        if text.strip().startswith("Epoch: "):
+            x.setdefault(text.strip(), tm[4] * cm[0] + cm[4])
+
+    for page in PdfReader(out).pages:
+        page.extract_text(visitor_text=visit)
+    assert x["Epoch: 30"] - x["Epoch: 1"] > 150  # pt: the second column, not the first

@@ -96,12 +96,26 @@ FIGURE_MAX_MM = 105  # a figure takes at most about half a page (CSS below)
 # what follows it, a code cell with its output when the two fit on a page (tag labkit-keep, set by
 # PageFitPreprocessor below); anything longer may break anywhere between lines, so no avoid rule on a large
 # block leaves a half-empty page. The report's cells show no In/Out prompts; each appendix starts a page.
+# A print longer than LOG_LINES lines goes in columns of LOG_FONT_PX monospace when (nearly) all its lines fit one
+# (log_columns): the per-epoch line "Train loss: 10.351 | Train acc: 0.487 Val loss: 36.061 | Val acc: 0.543" (72
+# characters) fits a column of two, never wrapped.
+LOG_LINES, LOG_FONT_PX = 24, 6.8
 TEMPLATE_NAME = "labkit_pdf"
 TEMPLATE_CONF = {"base_template": "lab", "mimetypes": {"text/html": True, "application/pdf": True}}
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {#- no script in the page but MathJax: not require.js, the widgets' state, Mermaid (CDN modules) -#}
 {% block html_head_js %}{% endblock html_head_js %}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{#- a long print in columns (labkit_columns: an int set by LogColumnsPreprocessor), its text unchanged -#}
+{% block stream_stdout -%}
+{%- set columns = output.get('labkit_columns', 1) | int -%}
+{%- set log = ' labkit-log labkit-log-%d' % columns if columns > 1 else '' -%}
+<div class="jp-RenderedText jp-OutputArea-output{{ log }}" data-mime-type="text/plain">
+<pre>
+{{- output.text | ansi2html -}}
+</pre>
+</div>
+{%- endblock stream_stdout %}
 {% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}
 {% block html_head_css %}
 {#- the title goes into a CSS string: no quote, backslash or line break may end it, no "<" the style element -#}
@@ -140,6 +154,12 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
     font-size: 8.2px !important; line-height: 1.25 !important; padding: 4px 6px !important; overflow: visible !important;
     break-inside: auto !important; orphans: 3; widows: 3; }
   .jp-RenderedMarkdown pre code { font-size: inherit !important; white-space: inherit !important; }
+  /* a long print (more than LOG_LINES lines: the per-epoch lines of a 30-epoch run) in 2 or 3 columns in a smaller
+     font, filled column by column and page by page; its text and line order are the print's */
+  .labkit-log pre { font-size: LOG_FONTpx !important; line-height: 1.22 !important; column-gap: 12px;
+    column-rule: 0.5px solid #ccc; column-fill: balance; }
+  .labkit-log-2 pre { column-count: 2; }
+  .labkit-log-3 pre { column-count: 3; }
   .jp-RenderedMarkdown p:has(+ table) { break-after: avoid-page; }
   .jp-OutputArea-output img { width: auto !important; height: auto !important; max-width: 100% !important;
     max-height: FIGURE_MAXmm !important; object-fit: contain; }
@@ -164,7 +184,8 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 }
 </style>
 {% endblock html_head_css %}
-""".replace("MARGINS", " ".join(f"{m}mm" for m in MARGIN_MM)).replace("FIGURE_MAX", str(FIGURE_MAX_MM))
+""".replace("MARGINS", " ".join(f"{m}mm" for m in MARGIN_MM)).replace("FIGURE_MAX", str(FIGURE_MAX_MM)) \
+    .replace("LOG_FONT", str(LOG_FONT_PX)).replace("LOG_LINES", str(LOG_LINES))
 
 
 # ---- what fits on a page: an estimate from the notebook (the HTML is laid out only in the browser) ----------
@@ -196,7 +217,10 @@ def _image_px(data, meta):
 def _output_px(o):
     """The printed height of one output (CSS px, roughly)."""
     if o.get("output_type") == "stream":
-        return _lines(_text(o.get("text"))) * _LINE_PX + 6
+        text, columns = _text(o.get("text")), log_columns(o)
+        if columns > 1:
+            return -(-_lines(text, _LOG_CHARS[columns]) // columns) * _LOG_LINE_PX + 6
+        return _lines(text) * _LINE_PX + 6
     if o.get("output_type") == "error":
         return _lines("\n".join(o.get("traceback") or [])) * _LINE_PX + 6
     data, meta = o.get("data") or {}, o.get("metadata") or {}
@@ -273,6 +297,57 @@ class PageFitPreprocessor(Preprocessor):
 PAGE_FIT = f"{PageFitPreprocessor.__module__}.{PageFitPreprocessor.__qualname__}"
 
 
+# ---- long prints in columns ----------------------------------------------------------------------------
+_LOG_CHARS = {3: 46, 2: 72}  # characters a column's line holds (LOG_FONT_PX monospace: about 4.1 px each)
+_LOG_LINE_PX = LOG_FONT_PX * 1.22
+_LOG_FIT = 0.95  # the share of a print's lines that must fit a column (a longer line wraps in its column)
+
+
+def log_columns(output):
+    """How many columns the stream ``output`` prints in: 3 or 2 for a stdout print of more than LOG_LINES lines
+    whose lines (all but 5 %) fit such a column, else 1 (unchanged)."""
+    if output.get("output_type") != "stream" or output.get("name") != "stdout":
+        return 1
+    lines = _text(output.get("text")).splitlines()
+    if len(lines) <= LOG_LINES:
+        return 1
+    for columns, chars in _LOG_CHARS.items():
+        if sum(len(ln) <= chars for ln in lines) >= _LOG_FIT * len(lines):
+            return columns
+    return 1
+
+
+def merged_streams(outputs):
+    """``outputs`` with each run of consecutive stream outputs of one name (stdout, stderr) joined into one, as
+    Jupyter shows them: a training loop's prints are one print per line in the notebook."""
+    merged = []
+    for o in outputs:
+        last = merged[-1] if merged else None
+        if (o.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream"
+                and last.get("name") == o.get("name")):
+            last["text"] = _text(last.get("text")) + _text(o.get("text"))
+        else:
+            merged.append(type(o)(o) if o.get("output_type") == "stream" else o)  # a copy: its text may grow
+    return merged
+
+
+class LogColumnsPreprocessor(Preprocessor):
+    """nbconvert preprocessor for the PDF: consecutive prints of a code cell joined (merged_streams), and each
+    stream output given ``labkit_columns`` (log_columns; the template sets a print of 2 or 3 in columns). The
+    text is the notebook's, unchanged: the PDF's text holds every line."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and cell.get("outputs"):
+            cell.outputs = merged_streams(cell.outputs)
+            for o in cell.outputs:
+                if o.get("output_type") == "stream":
+                    o["labkit_columns"] = log_columns(o)
+        return cell, resources
+
+
+LOG_COLUMNS = f"{LogColumnsPreprocessor.__module__}.{LogColumnsPreprocessor.__qualname__}"
+
+
 def write_template(workdir):
     """nbconvert template folder (in the export's temporary folder); returns its base directory."""
     base = os.path.join(workdir, "templates")
@@ -293,7 +368,7 @@ def nbconvert_config(hide_code, mathjax, template_dir):
            # embed_images: pictures a Markdown cell links (![](fig.png) next to the notebook) go into the HTML,
            # which is printed from a temporary folder
            "HTMLExporter": {"template_name": TEMPLATE_NAME, "extra_template_basedirs": [template_dir],
-                            "embed_images": True, "preprocessors": [STRIP_PROGRESS, SANITIZE, PAGE_FIT]},
+                            "embed_images": True, "preprocessors": [STRIP_PROGRESS, SANITIZE, LOG_COLUMNS, PAGE_FIT]},
            "TemplateExporter": {"exclude_input": bool(hide_code), "exclude_input_prompt": bool(hide_code),
                                  "exclude_output_prompt": bool(hide_code)}}
     url = mathjax_url(mathjax)
