@@ -117,7 +117,8 @@ def lab2_rubric(lab, views, report_text):
                   f"not printed: {', '.join(printed)}" if printed else "", "task2", "Test Accuracy:"),
              _row("task 2: each run's curves (each study's runs over the baseline's)",  # one figure per study
                   finished2 and figures >= max(1, len(studies)),
-                  f"{figures} figures for {len(studies)} studies of {len(finished2)} runs", "task2", "Each study"),
+                  f"{figures} figures for {len(studies)} studies of {len(finished2)} runs",
+                  *(("report", "study: training and validation accuracy") if report_text else ("task2", "Each study"))),
              _tier("task 2 tier (> 85 / > 80 / > 70 %)", "task2", max(finished2, key=lambda e: _acc(e) or 0,
                                                                        default=None),
                    [(85, "> 85%"), (80, "> 80%"), (70, "> 70%")])]
