@@ -74,7 +74,7 @@ def measure(build, step, data, cfg, place, where=None):
         built = clock() - t0
         steps = time_steps(parts, step, data, cfg, place)
         ev = _time_eval(parts, data, cfg, place)
-        commit, load = time_commit(parts, cfg, where)
+        commit, load = time_commit(parts, cfg, where, num_classes=len(data.classes))
     finally:
         set_rng_state(saved)
     return Timing(place.device, steps, ev, ev * views(cfg), commit, built + load)
@@ -142,11 +142,12 @@ def views(cfg):
     return (5 if cfg.test_shift else 1) * (2 if cfg.test_flip else 1)
 
 
-def time_commit(parts, cfg, where):
+def time_commit(parts, cfg, where, num_classes=None):
     """(seconds of one epoch's commit, seconds to read the best checkpoint back): a training state of the real
     size (weights, optimizer, schedule, random state, the best epoch's weights, history) written as runs commit
     it (atomically, then history.json), and a best checkpoint written and read, in a temporary folder of
-    ``where`` (its nearest existing folder), removed after."""
+    ``where`` (its nearest existing folder), removed after. ``num_classes`` is recorded in the checkpoint as
+    runs record it (the transfer lab's 3-class data rebuilds a 3-class model)."""
     weights = unwrap(parts.net).state_dict()
     history = [{"epoch": e, "lr": 0.1, "train_loss": 1.0, "train_acc": 50.0, "val_loss": 1.0, "val_acc": 50.0,
                 "seconds": 1.0} for e in range(1, cfg.epochs + 1)]
@@ -161,7 +162,7 @@ def time_commit(parts, cfg, where):
         atomic_torch_save(state, os.path.join(folder, "state.pth"))
         atomic_write_json(os.path.join(folder, "epochs.json"), history)
         commit = clock() - t0
-        save_model(parts.net, os.path.join(folder, "best.pth"), cfg.model, cfg.model_kwargs)
+        save_model(parts.net, os.path.join(folder, "best.pth"), cfg.model, cfg.model_kwargs, num_classes=num_classes)
         t0 = clock()
         load_model(os.path.join(folder, "best.pth"), device=parts.device)
         return commit, clock() - t0

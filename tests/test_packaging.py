@@ -19,14 +19,22 @@ def _run(cmd, **kw):
     return p
 
 
+def _left_out(folder, names):
+    """What the clean copy leaves out: caches and environments anywhere; run folders, data and build outputs only
+    at the checkout's top (``labkit/runs/`` is a package, not a run folder)."""
+    skip = set(shutil.ignore_patterns(".git", ".venv*", "*.egg-info", "__pycache__", ".pytest_cache")(folder, names))
+    if os.path.samefile(folder, REPO):
+        skip |= {n for n in names if n in ("runs", "build", "dist", "data")}
+    return skip
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """labkit built as a wheel and pip-installed into a fresh venv whose only other packages are the test
     environment's dependencies (torch, nbformat...; not its editable labkit)."""
     tmp = tmp_path_factory.mktemp("install")
     src = tmp / "src"  # a clean copy: a build/ folder left in the checkout would hide missing packages
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv*", "runs", "build", "dist", "data",
-                                                             "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(REPO, src, ignore=_left_out)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp), str(src)])
     (wheel,) = glob.glob(str(tmp / "labkit-*.whl"))
     venv = tmp / "venv"
