@@ -1,6 +1,7 @@
 """Task 1's distillation teacher as part of the student's run (issue 31, rows 1-7): recorded by what it is (its
 checkpoint's SHA-256), checked against the student's data before any folder is made, the student's resume
 checked before any teacher trains, a finished student reloaded without it, start_over reaching it."""
+import json
 import os
 import re
 import shutil
@@ -160,14 +161,17 @@ def test_notebook_path_checks_the_student_before_any_teacher_trains(small, tmp_p
 
 
 # ---- rows 2, 5 and 6 through task 1's notebook as it is: its parameter cell and its own training cell's code --
-NOTEBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks", "src",
-                        "task1_simplecnn.py")
+NOTEBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks",
+                        "task1_simplecnn.ipynb")
 
 
 def _notebook_cells():
-    """(header, code) of each code cell of task 1's notebook source (jupytext percent format)."""
-    parts = re.split(r"^(# %%.*)$", open(NOTEBOOK, encoding="utf-8").read(), flags=re.M)
-    return [(h, c) for h, c in zip(parts[1::2], parts[2::2]) if "[markdown]" not in h]
+    """(tags, code) of each code cell of task 1's built notebook (what papermill runs: its parameter cell with the
+    shared block written out)."""
+    with open(NOTEBOOK, encoding="utf-8") as f:
+        nb = json.load(f)
+    return [(json.dumps(c.get("metadata", {}).get("tags", [])), "".join(c["source"])) for c in nb["cells"]
+            if c["cell_type"] == "code"]
 
 
 def _task1_training_cell(data, **overrides):
