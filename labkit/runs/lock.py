@@ -7,6 +7,7 @@ import time
 import uuid
 
 from ..errors import CheckpointError, RunBusyError
+from ..files import drop
 from .layout import LOCK
 
 
@@ -76,10 +77,7 @@ class RunLock:
                 holder = self._holder()
                 if not self._stale(holder):
                     raise RunBusyError(self._busy_message(holder)) from None
-                try:  # the lock of a process that is gone, removed whole: emptied first, an interrupt between
-                    os.remove(self.path)  # the two left an empty lock that read as busy for 5 s
-                except FileNotFoundError:
-                    pass
+                drop(self.path)  # a gone process's lock, removed whole (emptied first, a kill between read as busy)
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(me, f)
@@ -114,7 +112,4 @@ class RunLock:
         self._held.discard(self.path)
         holder = self._holder()
         if isinstance(holder, dict) and holder.get("token") == self.token:
-            try:  # removed whole, not emptied first: an interrupt between the two would leave a lock that reads busy
-                os.remove(self.path)
-            except FileNotFoundError:
-                pass
+            drop(self.path)  # removed whole, not emptied first: an interrupt between would leave a lock that reads busy
