@@ -253,7 +253,7 @@ def test_sigkill_at_the_first_and_last_writes_then_resume_is_the_uninterrupted_r
 def test_a_second_sigkill_at_every_write_of_the_resume_then_resume_is_the_uninterrupted_run(reference, small, tmp_path,
                                                                                            subset_root):
     """Issue 31's Done-when: a run killed in epoch 2, then its resume killed at each of the resume's own writes in
-    turn, its first (config.json rewritten) and its last (the training state dropped) included: a third process
+    turn, its first (the dead lock's takeover) and its last (its own lock's release) included: a third process
     resumes to exactly the uninterrupted run."""
     ref, events, starts = reference
     (tmp_path / "harness.py").write_text(HARNESS)
@@ -271,8 +271,10 @@ def test_a_second_sigkill_at_every_write_of_the_resume_then_resume_is_the_uninte
     finally:
         mp.undo()
     _same(_outcome(counted), ref)
-    resumed = faults.events  # from the dead lock's takeover (if counted) and config.json to the dropped last.pth
-    assert "write:tmp-config.json" in resumed[:3] and resumed[-1] == "remove:last.pth", resumed
+    # from the dead lock's removal (its takeover) and config.json to the dropped last.pth and its own lock's release
+    resumed = faults.events
+    assert resumed[0] == "remove:.lock" and "write:tmp-config.json" in resumed[:4], resumed
+    assert resumed[-2:] == ["remove:last.pth", "remove:.lock"], resumed
     for second in range(len(resumed)):
         run_dir = shutil.copytree(first, tmp_path / f"second{second}")
         p = subprocess.run([sys.executable, str(script), subset_root, str(run_dir), str(second), "resume"],
