@@ -320,6 +320,7 @@ def test_source_appendix_is_the_labs_code_once_as_text():
     text = "\n".join(c.source for c in cells)
     assert "class SimpleCNN(" not in text and "printed in the task notebook above" in text  # shown once
     assert "```python\ndef fit(" in text and "def load_cifar10(" in text and "class BasicBlock(" in text
+    assert "**`labkit.schedule`: `step_schedule`**: the function in `labkit/schedule.py" in text  # where it is defined
     heads = [c.source.split("**:")[0] for c in cells if c.source.startswith("**`")]  # one per piece
     assert len(heads) == len(set(heads)) and len(heads) >= 10  # nothing twice
     assert "class BatchLoader" in text and text.count("class BatchLoader") == 1 and text.count("def fit(") == 1

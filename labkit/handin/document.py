@@ -34,7 +34,7 @@ from .notebooks import HIDE_INPUT_TAG, heading_anchor, join_cells, kernel_metada
 TASKS = {"task1": "Task 1", "task2": "Task 2", "task3": "Task 3", "exercise": "Exercise", "transfer": "Transfer lab"}
 # tags the PDF's CSS (labkit.handin.template) obeys
 REPORT_TAG = "labkit-report"        # a report cell: no In/Out prompts
-APPENDIX_TAG = "labkit-appendix"    # an appendix heading: starts a new page
+APPENDIX_TAG = "labkit-appendix"    # an appendix heading: the first starts a new page
 CONTENTS_TAG = "labkit-contents"    # the table of contents
 COVER_TAG = "labkit-cover"          # the first page's hand-in record and rubric checklist
 

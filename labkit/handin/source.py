@@ -102,8 +102,8 @@ def _relative(path):
 
 
 def _piece(module, name):
-    """(what it is, where it is, its source) of ``module.name`` (the whole module for name None);
-    None when this labkit has no such name (the list above may be ahead of an older labkit)."""
+    """(what it is, the module defining it, where it is, its source) of ``module.name`` (the whole module for name
+    None); None when this labkit has no such name (the list above may be ahead of an older labkit)."""
     obj = module if name is None else getattr(module, name, None)
     if obj is None:
         return None
@@ -115,7 +115,8 @@ def _piece(module, name):
     path = inspect.getsourcefile(obj) or "?"
     kind = "module" if name is None else ("class" if inspect.isclass(obj) else "function")
     where = f"{_relative(path)}, lines {max(start, 1)}-{max(start, 1) + len(lines) - 1}"
-    return kind, where, "".join(lines).rstrip("\n")
+    home = module.__name__ if name is None else getattr(obj, "__module__", None) or module.__name__
+    return kind, home, where, "".join(lines).rstrip("\n")
 
 
 def short_docstrings(code):
@@ -210,10 +211,9 @@ def source_appendix(heading="Appendix", notebooks=(), tasks=None):
     print is named with where it is, not printed twice."""
     md = nbformat.v4.new_markdown_cell
     shown = "\n".join(_text_of(nb) for nb in notebooks)
-    cells = [md(f"# {heading}: {SOURCE_TITLE}\n\nProduced by {provenance()}.\n\nThe source of the labkit code these "
-                f"runs used (models, training loop and step, loss, optimizer and schedule, evaluation, data "
-                f"pipeline), read with `inspect.getsource` when this hand-in was made, each docstring cut to its first paragraph (the "
-                f"rest is documentation, in the repository). It is text: nothing here runs.")]
+    cells = [md(f"# {heading}: {SOURCE_TITLE}\n\nThe labkit code these runs used, read with `inspect.getsource` "
+                f"when this hand-in was made (each docstring cut to its first paragraph): {provenance()}. It is "
+                f"text: nothing here runs.")]
     cells[0].metadata["tags"] = ["labkit-appendix", SOURCE_TAG]
     section = None
     for title, modname, names in lab_sources(notebooks, tasks):
@@ -225,8 +225,8 @@ def source_appendix(heading="Appendix", notebooks=(), tasks=None):
             if title != section:
                 cells.append(md(f"## {title}"))
                 section = title
-            kind, where, code = piece
-            label = f"`{modname}`" + (f": `{name}`" if name else "")
+            kind, home, where, code = piece  # home: labkit.schedule for labkit.train's step_schedule
+            label = f"`{home}`" + (f": `{name}`" if name else "")
             if shown and code.strip() in shown:
                 cells.append(md(f"**{label}**: the {kind} in `{where}`, printed in the task notebook above."))
                 continue

@@ -99,7 +99,7 @@ FIGURE_MAX_MM = 105  # a figure takes at most about half a page (CSS below)
 # A print longer than LOG_LINES lines goes in columns of LOG_FONT_PX monospace when (nearly) all its lines fit one
 # (log_columns): the per-epoch line "Train loss: 10.351 | Train acc: 0.487 Val loss: 36.061 | Val acc: 0.543" (72
 # characters) fits a column of two, never wrapped.
-LOG_LINES, LOG_FONT_PX = 24, 6.8
+LOG_LINES, LOG_FONT_PX = 24, 6.5
 TEMPLATE_NAME = "labkit_pdf"
 TEMPLATE_CONF = {"base_template": "lab", "mimetypes": {"text/html": True, "application/pdf": True}}
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -139,7 +139,7 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   .jp-InputArea-editor, .jp-OutputArea-output { flex: 1 1 auto; min-width: 0; display: block; }
   .jp-OutputArea-output pre, .jp-InputArea-editor pre, .jp-InputArea-editor .highlight pre {
     white-space: pre-wrap !important; word-break: normal !important; overflow-wrap: break-word !important;
-    font-size: 8.6px !important; line-height: 1.3 !important; orphans: 3; widows: 3; }
+    font-size: 8.2px !important; line-height: 1.3 !important; orphans: 3; widows: 3; }
   .jp-InputPrompt, .jp-OutputPrompt { flex: 0 0 44px !important; min-width: 44px !important;
     font-size: 8px !important; }
   .jp-mod-noInput .jp-OutputPrompt { visibility: hidden; }
@@ -154,9 +154,19 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
     font-size: 8.2px !important; line-height: 1.25 !important; padding: 4px 6px !important; overflow: visible !important;
     break-inside: auto !important; orphans: 3; widows: 3; }
   .jp-RenderedMarkdown pre code { font-size: inherit !important; white-space: inherit !important; }
+  /* the source appendix: piece after piece, each a small label line right above its code (a label in body
+     text with its own cell's padding took a fifth of every page there) */
+  .jp-MarkdownCell:has(.celltag_labkit-source:not(.celltag_labkit-appendix)) {
+    padding-top: 0 !important; padding-bottom: 0 !important; margin: 0 !important; }
+  .celltag_labkit-source:not(.celltag_labkit-appendix) p { font-size: 9px !important; line-height: 1.3 !important;
+    margin: 0.7em 0 0.2em !important; break-after: avoid-page; }
+  .celltag_labkit-source:not(.celltag_labkit-appendix) p code { font-size: 8.5px !important; padding: 0 2px !important; }
+  .celltag_labkit-source:not(.celltag_labkit-appendix) pre { font-size: 7.3px !important; line-height: 1.18 !important;
+    margin: 0 !important; }
+  .celltag_labkit-source h2 { margin: 0.9em 0 0.2em !important; }
   /* a long print (more than LOG_LINES lines: the per-epoch lines of a 30-epoch run) in 2 or 3 columns in a smaller
      font, filled column by column and page by page; its text and line order are the print's */
-  .labkit-log pre { font-size: LOG_FONTpx !important; line-height: 1.22 !important; column-gap: 12px;
+  .labkit-log pre { font-size: LOG_FONTpx !important; line-height: 1.18 !important; column-gap: 12px;
     column-rule: 0.5px solid #ccc; column-fill: balance; }
   .labkit-log-2 pre { column-count: 2; }
   .labkit-log-3 pre { column-count: 3; }
@@ -170,7 +180,11 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   .jp-CodeCell:not(.jp-mod-noOutputs) > .jp-Cell-inputWrapper { break-after: avoid-page; }
   h1, h2, h3, h4, h5, h6 { break-after: avoid-page; break-inside: avoid; }
   .jp-MarkdownCell:has(.celltag_labkit-keep-next) { break-after: avoid-page; }
+  /* the appendices start on a new page after the report; each next one follows on (its heading kept with what
+     follows): a page break before each left half a page empty twice in Lab 2 */
   .jp-MarkdownCell:has(.celltag_labkit-appendix) { break-before: page; }
+  .jp-MarkdownCell:has(.celltag_labkit-appendix) ~ .jp-MarkdownCell:has(.celltag_labkit-appendix) {
+    break-before: auto; margin-top: 2.2em !important; border-top: 1px solid #bbb; }
   .jp-Cell.celltag_labkit-report .jp-InputPrompt, .jp-Cell.celltag_labkit-report .jp-OutputPrompt,
   .jp-MarkdownCell:has(.celltag_labkit-report) .jp-InputPrompt, .jp-Cell.celltag_labkit-source .jp-InputPrompt {
     display: none !important; }
@@ -190,7 +204,7 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 
 # ---- what fits on a page: an estimate from the notebook (the HTML is laid out only in the browser) ----------
 KEEP_TAG, KEEP_NEXT_TAG = "labkit-keep", "labkit-keep-next"
-_LINE_PX, _CHARS_PER_LINE = 11.2, 118  # 8.6 px monospace at line-height 1.3; the code column's width
+_LINE_PX, _CHARS_PER_LINE = 10.7, 124  # 8.2 px monospace at line-height 1.3; the code column's width
 # A cell is kept whole up to half a page: a larger one moved to the next page would leave up to half a page
 # empty. A figure with its table (an image output and a table output in one cell) is kept up to a page.
 _KEEP_PX, _KEEP_FIGURE_PX = 0.5 * PAGE_HEIGHT_PX, 0.85 * PAGE_HEIGHT_PX
@@ -298,8 +312,8 @@ PAGE_FIT = f"{PageFitPreprocessor.__module__}.{PageFitPreprocessor.__qualname__}
 
 
 # ---- long prints in columns ----------------------------------------------------------------------------
-_LOG_CHARS = {3: 46, 2: 72}  # characters a column's line holds (LOG_FONT_PX monospace: about 4.1 px each)
-_LOG_LINE_PX = LOG_FONT_PX * 1.22
+_LOG_CHARS = {3: 46, 2: 72}  # characters a column's line holds (LOG_FONT_PX monospace: about 3.9 px each; kept as measured at 6.8 px)
+_LOG_LINE_PX = LOG_FONT_PX * 1.18
 _LOG_FIT = 0.95  # the share of a print's lines that must fit a column (a longer line wraps in its column)
 
 
