@@ -232,6 +232,7 @@ def _kill_resume_compare(script, subset_root, tmp_path, small, ref, events, at):
         raise AssertionError(f"killed at write {at} ({events[at]}): {e}") from None
 
 
+@pytest.mark.slow  # a sweep of ~20 killed processes (46 s): the fast loop leaves it to CI like the other sweeps
 def test_sigkill_at_the_first_and_last_writes_then_resume_is_the_uninterrupted_run(reference, small, tmp_path,
                                                                                     subset_root):
     """Issue 31 rows 8 and 9: killed while the new run's first config.json is written (nothing trained: it starts
