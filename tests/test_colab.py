@@ -5,6 +5,7 @@ standing in for /content (LABKIT_CONTENT), a fresh virtual environment standing 
 (LABKIT_REPO), the folder My Drive/labkit/, My Drive/labkit.zip (the bundle, or GitHub's Download ZIP);
 pip installs it. Also: its one-line fixes; runs and CIFAR-10 on Drive across a disconnect; Drive's free
 space; a CPU runtime refusing a long study; the precision chosen by compute capability (mocked: no GPU here)."""
+import glob
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from labkit.device import device_record, resolve_amp
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = ["notebooks/task1_simplecnn.ipynb", "notebooks/task2_resnet18.ipynb",
              "notebooks/task3_resnet_depth.ipynb", "notebooks/exercise_vgg.ipynb", "notebooks/task_transfer.ipynb",
-             "reports/lab2_report.ipynb"]
+             "reports/lab2_report.ipynb", "reports/resnet_report.ipynb", "reports/transfer_report.ipynb"]
 FAKE_DRIVE = '''\
 import os
 
@@ -231,6 +232,9 @@ def test_a_failing_pip_shows_its_output_and_the_fix(colab, tmp_path):
 
 
 def test_setup_cell_holds_the_install_and_no_more_than_40_lines():
+    shipped = sorted(glob.glob(os.path.join(REPO, "notebooks", "*.ipynb"))
+                     + glob.glob(os.path.join(REPO, "reports", "*.ipynb")))
+    assert sorted(os.path.join(REPO, nb) for nb in NOTEBOOKS) == shipped  # every notebook labkit ships
     with open(os.path.join(REPO, "notebooks", "setup_cell.py"), encoding="utf-8") as f:
         code = f.read().rstrip("\n")
     for nb in NOTEBOOKS:

@@ -15,7 +15,7 @@
 # Code cells tagged `hide-input` print only their output in the PDF; write in English, 中文 or 한국어.
 
 # %% tags=["remove-cell"]
-labkit_setup(folder="reports", then="import labkit.report as report\n")
+labkit_setup(folder="reports", then="from labkit import report\n")
 
 # %% tags=["parameters", "hide-input"]
 # Parameters (papermill: -p name value)

@@ -11,7 +11,7 @@
 #    `python -m labkit.handin.submit --student-id <ID> --lab transfer --notebook runs/task_transfer_out.ipynb --report reports/transfer_report.ipynb --run-dir runs/transfer`
 
 # %% tags=["remove-cell"]
-labkit_setup(folder="reports", then="import labkit.report as report\nimport labkit.lab_reports as lab_reports\n")
+labkit_setup(folder="reports", then="from labkit import lab_reports, report\n")
 
 # %% tags=["parameters", "hide-input"]
 # Parameters (papermill: -p name value)
