@@ -180,8 +180,8 @@ def _check_pdf(pdf, notebooks):
     for n in notebooks:
         missing = missing_lines(data, key_prints(read_notebook(n, SubmissionError)))
         if missing:
-            raise SubmissionError(unprinted_message(missing, f"the notebook {n!r}") + f" Make the PDF again "
-                                  f"(leave out --pdf) from the notebooks as they are.")
+            raise SubmissionError(unprinted_message(missing, f"the notebook {n!r}") + " Make the PDF again "
+                                  "(leave out --pdf) from the notebooks as they are.")
     newer = [n for n in notebooks if os.path.getmtime(pdf) < os.path.getmtime(n)]
     return [f"the PDF {pdf!r} is older than {n!r}; make it again if the notebook changed." for n in newer]
 
