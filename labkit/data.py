@@ -192,11 +192,14 @@ def epoch_generator(seed, epoch, stream=0):
 
 
 class BatchLoader:
-    """Iterates (images, labels) batches already on the device, normalized, optionally augmented."""
+    """Iterates (images, labels) batches already on the device, normalized, optionally augmented. With ``views``
+    (a (2, N, ...) tensor: something computed once per training image, [0] for the image and [1] for its mirror
+    image, e.g. a distillation teacher's outputs) and no random crops, a batch is (images, labels, the views of
+    exactly the images shown, flipped or not)."""
 
     def __init__(self, x, y, batch_size, mean=None, std=None, shuffle=False, augment=False, seed=0, epoch=0,
                  channels_last=False, drop_last=False):
-        self.x, self.y = x, y
+        self.x, self.y, self.views = x, y, None
         self.batch_size = int(batch_size)
         self.shuffle, self.augment, self.seed, self.epoch = shuffle, augment, seed, epoch
         self.channels_last, self.drop_last = channels_last, drop_last
@@ -216,6 +219,8 @@ class BatchLoader:
         gen = epoch_generator(self.seed, self.epoch)
         order = torch.randperm(n, generator=gen).to(self.x.device) if self.shuffle else None
         pad = 0 if self.augment == "flip" else 4  # augment True: crop + flip; "flip": flip only
+        if self.views is not None and self.augment and pad:
+            raise ValueError("views are per image and its mirror image: they need augment='flip' or none, not crops")
         draws = self._epoch_draws(pad) if self.augment else None
         for i in range(len(self)):
             sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
@@ -230,7 +235,12 @@ class BatchLoader:
                 xb = xb / 255
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            yield xb, yb
+            if self.views is None:
+                yield xb, yb
+            else:  # per image: its view as it is shown (the flip mask picks [1], the mirror image's)
+                m = draws[2][sl] if draws is not None and draws[2] is not None else None
+                yield xb, yb, self.views[0, idx] if m is None else torch.where(
+                    m.view(-1, *[1] * (self.views.dim() - 2)), self.views[1, idx], self.views[0, idx])
 
     def _epoch_draws(self, pad):
         """Every batch's crop offsets and flip mask of this epoch, drawn batch by batch from the (seed, epoch)

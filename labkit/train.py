@@ -38,7 +38,7 @@ from .models import get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
 from .runs import RunFolder, load_run
 from .schedule import build_optimizer, build_scheduler, step_schedule
-from .teacher import Teacher, check_teacher, distilled, load_teacher
+from .teacher import Teacher, cache_teacher, check_teacher, distilled, load_teacher
 from .timing import check_colab_cpu_run
 
 HEAD_NAMES = ("fc", "linear", "classifier", "head")
@@ -84,6 +84,7 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         if so_far is None:  # its state did not fit the model and start_over set it aside: epoch 1, fresh parts
             parts, so_far = build_parts(cfg, len(data.classes), place, len(loaders["train"]), weights), SoFar([])
         parts.forward = torch.compile(parts.net) if cfg.compile else parts.net
+        cache_teacher(parts, loaders["train"], cfg.augment)  # flips or none: the teacher's two views, run once
         check_colab_cpu_run(parts, one_batch, data, cfg, place, cfg.epochs - so_far.epochs, run_dir)  # > 1 h: stop
         folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}", exact=bool(run_name))
         record = _run_record(cfg, data, place, parts, folder.path, so_far.started)
@@ -226,9 +227,9 @@ def train_epoch(parts, loader, epoch, bar=None):
     losses are checked for NaN/inf every ``parts.check_every`` steps (one device sync per check)."""
     loader.set_epoch(epoch)
     losses, correct, seen, checked = [], torch.zeros((), device=parts.device, dtype=torch.long), 0, 0
-    for step, (x, y) in enumerate(loader, 1):
+    for step, (x, y, *taught) in enumerate(loader, 1):  # taught: the cached teacher's outputs (cache_teacher)
         x, y = to_device(x, y, parts.device, parts.channels_last)
-        loss, out = one_batch(parts, x, y)
+        loss, out = one_batch(parts, x, y, *taught)
         losses.append(loss)
         correct += (out.argmax(1) == y).sum()
         seen += len(y)
@@ -244,15 +245,15 @@ def train_epoch(parts, loader, epoch, bar=None):
     return torch.stack(losses).float().mean().item(), 100.0 * correct.item() / seen, seen
 
 
-def one_batch(parts, x, y):
+def one_batch(parts, x, y, taught=None):
     """One optimizer step: forward in the run's precision, loss, backward, update; (loss, logits), detached.
     The loss returned is the label loss, comparable with the validation loss, also when distillation adds
-    the teacher's term to what is minimized."""
+    the teacher's term to what is minimized (``taught``: the teacher's outputs for ``x`` when cached)."""
     with autocast_context(parts.device, parts.amp_dtype):
         out = parts.forward(x)
         loss = parts.criterion(out.float(), y)
         # knowledge distillation: also match the teacher's softened predictions
-        objective = loss if parts.teacher is None else distilled(loss, out, x, parts)
+        objective = loss if parts.teacher is None else distilled(loss, out, x, parts, taught)
     parts.optimizer.zero_grad(set_to_none=True)
     if parts.scaler is not None:  # fp16: scale the loss so small gradients do not underflow
         parts.scaler.scale(objective).backward()

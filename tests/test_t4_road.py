@@ -64,10 +64,10 @@ def skip_first_step_by_hand(monkeypatch):
     """The reference: ``one_batch`` whose first call does what a skipped overflow step does."""
     real, calls = train.one_batch, []
 
-    def one_batch(parts, x, y):
+    def one_batch(parts, x, y, taught=None):
         calls.append(1)
         if len(calls) > 1:
-            return real(parts, x, y)
+            return real(parts, x, y, taught)
         with torch.autocast("cpu", dtype=torch.float16):
             out = parts.forward(x)  # batch-norm statistics and dropout advance as in the real step
             loss = parts.criterion(out.float(), y)
@@ -141,12 +141,15 @@ def test_fp16_gradscaler_first_step_overflow_then_resume(small, tmp_path, monkey
     _overflow_then_resume(small, tmp_path, monkeypatch, name, {**T4, **OPTIMIZERS[name]})
 
 
-def test_distillation_on_the_t4_road(small, tmp_path, monkeypatch, teacher):
+@pytest.mark.parametrize("augment", [True, "flip"])
+def test_distillation_on_the_t4_road(small, tmp_path, monkeypatch, teacher, augment):
     """Task 1's distillation (the teacher's forward inside the fp16 autocast, its KL term in the scaled loss)
-    through the same overflow, interruption and resume."""
-    params = {**T4, **OPTIMIZERS["sgd_nesterov"], "teacher": teacher}
+    through the same overflow, interruption and resume; with flips (task 1's recipe) its outputs are computed
+    once in fp16 before epoch 1, again by the resume, and read by each step."""
+    params = {**T4, **OPTIMIZERS["sgd_nesterov"], "teacher": teacher, "augment": augment}
     got = _overflow_then_resume(small, tmp_path, monkeypatch, "sgd_nesterov + teacher", params)
-    plain = labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="plain", **{**T4, **OPTIMIZERS["sgd_nesterov"]})
+    plain = labkit.fit("simplecnn", small, run_dir=tmp_path, run_name="plain",
+                       **{**T4, **OPTIMIZERS["sgd_nesterov"], "augment": augment})
     assert got.config["teacher"] == teacher
     assert [h["train_loss"] for h in got.history] != [h["train_loss"] for h in plain.history]  # the teacher counted
 

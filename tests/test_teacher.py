@@ -230,3 +230,45 @@ def test_task1_notebooks_training_cell_with_a_teacher(small, subset_root, tmp_pa
     except labkit.CheckpointError as e:
         wrong.append(f"row 2: {e}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_with_flips_the_teachers_two_views_are_run_once_and_each_batch_gets_its_own(small, teacher, tmp_path,
+                                                                                      monkeypatch):
+    """augment='flip' (task 1's recipe): the teacher runs once per training image and its mirror image before
+    epoch 1, never in a step; each batch's cached outputs are the teacher's for exactly the images shown (flipped
+    or not), so the run is the in-step teacher's run up to float rounding."""
+    import labkit.train as train
+
+    calls, seen = [], []
+    real_distilled = train.distilled
+
+    def spy(loss, out, x, parts, taught=None):
+        seen.append((x.clone(), None if taught is None else taught.clone()))
+        calls.append(taught is None)
+        return real_distilled(loss, out, x, parts, taught)
+
+    monkeypatch.setattr(train, "distilled", spy)
+    cached = _student(small, tmp_path / "cached", teacher, augment="flip", epochs=2, amp="off")
+    assert calls and not any(calls)  # every step read the cached outputs
+    net = labkit.models.load_model(os.path.join(str(teacher), "best_model.pth")).eval()
+    with torch.no_grad():
+        for x, taught in seen[:3] + seen[-2:]:  # first and last steps: shuffled, some images mirrored
+            assert torch.allclose(net(x), taught, atol=1e-4), "a batch got other images' teacher outputs"
+    calls.clear()
+    with monkeypatch.context() as m:
+        m.setattr(train, "cache_teacher", lambda *a: None)  # the teacher in the step, as with crops
+        in_step = _student(small, tmp_path / "in_step", teacher, augment="flip", epochs=2, amp="off")
+    assert calls and all(calls)
+    for a, b in zip(cached.history, in_step.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3)
+    calls.clear()
+    _student(small, tmp_path / "crops", teacher, augment=True)  # crops: more than two views, nothing cached
+    assert calls and all(calls)
+
+
+def test_a_loader_refuses_views_with_random_crops(small):
+    ld = small.loader("train", 32, augment=True)
+    ld.views = torch.zeros(2, len(small.train_y), 10)
+    with pytest.raises(ValueError, match="augment='flip' or none"):
+        next(iter(ld))
