@@ -177,7 +177,10 @@ def csv_row(run_dir, lab_task, command, machine=None, date=None):
     run = load_run(run_dir, model=False)
     real = read_json_file(run.file("real_check"), "real-pixel check", "") or {}
     where = trained_on(run.history)
-    recipe = row["recipe"] + (", test-time flips" if run.config.get("test_flip") else "")
+    shift, flip = run.config.get("test_shift") or 0, run.config.get("test_flip")
+    recipe = row["recipe"] + (f", test-time flips and {shift}-pixel shifts (10 views)" if flip and shift else
+                              ", test-time flips" if flip else f", test-time {shift}-pixel shifts (5 views)" if shift
+                              else "")
     kwargs = run.config.get("model_kwargs") or {}
     recipe += "".join(f", {k} {v}" for k, v in sorted(kwargs.items()))
     if run.config.get("teacher"):
@@ -185,7 +188,10 @@ def csv_row(run_dir, lab_task, command, machine=None, date=None):
                    f"(alpha {run.config['distill_alpha']:g}, T {run.config['distill_temperature']:g})")
     if run.config.get("warmup_steps"):
         recipe += f", warm-up {run.config['warmup_steps']} steps at lr/10"
-    return {"date": date or _dates(run), "machine": machine or f"{where}; {run.config.get('precision') or ''}".strip("; "),
+    if len({e.get("machine") for e in run.history}) == 1 and run.history[0].get("machine"):
+        where = run.history[0]["machine"]  # one machine throughout: no epoch range
+    precision = "" if where.endswith(str(run.config.get("precision"))) else run.config.get("precision") or ""
+    return {"date": date or _dates(run), "machine": machine or f"{where}; {precision}".strip("; "),
             "lab_task": lab_task, "net": row["model"], "recipe": recipe, "epochs": row["epochs"],
             "train_images": row["train_images"], "test_acc": f"{row['test_acc']:.2f}",
             "real_acc": f"{real['real_test_acc']:.1f}" if real else "",
