@@ -51,10 +51,8 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
 
     ``data``: a :class:`labkit.data.CifarData` (``load_cifar10``) or any object with the same
     ``loader(split, batch_size, shuffle=, augment=, seed=, epoch=, channels_last=)``,
-    ``classes`` and ``describe()``. Hyper-parameters are those of :class:`labkit.config.TrainConfig`
-    (epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, scheduler, milestones,
-    gamma, step_size, label_smoothing, augment, seed, device, amp, channels_last, compile,
-    eval_batch_size, track_test, freeze_epochs, test_flip, model_kwargs).
+    ``classes`` and ``describe()``. Hyper-parameters: the settings of :class:`labkit.config.TrainConfig`,
+    each declared there once with its meaning, unit and default.
 
     ``track_test=True`` also measures the test set after every epoch (``test_loss``/``test_acc`` in
     the history, for curves such as the ResNet paper's test error; with ``test_flip`` measured as the
