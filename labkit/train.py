@@ -82,12 +82,12 @@ def fit(model="simplecnn", data=None, *, run_dir="runs", run_name=None, resume=F
         if so_far is None:  # its state did not fit the model and start_over set it aside: epoch 1, fresh parts
             parts, so_far = build_parts(cfg, len(data.classes), place, len(loaders["train"]), weights), SoFar([])
         parts.forward = torch.compile(parts.net) if cfg.compile else parts.net
-        cache_teacher(parts, loaders["train"], cfg.augment)  # flips or none: the teacher's two views, run once
         check_colab_cpu_run(parts, one_batch, data, cfg, place, cfg.epochs - so_far.epochs, run_dir)  # > 1 h: stop
         folder.create(run_dir, run_name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}", exact=bool(run_name))
         record = _run_record(cfg, data, place, parts, folder.path, so_far.started)
         if not folder.begin(record, cfg.epochs) and verbose:
             print(f"Run folder: {shown_path(folder.path)} | {place.describe(record)}")
+        cache_teacher(parts, loaders["train"], cfg.augment)  # flips or none: the teacher's two views, run once
         try:
             for epoch in range(so_far.epochs + 1, cfg.epochs + 1):
                 rec = run_epoch(parts, loaders, epoch, cfg, folder.log, progress)
