@@ -58,7 +58,8 @@ from train_speed import default_data_root, write_report  # noqa: E402
 DATA, RUNS = "{data}", "{runs}"  # placeholders in the tables below, filled in at run time
 # Per-notebook overrides (small sizes). An override the notebook's parameter cell lacks is dropped with a note.
 NOTEBOOKS = {
-    "task1_simplecnn": dict(data_root=DATA, epochs=2, limit=2000, test_limit=500),
+    "task1_simplecnn": dict(data_root=DATA, epochs=2, limit=2000, test_limit=500, teacher_model="resnet56",
+                            teacher_epochs=1),  # the default's teacher, one epoch
     "task2_resnet18": dict(data_root=DATA, epochs=1, limit=1000, test_limit=500, ablations=["lr"],
                            lr_values=[0.1, 0.01]),
     "task3_resnet_depth": dict(data_root=DATA, epochs=1, limit=1000, test_limit=500, depths=[20],
@@ -71,7 +72,8 @@ NOTEBOOKS = {
 COMMON = dict(download=False, progress=False, run_dir=RUNS, resume=False)
 # --dry-run: on the CPU, tiny, fewer notebooks (both amp passes) and models: it must pass in CI in under ~3 minutes
 DRY_NOTEBOOKS = ("task1_simplecnn", "task3_resnet_depth")
-DRY_OVERRIDES = dict(epochs=1, limit=100, test_limit=50)  # on top of NOTEBOOKS' own (the table's names kept)
+DRY_OVERRIDES = dict(epochs=1, limit=100, test_limit=50,  # on top of NOTEBOOKS' own (the table's names kept)
+                     teacher_model=None)  # no ResNet-56 on the CPU's fp16 path (below); tests/test_teacher has it
 DRY_BATCH = 32  # below the 90 training images of limit=100 (fit refuses a batch larger than the training set)
 # task 3 at 20 images in batches of 8 (18 train: 3 steps; its estimate times 4 more): some CPUs compute fp16
 # convolution weight gradients on a slow path (measured 2026-12-03 on an Intel Xeon with AVX512-FP16 and AMX, 1

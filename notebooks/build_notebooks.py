@@ -123,8 +123,8 @@ def _setup_call(source):
 # (labkit.config.TrainConfig / DataConfig, labkit.parameters.NotebookOptions). The block has the SHARED names, the
 # stand-in's keywords and the names of ORDER the cell assigns itself (its own line, own comment kept), in ORDER's order;
 # a value is the stand-in's, else LAB_VALUES', else the declared default.
-ORDER = ("data_root", "download", "model", "models", "depths", "kinds", "shortcut", "preact_depths", "epochs",
-         "milestones", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "gamma",
+ORDER = ("data_root", "download", "model", "model_kwargs", "models", "depths", "kinds", "shortcut", "preact_depths",
+         "epochs", "milestones", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "gamma",
          "label_smoothing", "augment", "test_flip", "test_shift", "teacher_model", "teacher_epochs", "distill_alpha",
          "distill_temperature", "normalize", "norm_ratio", "val_ratio", "seed", "device", "amp", "run_dir", "limit",
          "test_limit", "progress", "run_name", "experiment", "resume", "start_over")

@@ -49,7 +49,7 @@ def handin(tmp_path_factory, subset_root):
     d = tmp_path_factory.mktemp("handin")
     runs = d / "runs"  # not there yet: fit creates it
     common = dict(data_root=subset_root, run_dir=str(runs), **TINY)
-    jobs = [("task1_simplecnn.ipynb", "task1_out.ipynb", dict(common, limit=200, progress=True)),
+    jobs = [("task1_simplecnn.ipynb", "task1_out.ipynb", dict(common, limit=200, progress=True, teacher_model=None)),
             ("task2_resnet18.ipynb", "task2_out.ipynb",
              dict(common, limit=160, progress=False, ablations=["lr"], lr_values=[0.1]))]  # >= 1 batch of 128
     for src, out, params in jobs:

@@ -27,7 +27,8 @@ MODEL_KNOB = {"task1_simplecnn.ipynb": "model", "task2_resnet18.ipynb": "model",
               "task3_resnet_depth.ipynb": "depths", "exercise_vgg.ipynb": "models"}
 TINY = dict(epochs=1, limit=200, test_limit=60, progress=False)
 PARAMS = {
-    "task1_simplecnn.ipynb": dict(TINY, lr=0.02, scheduler="none", run_name="task1", resume=True, start_over=True),
+    "task1_simplecnn.ipynb": dict(TINY, lr=0.02, scheduler="none", run_name="task1", resume=True, start_over=True,
+                                  teacher_model=None),  # its default teacher: test_task1_with_a_teacher
     "task2_resnet18.ipynb": dict(TINY, limit=150, ablations=["lr"], lr_values=[0.1]),
     "task3_resnet_depth.ipynb": dict(TINY, epochs=2, depths=[20], preact_depths=[20]),
     "exercise_vgg.ipynb": dict(TINY, limit=150),
@@ -105,26 +106,28 @@ def test_task1_simplecnn_cli(subset_root, run_dir, tmp_path):
     assert "class SimpleCNN(nn.Module)" in t  # the model's code
     assert "Epoch: 1" in t and "learning rate: 0.02" in t and "Train loss:" in t and "Val acc:" in t
     assert re.search(r"Test Accuracy: \d+\.\d\d%", t)
-    assert "parameters OK: model='simplecnn', epochs=1" in t
+    assert "parameters OK: model='simplecnn', model_kwargs={'dropout': 0.25}, epochs=1" in t
     assert n_images(nb) >= 2  # the four curves, the confusion matrix
     assert os.path.isfile(os.path.join(run_dir, "task1", "curves.png"))
 
 
 @pytest.mark.slow
 def test_task1_with_a_teacher(subset_root, tmp_path):
-    """teacher_model="resnet20": the notebook trains the teacher first (its own epoch lines, its own folder),
-    then the table's SimpleCNN learns from it too; the net printed and trained stays the handout's."""
+    """The notebook's default recipe (teacher_model="resnet56", dropout 0.25, alpha 0.9, 10 test views), only
+    shorter: the teacher trains first (its own epoch lines, its own folder), then the table's SimpleCNN learns from
+    it too; the net printed and trained stays the handout's."""
     runs = str(tmp_path / "runs")
-    nb = execute("task1_simplecnn.ipynb", tmp_path, dict(TINY, data_root=subset_root, run_dir=runs,
-                                                         teacher_model="resnet20", teacher_epochs=1))
+    nb = execute("task1_simplecnn.ipynb", tmp_path, dict(TINY, data_root=subset_root, run_dir=runs, teacher_epochs=1))
     t = texts(nb)
     assert "Total params: 60,554" in t and t.count("Finished Training") == 2 and t.count("Test Accuracy:") == 2
-    teacher = [d for d in os.listdir(runs) if d.startswith("teacher-resnet20-e1-s0-")]
+    assert "Dropout-" in t and "FLOPs: 5840896.0" in t
+    teacher = [d for d in os.listdir(runs) if d.startswith("teacher-resnet56-e1-s0-")]
     student = [d for d in os.listdir(runs) if d.startswith("simplecnn-")]
     assert len(teacher) == 1 and len(student) == 1
     with open(os.path.join(runs, student[0], "config.json")) as f:
         config = json.load(f)
-    assert os.path.basename(config["teacher"]) == teacher[0] and config["distill_alpha"] == 0.7
+    assert os.path.basename(config["teacher"]) == teacher[0] and config["distill_alpha"] == 0.9
+    assert config["model_kwargs"] == {"dropout": 0.25} and config["test_flip"] and config["test_shift"] == 1
     with pytest.raises(papermill.PapermillExecutionError, match=r"resnet2O.*resnet20"):  # a typo: did you mean
         execute("task1_simplecnn.ipynb", tmp_path, dict(TINY, data_root=subset_root, run_dir=runs,
                                                         teacher_model="resnet2O"))
