@@ -89,6 +89,18 @@ def load_teacher(setting, place):
     return teacher.requires_grad_(False)
 
 
+def caches(parts, loader, augment):
+    """Whether :func:`cache_teacher` caches this run's teacher outputs (a step then reads them, never running the
+    teacher): a teacher, flips or no augmentation, a loader that hands out cached views."""
+    return parts.teacher is not None and augment in (False, "flip") and hasattr(loader, "views")
+
+
+def teach(parts, x):
+    """The teacher's outputs for ``x`` as :func:`cache_teacher` keeps them (the run's precision, then float)."""
+    with torch.no_grad(), autocast_context(parts.device, parts.amp_dtype):
+        return parts.teacher(x).float()
+
+
 def cache_teacher(parts, loader, augment):
     """With flips or no augmentation the teacher only ever sees two views of a training image, the image and its
     mirror image: its outputs for both are computed here once, in the run's precision, and ``loader`` hands each
@@ -96,16 +108,15 @@ def cache_teacher(parts, loader, augment):
     instead of running the teacher (task 1's ResNet-56 teacher cost about 3 student steps per step on a CPU).
     The same numbers as the teacher run in the step, up to the precision's rounding. With random crops (the
     views are not two) or another kind of loader nothing is cached: the step runs the teacher on its batch."""
-    if parts.teacher is None or augment not in (False, "flip") or not hasattr(loader, "views"):
+    if not caches(parts, loader, augment):
         return
     plain = copy.copy(loader)
     plain.shuffle, plain.augment, plain.views = False, False, None
     views = ([], [])
-    with torch.no_grad(), autocast_context(parts.device, parts.amp_dtype):
-        for x, _ in plain:
-            mirrored = x.flip(3).contiguous(memory_format=torch.channels_last) if parts.channels_last else x.flip(3)
-            views[0].append(parts.teacher(x).float())
-            views[1].append(parts.teacher(mirrored).float())
+    for x, _ in plain:
+        mirrored = x.flip(3).contiguous(memory_format=torch.channels_last) if parts.channels_last else x.flip(3)
+        views[0].append(teach(parts, x))
+        views[1].append(teach(parts, mirrored))
     loader.views = torch.stack([torch.cat(v) for v in views])
 
 

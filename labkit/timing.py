@@ -29,6 +29,7 @@ from .evaluate import confusion, evaluate
 from .files import atomic_torch_save, atomic_write_json
 from .models import load_model, save_model, unwrap
 from .rng import rng_state, set_rng_state
+from .teacher import caches, teach
 
 MIN_STEPS, MIN_SECONDS = 20, 2.0  # steps are timed until either is reached (after warm-up), in groups
 WARMUP_STEPS = 2                   # kernels chosen (cuDNN's benchmark), memory allocated
@@ -46,7 +47,9 @@ def clock():
 @dataclass
 class Timing:
     """What one model's run costs on this device, in seconds: a training step (``steps``: the per-step time of
-    each timed group), an evaluation batch without and with the test-time views, one epoch's commit, the set-up."""
+    each timed group), an evaluation batch without and with the test-time views, one epoch's commit, the set-up,
+    and where the teacher's outputs are cached (teacher.cache_teacher) their pass per training batch (``cache``:
+    the batch and its mirror image, once a run and again on each resume)."""
 
     device: torch.device
     steps: list
@@ -54,6 +57,7 @@ class Timing:
     tta_batch: float
     commit: float
     setup: float
+    cache: float = 0.0
 
     def step(self, q=0.5):
         """The step time at quantile ``q`` of the timed groups (0.5: the median)."""
@@ -74,10 +78,11 @@ def measure(build, step, data, cfg, place, where=None):
         built = clock() - t0
         steps = time_steps(parts, step, data, cfg, place)
         ev = _time_eval(parts, data, cfg, place)
+        cache = _time_cache(parts, data, cfg, place)
         commit, load = time_commit(parts, cfg, where, num_classes=len(data.classes))
     finally:
         set_rng_state(saved)
-    return Timing(place.device, steps, ev, ev * views(cfg), commit, built + load)
+    return Timing(place.device, steps, ev, ev * views(cfg), commit, built + load, cache)
 
 
 def _sync(device):
@@ -88,10 +93,12 @@ def _sync(device):
 def time_steps(parts, step, data, cfg, place):
     """Seconds per training step, one value per timed group (1 step on a CPU, 5 on a GPU: a sync per group), after
     WARMUP_STEPS; timed until MIN_STEPS steps or MIN_SECONDS, never beyond one epoch's batches (a per-batch
-    schedule must not step past its end)."""
+    schedule must not step past its end). Where fit caches the teacher's outputs the step is timed as fit runs
+    it, reading outputs instead of running the teacher (their values do not change its cost)."""
     loader = data.loader("train", cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                          channels_last=place.channels_last)
     loader.set_epoch(1)
+    cached = caches(parts, loader, cfg.augment)
     n = len(loader)
     warm, group = min(WARMUP_STEPS, max(0, n - 1)), 5 if place.device.type == "cuda" else 1
     parts.net.train()
@@ -102,7 +109,8 @@ def time_steps(parts, step, data, cfg, place):
             _sync(place.device)
             t0 = tg = clock()
         x, y = to_device(*next(batches), place.device, place.channels_last)
-        _, out = step(parts, x, y)
+        taught = (torch.zeros(len(y), len(data.classes), device=place.device),) if cached else ()
+        _, out = step(parts, x, y, *taught)
         correct += (out.argmax(1) == y).sum()
         if i < warm:
             continue
@@ -128,6 +136,28 @@ def _time_eval(parts, data, cfg, place):
     batches = itertools.cycle(loader)
     run = lambda: evaluate(parts.forward, [next(batches)], place.device, place.amp_dtype,  # noqa: E731
                            channels_last=place.channels_last)  # ends with .item(): synced
+    if place.device.type == "cuda":
+        run()
+    timed, t0 = 0, clock()
+    while timed < EVAL_BATCHES and (timed == 0 or clock() - t0 < EVAL_SECONDS):
+        run()
+        timed += 1
+    return (clock() - t0) / timed
+
+
+def _time_cache(parts, data, cfg, place):
+    """Seconds of the teacher's cached pass per training batch (its outputs for the batch and its mirror image,
+    as teacher.cache_teacher computes them), from up to EVAL_BATCHES batches or EVAL_SECONDS; 0 where nothing is
+    cached."""
+    loader = data.loader("train", cfg.batch_size, shuffle=False, channels_last=place.channels_last)
+    if len(loader) == 0 or not caches(parts, loader, cfg.augment):
+        return 0.0
+    batches = itertools.cycle(loader)
+
+    def run():
+        x, _ = to_device(*next(batches), place.device, place.channels_last)
+        (teach(parts, x) + teach(parts, x.flip(3))).sum().item()  # .item(): synced
+
     if place.device.type == "cuda":
         run()
     timed, t0 = 0, clock()
@@ -190,7 +220,8 @@ def run_seconds(t, cfg, data, epochs, fresh=True):
     the fastest and slowest quarter of the timed groups, widened by SLACK."""
     steps, val, test = counts(cfg, data)
     tracked = test * t.tta_batch if cfg.track_test else 0.0
-    fixed = epochs * (val * t.eval_batch + tracked + t.commit) + test * t.tta_batch + (t.setup if fresh else 0.0)
+    fixed = (epochs * (val * t.eval_batch + tracked + t.commit) + test * t.tta_batch + (t.setup if fresh else 0.0)
+             + steps * t.cache)  # the teacher's cached pass: before the first epoch, fresh or resumed
     low, mid, high = (epochs * steps * t.step(q) + fixed for q in (0.25, 0.5, 0.75))
     return low * (1 - SLACK), mid, high * (1 + SLACK)
 

@@ -272,3 +272,30 @@ def test_a_loader_refuses_views_with_random_crops(small):
     ld.views = torch.zeros(2, len(small.train_y), 10)
     with pytest.raises(ValueError, match="augment='flip' or none"):
         next(iter(ld))
+
+
+def test_the_time_of_a_cached_teacher_run_is_measured_as_it_runs(small, teacher):
+    """The Colab-CPU stop's and a study's estimate (labkit.timing.measure) time a distilled step as fit runs it:
+    with flips it reads the cached outputs (the teacher never runs in a timed step) and the cache's own pass,
+    the teacher on each training batch and its mirror image, is counted once per run; with crops the step runs
+    the teacher and there is no cache pass."""
+    from labkit import timing
+    from labkit.device import choose_placement
+    from labkit.train import build_parts, one_batch
+
+    in_step = []
+    spy = lambda parts, x, y, taught=None: (in_step.append(taught is None), one_batch(parts, x, y, taught))[1]  # noqa
+    out = {}
+    for augment in ("flip", True):
+        cfg = labkit.TrainConfig(model="simplecnn", teacher=str(teacher), augment=augment, batch_size=32, epochs=2)
+        place = choose_placement(cfg.device, cfg.amp, cfg.channels_last)
+        in_step.clear()
+        t = timing.measure(lambda: build_parts(cfg, 10, place, 6), spy, small, cfg, place)
+        out[augment] = (t, list(in_step))
+    (cached, steps_c), (crops, steps_x) = out["flip"], out[True]
+    assert steps_c and not any(steps_c) and steps_x and all(steps_x)
+    assert cached.cache > 0 and crops.cache == 0
+    n = timing.counts(cfg, small)[0]
+    with_cache = timing.run_seconds(cached, cfg, small, epochs=2)[1]
+    assert with_cache == pytest.approx(timing.run_seconds(timing.dataclasses.replace(cached, cache=0.0), cfg, small,
+                                                          epochs=2)[1] + n * cached.cache)
