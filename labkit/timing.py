@@ -126,16 +126,20 @@ def time_steps(parts, step, data, cfg, place):
 
 
 def _time_eval(parts, data, cfg, place):
-    """Seconds per validation batch (a test batch costs the same; with test-time views, that many times it): up to
-    EVAL_BATCHES batches or EVAL_SECONDS (the split's batches again if it has fewer), after one warm-up batch on a
-    GPU (cuDNN picks its kernels for the new batch size)."""
+    """Seconds per validation batch (a test batch costs the same; with test-time views, that many times it), timed
+    by :func:`_per_call` (the split's batches again if it has fewer)."""
     loader = data.loader("val", cfg.eval_batch(getattr(data, "input_size", 32)), shuffle=False,
                          channels_last=place.channels_last)
     if len(loader) == 0:
         return 0.0
     batches = itertools.cycle(loader)
-    run = lambda: evaluate(parts.forward, [next(batches)], place.device, place.amp_dtype,  # noqa: E731
-                           channels_last=place.channels_last)  # ends with .item(): synced
+    return _per_call(lambda: evaluate(parts.forward, [next(batches)], place.device, place.amp_dtype,
+                                      channels_last=place.channels_last), place)  # ends with .item(): synced
+
+
+def _per_call(run, place):
+    """Seconds per call of ``run`` (which syncs): up to EVAL_BATCHES calls or EVAL_SECONDS, after one warm-up call
+    on a GPU (cuDNN picks its kernels for the new batch size)."""
     if place.device.type == "cuda":
         run()
     timed, t0 = 0, clock()
@@ -147,8 +151,7 @@ def _time_eval(parts, data, cfg, place):
 
 def _time_cache(parts, data, cfg, place):
     """Seconds of the teacher's cached pass per training batch (its outputs for the batch and its mirror image,
-    as teacher.cache_teacher computes them), from up to EVAL_BATCHES batches or EVAL_SECONDS; 0 where nothing is
-    cached."""
+    as teacher.cache_teacher computes them), timed by :func:`_per_call`; 0 where nothing is cached."""
     loader = data.loader("train", cfg.batch_size, shuffle=False, channels_last=place.channels_last)
     if len(loader) == 0 or not caches(parts, loader, cfg.augment):
         return 0.0
@@ -158,13 +161,7 @@ def _time_cache(parts, data, cfg, place):
         x, _ = to_device(*next(batches), place.device, place.channels_last)
         (teach(parts, x) + teach(parts, x.flip(3))).sum().item()  # .item(): synced
 
-    if place.device.type == "cuda":
-        run()
-    timed, t0 = 0, clock()
-    while timed < EVAL_BATCHES and (timed == 0 or clock() - t0 < EVAL_SECONDS):
-        run()
-        timed += 1
-    return (clock() - t0) / timed
+    return _per_call(run, place)
 
 
 def views(cfg):
