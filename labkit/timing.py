@@ -40,7 +40,7 @@ COLAB_CPU_FIX = "Runtime > Change runtime type > T4 GPU"
 
 
 def clock():
-    """The clock every measurement reads (wall time; a test may read the process's CPU time instead)."""
+    """The clock every measurement reads (wall time; a test may read the thread's CPU time instead)."""
     return time.perf_counter()
 
 

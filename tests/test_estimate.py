@@ -70,8 +70,9 @@ def test_each_epoch_records_its_commit_time(subset_root, tmp_path):
 def test_the_estimate_of_a_cpu_study_is_within_20_percent(subset_root, tmp_path, monkeypatch, capsys):
     """Issue 34 item 6: a tiny task-2-like study (2 runs x 2 epochs, test-time flips) on the CPU, its estimate
     compared with its own measured time, in the same process. On a shared machine the wall time depends on what
-    else runs, so the study runs on one thread and both the estimate and the study read this process's CPU time
-    (what the wall time is on a machine of one's own); on a quiet machine the wall time is asserted too."""
+    else runs, so the study runs on one torch thread and both the estimate and the study read this thread's CPU time
+    (what the wall time is on a machine of one's own; the process's CPU time also counts whatever threads earlier
+    tests left running: CI read -30% and +20% with it); on a quiet machine the wall time is asserted too."""
     data = labkit.load_cifar10(subset_root, limit=3000, test_limit=200, device="cpu", verbose=False)
     kw = dict(experiment="e", data=data, model="simplecnn", epochs=2, batch_size=32, progress=False, verbose=False,
               test_flip=True)
@@ -95,7 +96,7 @@ def test_the_estimate_of_a_cpu_study_is_within_20_percent(subset_root, tmp_path,
         quiet = os.getloadavg()[0] < os.cpu_count() - 0.5
         on_wall, wall_tries = study("wall")
         quiet = quiet and os.getloadavg()[0] < os.cpu_count() - 0.5
-        monkeypatch.setattr(timing, "clock", time.process_time)
+        monkeypatch.setattr(timing, "clock", time.thread_time)
         on_cpu, cpu_tries = study("cpu")
     finally:
         torch.set_num_threads(threads)
