@@ -188,6 +188,8 @@ def csv_row(run_dir, lab_task, command, machine=None, date=None):
                    f"(alpha {run.config['distill_alpha']:g}, T {run.config['distill_temperature']:g})")
     if run.config.get("warmup_steps"):
         recipe += f", warm-up {run.config['warmup_steps']} steps at lr/10"
+    if run.config.get("seed"):
+        recipe += f", seed {run.config['seed']}"  # another seed's run is another row (upsert's key)
     if len({e.get("machine") for e in run.history}) == 1 and run.history[0].get("machine"):
         where = run.history[0]["machine"]  # one machine throughout: no epoch range
     precision = "" if where.endswith(str(run.config.get("precision"))) else run.config.get("precision") or ""

@@ -248,6 +248,11 @@ def test_full_size_real_check_and_table(subset_root, tmp_path):
     md = (tmp_path / "full.md").read_text()
     assert "| r | simplecnn | sgd lr 0.01 none, wd 0.0005, flip | 1 |" in md and md.count("\n| r |") == 1
     assert f"| {run.test_acc:.2f} | {real['real_test_acc']:.1f} |" in md
+    again = labkit.fit("simplecnn", data, run_dir=tmp_path, run_name="s1", epochs=1, augment="flip", seed=1,
+                       progress=False, verbose=False)  # another seed of the same recipe: its own CSV row
+    rows = [fs.csv_row(d, "task 1", "cmd") for d in (run.run_dir, again.run_dir)]
+    assert not rows[0]["recipe"].endswith("seed 0") and rows[1]["recipe"] == rows[0]["recipe"] + ", seed 1"
+    assert len(fs.upsert([rows[0]], rows[1])) == 2
 
 
 @pytest.mark.slow
