@@ -101,6 +101,11 @@ def teach(parts, x):
         return parts.teacher(x).float()
 
 
+def mirror(parts, x):
+    """``x``'s mirror images in the memory format the run's batches have (channels_last where it trains so)."""
+    return x.flip(3).contiguous(memory_format=torch.channels_last) if parts.channels_last else x.flip(3)
+
+
 def cache_teacher(parts, loader, augment):
     """With flips or no augmentation the teacher only ever sees two views of a training image, the image and its
     mirror image: its outputs for both are computed here once, in the run's precision, and ``loader`` hands each
@@ -114,9 +119,8 @@ def cache_teacher(parts, loader, augment):
     plain.shuffle, plain.augment, plain.views = False, False, None
     views = ([], [])
     for x, _ in plain:
-        mirrored = x.flip(3).contiguous(memory_format=torch.channels_last) if parts.channels_last else x.flip(3)
         views[0].append(teach(parts, x))
-        views[1].append(teach(parts, mirrored))
+        views[1].append(teach(parts, mirror(parts, x)))
     loader.views = torch.stack([torch.cat(v) for v in views])
 
 

@@ -29,7 +29,7 @@ from .evaluate import confusion, evaluate
 from .files import atomic_torch_save, atomic_write_json
 from .models import load_model, save_model, unwrap
 from .rng import rng_state, set_rng_state
-from .teacher import caches, teach
+from .teacher import caches, mirror, teach
 
 MIN_STEPS, MIN_SECONDS = 20, 2.0  # steps are timed until either is reached (after warm-up), in groups
 WARMUP_STEPS = 2                   # kernels chosen (cuDNN's benchmark), memory allocated
@@ -159,7 +159,7 @@ def _time_cache(parts, data, cfg, place):
 
     def run():
         x, _ = to_device(*next(batches), place.device, place.channels_last)
-        (teach(parts, x) + teach(parts, x.flip(3))).sum().item()  # .item(): synced
+        (teach(parts, x) + teach(parts, mirror(parts, x))).sum().item()  # .item(): synced
 
     return _per_call(run, place)
 
