@@ -221,8 +221,9 @@ def write_csv(rows, path=CSV_PATH):
 
 
 def upsert(rows, row):
-    """``rows`` with ``row`` replacing the one of the same date, net, recipe and epochs (a re-check), else added."""
-    key = lambda r: (r["date"], r["net"], r["recipe"], str(r["epochs"]))  # noqa: E731
+    """``rows`` with ``row`` replacing the one of the same date, machine, net, recipe and epochs (a re-check), else
+    added: the same recipe on another machine (a GPU's fp16 beside a CPU's bf16) is another row."""
+    key = lambda r: (r["date"], r["machine"], r["net"], r["recipe"], str(r["epochs"]))  # noqa: E731
     return [r for r in rows if key(r) != key(row)] + [row]
 
 

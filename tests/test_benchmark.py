@@ -253,6 +253,9 @@ def test_full_size_real_check_and_table(subset_root, tmp_path):
     rows = [fs.csv_row(d, "task 1", "cmd") for d in (run.run_dir, again.run_dir)]
     assert not rows[0]["recipe"].endswith("seed 0") and rows[1]["recipe"] == rows[0]["recipe"] + ", seed 1"
     assert len(fs.upsert([rows[0]], rows[1])) == 2
+    elsewhere = dict(rows[0], machine="NVIDIA T4, fp16 + GradScaler", test_acc="1.00")  # same recipe, another machine
+    assert len(fs.upsert([rows[0]], elsewhere)) == 2 and fs.upsert([rows[0], elsewhere], dict(elsewhere)) == [
+        rows[0], elsewhere]  # a re-check of a row replaces that row alone
 
 
 @pytest.mark.slow
@@ -274,3 +277,15 @@ def test_full_size_depth_trains_or_resumes_the_pair_and_draws_the_figure(subset_
     mtime = (runs / "resnet20-e1" / "best_model.pth").stat().st_mtime
     fs.main(args)
     assert (runs / "resnet20-e1" / "best_model.pth").stat().st_mtime == mtime
+
+
+def test_the_committed_results_csv_has_one_row_per_run_and_the_page_shows_it():
+    """benchmarks/results/full-size.csv: no two rows share upsert's key (date, machine, net, recipe, epochs),
+    every row names its data size and machine, and benchmarks/README.md's table is the one drawn from it."""
+    fs = _load_module(os.path.join(REPO, "benchmarks", "full_size.py"))
+    rows = fs.read_csv()
+    keys = [(r["date"], r["machine"], r["net"], r["recipe"], r["epochs"]) for r in rows]
+    assert rows and len(set(keys)) == len(keys), [k for k in keys if keys.count(k) > 1]
+    assert all(r["machine"] and int(r["train_images"]) > 0 and 0 < float(r["test_acc"]) <= 100 for r in rows)
+    page = open(os.path.join(REPO, "benchmarks", "README.md"), encoding="utf-8").read()
+    assert f"{fs.PAGE_BEGIN}\n{fs.page_table(rows)}{fs.PAGE_END}" in page
