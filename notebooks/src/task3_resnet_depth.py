@@ -37,13 +37,17 @@ experiment = "task3_depth"  # the runs go to run_dir/experiment/<model>
 # nets): about 6 hours on a 2-core AVX-512 CPU (measured there: ~0.35 TFLOP/s in ResNet-20's training step, 89 ms
 # per batch of 128), and an estimated 20-85 minutes on
 # Colab's T4 in fp16, assuming it sustains 1.5-6.5 TFLOP/s on these small layers (2-10% of its peak; no T4 has
-# measured it yet). The study prints its own estimate, timed on your GPU, before it trains.
+# measured it yet). An H100 (fp16 + GradScaler, 2026-12-05) measured 2.7 s per epoch at 20 layers and 5.1 s
+# at 56: about 20 minutes of training steps for the four nets, the range's low end, so expect a T4 in its upper
+# part. The study prints its own estimate, timed on your GPU, before it trains.
 #
 # **The graded net, ResNet-110** (the lab's > 93% line): `papermill notebooks/task3_resnet_depth.ipynb
 # runs/task3_out.ipynb -y "depths: [110]"` (add `-y "kinds: [resnet]"` for the ResNet alone). At 110 layers the
 # study warms up as the paper does (`warmup_steps=400`: lr 0.01 for the first 400 steps, then 0.1; the report's
 # hyper-parameter table says so). ResNet-110 is about 5.7 PFLOP of training over 82 epochs (257 M multiply-adds
-# per image): an estimated 15-65 minutes on a T4 (the same assumed 1.5-6.5 TFLOP/s, not measured), about 4.5 hours
+# per image): an estimated 15-65 minutes on a T4 (the same assumed 1.5-6.5 TFLOP/s, not measured; an H100
+# measured 11.2 s per epoch in fp16, 15 minutes of steps for 82 epochs, so expect a T4 in the range's upper
+# part), about 4.5 hours
 # on a quiet 2-core AVX-512 CPU. The paper's 6.43% error is its best of five runs (6.61 +- 0.16 mean) after 164
 # epochs: `-p epochs 164` for the whole schedule.
 #
