@@ -16,7 +16,7 @@ import pandas as pd
 from .studies.depth import KINDS, PAPER_TEST_ERROR, degradation_panels
 from .plots import plot_confusion_grid, plot_depth_pairs, plot_error_curves
 from .report import (_display, _fmt, collect_runs, compare, hyperparameter_table, label, show, show_curves, show_table,
-                     status, test_images)
+                     status, test_images, tested)
 
 IMBALANCE_WORDS = {"none": "not handled (plain loss, plain sampling)", "class_weights": "a class-weighted loss",
                    "sampler": "a weighted random sampler (classes drawn about equally)",
@@ -88,8 +88,8 @@ def _final_test_err(run):
 
 
 def depth_error_table(runs, caption=None):
-    """Final test error (%) of each net (the last epoch's, as the paper reports; and the best-validation
-    checkpoint's) beside He et al.'s Table 6, with the training error and loss of the last epoch."""
+    """Final test error (%) of each net (the last epoch's, as the paper reports; and the tested checkpoint's: the
+    best validation epoch, or the last where there is no validation split) beside He et al.'s Table 6, with the training error and loss of the last epoch."""
     rows = []
     for r in runs:
         last = r.history[-1] if r.history else {}
@@ -99,7 +99,7 @@ def depth_error_table(runs, caption=None):
                      "final training loss": round(last["train_loss"], 4) if "train_loss" in last else None,
                      "final training error (%)": 100.0 - last["train_acc"] if "train_acc" in last else None,
                      "final test error (%)": _final_test_err(r),
-                     "test error, best-val. checkpoint (%)": 100.0 - r.test_acc,
+                     f"test error, {tested(runs)} checkpoint (%)": 100.0 - r.test_acc,
                      "paper's test error (%)": paper if paper is not None else "-",
                      **({"status": status(r)} if status(r) != "finished" else {})})
     return show_table(pd.DataFrame(rows), caption)
@@ -152,7 +152,7 @@ def depth_reading(runs):
         noise = f"{-c[0]:+.2f} ± {c[1]:.2f} points, {_words(c, lower_is_better=True)}" if c else status(b)
         lines.append(f"- **{KIND_NAMES[kind]} nets**: {net_name(b)} ends with {tr[1]:.2f}% training error against "
                      f"{tr[0]:.2f}% for {net_name(a)} ({'deeper trains worse: degradation' if tr[1] > tr[0] else 'deeper trains better'}); "
-                     f"test error of the best-validation checkpoints {100 - b.test_acc:.2f}% vs {100 - a.test_acc:.2f}% "
+                     f"test error of the {tested([a, b])} checkpoints {100 - b.test_acc:.2f}% vs {100 - a.test_acc:.2f}% "
                      f"({noise}).")
     for d, pair in depth_pairs(runs).items():
         (pn, p), (rn, r) = pair.items()

@@ -26,7 +26,7 @@ from .models import get_model
 from .notebook import record_runs
 from .reporting.figures import show_confusion, show_curves, show_studies, show_study_figures, title_block
 from .reporting.runs import (TASK1_MODELS, ReportError, _get, _labels, collect_runs, label, latest_runs, load_trusted,
-                             status, status_of)
+                             status, status_of, tested)
 from .reporting.show import REPORT_FIGSIZE, WIDE_FIGSIZE, Markdown, _display, display, get_ipython, show
 from .reporting.tables import (READABLE, Captions, _cell, best_run, comparison_table, history_table, markdown_table,
                                per_class_markdown, per_class_table, readable, results_table, show_table, summary_table,
@@ -92,7 +92,8 @@ def _hyperparameters(config):
     recorded = {  # what the run recorded that is no setting, after the row it belongs with
         "model": [("parameters", f"{c['params']:,}" if isinstance(c.get("params"), int) else c.get("params"))],
         "class weights": [("sampler", c.get("sampler"))],
-        "loss": [("model selection", "best validation accuracy")],
+        "loss": [("model selection", "the last epoch (no validation split)" if d.get("val") == 0
+                  else "best validation accuracy")],
         "precision": [("torch", c.get("torch"))],
         "normalization": [("mean", d.get("mean") if d.get("normalize") != "off" else None),
                           ("std", d.get("std") if d.get("normalize") != "off" else None),

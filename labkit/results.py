@@ -48,13 +48,14 @@ def save_table(df, path_stem):
 
 def with_error_rates(history):
     """A copy of ``history`` where every epoch with ``train/val/test_acc`` also has the matching
-    ``*_err`` (100 - accuracy, in %): the ResNet paper plots test error, the handouts accuracy."""
+    ``*_err`` (100 - accuracy, in %): the ResNet paper plots test error, the handouts accuracy. An accuracy of
+    None (no validation split: val_ratio=0) has an error of None."""
     out = []
     for e in history:
         e = dict(e)
         for split in ("train", "val", "test"):
             if f"{split}_acc" in e:
-                e[f"{split}_err"] = 100.0 - e[f"{split}_acc"]
+                e[f"{split}_err"] = None if e[f"{split}_acc"] is None else 100.0 - e[f"{split}_acc"]
         out.append(e)
     return out
 

@@ -139,13 +139,14 @@ class SoFar:
         return len(self.history)
 
     def add(self, rec):
-        """A finished epoch; True if it is the best so far (by validation accuracy). In Jupyter or Colab the
-        live curves are redrawn (labkit.live: off under papermill and headless)."""
+        """A finished epoch; True if it is the best so far (by validation accuracy; with no validation split every
+        epoch, so the last is kept: labkit.runs.best_entry). In Jupyter or Colab the live curves are redrawn
+        (labkit.live: off under papermill and headless)."""
         self.history.append(rec)
         self.live = self.live or LiveCurves.start()
         if self.live:
             self.live.update(self.history)
-        if rec["val_acc"] > self.best_val_acc:
+        if rec["val_acc"] is None or rec["val_acc"] > self.best_val_acc:
             self.best_val_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
             return True
         return False
@@ -207,7 +208,8 @@ def run_epoch(parts, loaders, epoch, cfg, log, progress=False):
                mininterval=1.0) if progress else None
     train_loss, train_acc, seen = train_epoch(parts, loaders["train"], epoch, bar)
     train_seconds = time.perf_counter() - t0
-    val = evaluate(parts.forward, loaders["val"], parts.device, parts.amp_dtype, channels_last=parts.channels_last)
+    val = evaluate(parts.forward, loaders["val"], parts.device, parts.amp_dtype, channels_last=parts.channels_last) \
+        if loaders["val"] is not None else {"loss": None, "acc": None}  # val_ratio=0: no validation split
     rec = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc,
            "val_loss": val["loss"], "val_acc": val["acc"], "seconds": round(time.perf_counter() - t0, 3),
            "train_images_per_s": round(seen / train_seconds, 1), "machine": parts.machine}
@@ -314,9 +316,11 @@ def _fmt_lr(lr):
 
 
 def epoch_line(train_loss, train_acc, val_loss, val_acc):
-    """The handout's per-epoch line (accuracies in %, printed as fractions)."""
-    return (f"Train loss: {train_loss:.3f} | Train acc: {train_acc / 100:.3f} "
-            f"Val loss: {val_loss:.3f} | Val acc: {val_acc / 100:.3f}")
+    """The handout's per-epoch line (accuracies in %, printed as fractions); without a validation split
+    (``val_ratio=0``) it says so in place of the validation figures."""
+    val = ("Val: none (val_ratio=0: every training image trains; the last epoch is the model)" if val_loss is None
+           else f"Val loss: {val_loss:.3f} | Val acc: {val_acc / 100:.3f}")
+    return f"Train loss: {train_loss:.3f} | Train acc: {train_acc / 100:.3f} {val}"
 
 
 # ---- fit's checks and set-up, in the order fit calls them -----------------------------------------
@@ -380,9 +384,8 @@ def _loaders(cfg, data, channels_last):
                           f"images (limit=None).")
     if len(loaders["train"]) == 0:
         raise ConfigError(f"batch_size={cfg.batch_size} leaves no training batch; use a smaller batch_size.")
-    if len(loaders["val"]) == 0:
-        raise ConfigError("the data has no validation images (val_ratio=0?), but the best epoch (best_model.pth, "
-                          "the test accuracy) is chosen by validation accuracy. Load it with val_ratio > 0, e.g. 0.1.")
+    if len(loaders["val"]) == 0:  # val_ratio=0: no model selection, the last epoch is the model (best_entry)
+        loaders["val"] = None
     return loaders
 
 
@@ -447,6 +450,6 @@ def _check_finite_epoch(rec):
     """A finished epoch whose mean training, validation or test loss is NaN/inf diverged: raise before
     anything of it is saved (the best checkpoint, last.pth and history.json stay the earlier epoch's)."""
     for key, what in (("train_loss", "training loss"), ("val_loss", "validation loss"), ("test_loss", "test loss")):
-        if key in rec and not math.isfinite(rec[key]):
+        if rec.get(key) is not None and not math.isfinite(rec[key]):
             raise NonFiniteLossError(f"{what} became {rec[key]} at epoch {rec['epoch']} (training loss "
                                      f"{rec['train_loss']:.4g}), learning rate {_fmt_lr(rec['lr'])}")

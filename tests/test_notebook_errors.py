@@ -14,7 +14,7 @@ CASES = [
     ("task3_resnet_depth.ipynb", {"scheduler": "cosin"}, "ConfigError", r"Did you mean 'cosine'"),
     ("task1_simplecnn.ipynb", {"limit": 999999}, "ConfigError", r"limit=999999 is larger than the 5170 images"),
     # issue 15: each refused before training, with the fix
-    ("task1_simplecnn.ipynb", {"val_ratio": 0}, "ConfigError", r"val_ratio=0 leaves no validation images"),
+    ("task1_simplecnn.ipynb", {"val_ratio": 1}, "ConfigError", r"val_ratio must be < 1, got 1"),
     ("task1_simplecnn.ipynb", {"device": "gpu"}, "ConfigError", r"unknown device 'gpu' \('gpu' is called 'cuda'"),
     ("task1_simplecnn.ipynb", {"resume": True, "run_name": "task1-typo"}, "ConfigError",
      r"resume=True, but there is no run 'task1-typo' in .*resume=False to start a new run"),

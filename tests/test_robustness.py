@@ -11,6 +11,7 @@ import torch
 
 import labkit
 import labkit.notebook
+import labkit.report
 from labkit.files import atomic_torch_save, atomic_write_json, read_checkpoint
 
 NUMERIC = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
@@ -332,20 +333,31 @@ def interrupted_run(data, run_dir, name="r", epochs=3, stop=3):
     return run_dir / name
 
 
-def test_val_ratio_zero_is_refused_before_training(tiny, subset_root, tmp_path):
-    """Case 1: with no validation images every epoch scored 0 and epoch 1 was reported as best."""
-    with pytest.raises(labkit.ConfigError, match=r"val_ratio=0 leaves no validation images.*Use val_ratio > 0"):
-        labkit.load_cifar10(subset_root, val_ratio=0, limit=200, device="cpu", verbose=False)
-    with pytest.raises(labkit.ConfigError, match=r"val_ratio=0 leaves no validation images"):
-        labkit.notebook.check_params("simplecnn", {"epochs": 1}, {"data_root": subset_root, "val_ratio": 0})
-
-    class NoVal(StopInEpoch):  # any data object whose validation split is empty
-        def loader(self, split, *a, **k):
-            return self.data.loader("val" if split == "val" else split, *a, **k) if split != "val" else []
-
-    with pytest.raises(labkit.ConfigError, match=r"no validation images.*val_ratio > 0"):
-        labkit.fit("simplecnn", NoVal(tiny, 0), epochs=1, run_dir=tmp_path, progress=False, verbose=False)
-    assert not any(tmp_path.iterdir())
+def test_val_ratio_zero_trains_on_every_image_and_keeps_the_last_epoch(subset_root, tmp_path):
+    """Case 1 (once: with no validation images every epoch scored 0 and epoch 1 was reported as best; then refused).
+    Issue 33: the depth lab's graded run trains on all 50,000 images, as the paper's reported runs do, so
+    ``val_ratio=0`` means no validation split: every epoch's line says so, the last epoch is the model (kept by
+    an interrupted and resumed run too), and the record, the reload and the report say what was tested."""
+    labkit.notebook.check_params("simplecnn", {"epochs": 1}, {"data_root": subset_root, "val_ratio": 0})
+    data = labkit.load_cifar10(subset_root, val_ratio=0, limit=200, test_limit=100, device="cpu", verbose=False)
+    assert (data.describe()["train"], data.describe()["val"]) == (200, 0)
+    run = interrupted_run(data, tmp_path, epochs=3, stop=2)  # killed in epoch 2: last.pth holds epoch 1
+    res = labkit.fit("simplecnn", data, epochs=3, run_dir=tmp_path, run_name="r", resume=True, progress=False,
+                     verbose=False)
+    assert (res.best_epoch, res.best_val_acc, len(res.history)) == (3, None, 3)
+    assert all(h["val_acc"] is None and h["val_loss"] is None for h in res.history)
+    log = (run / "log.txt").read_text()
+    assert log.count("Val: none (val_ratio=0: every training image trains; the last epoch is the model)") == 3
+    assert "Val loss" not in log and log.endswith(f"Test Accuracy: {res.test_acc:.2f}%\n")
+    result = json.loads((run / "result.json").read_text())
+    assert (result["best_epoch"], result["best_val_acc"]) == (3, None)
+    best = torch.load(run / "best_model.pth", map_location="cpu", weights_only=False)
+    assert best["epoch"] == 3
+    again = labkit.load_run(run)
+    assert (again.best_epoch, again.best_val_acc, again.test_acc) == (3, None, res.test_acc)
+    rows = dict(labkit.report._hyperparameters(again.config))
+    assert rows["model selection"] == "the last epoch (no validation split)"
+    assert labkit.report.tested([again]) == "last-epoch"
 
 
 def test_resume_without_training_state_keeps_everything(tiny, tmp_path, capsys):

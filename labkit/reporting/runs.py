@@ -79,6 +79,14 @@ def latest_runs(run_dir, model, verbose=True):
     return [load_trusted(path)]
 
 
+def tested(runs):
+    """Which checkpoint of ``runs`` their test figures measure, in words: the best validation epoch's, or the last
+    epoch's where no run had a validation split (val_ratio=0: labkit.runs.best_entry)."""
+    if runs and all(r.history and r.history[-1]["val_acc"] is None for r in runs):
+        return "last-epoch"
+    return "best-validation"
+
+
 def label(run):
     """A run's name in tables and legends: its folder name."""
     return os.path.basename(os.path.normpath(run.run_dir))

@@ -262,8 +262,10 @@ def data_description(runs):
             isinstance(v, int) for v in (n_train, n_val, n_test)) else "split sizes not recorded")
         lines.append(f"- CIFAR-10{who}: {size}" + (f" (a quick run: {limit:,} training images drawn)" if limit else "")
                      + f"; normalization: {norm}.")
-    text = ("The split each run used, from its record (a seeded share of the training images is held out for "
-            "validation; the best validation epoch is the one tested; the test set is used for nothing else):\n\n"
+    held = ("a seeded share of the training images is held out for validation; the best validation epoch is the one "
+            "tested" if any(g[1] for g in groups) else "no validation split: every training image trains and the last "
+            "epoch is the one tested")
+    text = (f"The split each run used, from its record ({held}; the test set is used for nothing else):\n\n"
             + "\n".join(lines))
     return show(text)
 
@@ -285,6 +287,11 @@ def task1_reading(run):
     if not r.history:
         return show("*No finished epoch.*")
     last = r.history[-1]
+    if last["val_acc"] is None:  # val_ratio=0: no validation split, the last epoch is the model
+        return show(f"The {r.config.get('model')} run reached {_acc(r.test_acc)} test accuracy "
+                    f"({task1_tier(r.test_acc)}) with its last epoch, {len(r.history)}, after training on every "
+                    f"training image (no validation split, so no validation curve; last training accuracy "
+                    f"{_acc(last['train_acc'])}).")
     gap = last["train_acc"] - last["val_acc"]
     text = (f"The {r.config.get('model')} run reached {_acc(r.test_acc)} test accuracy ({task1_tier(r.test_acc)}), "
             f"from its best validation epoch {r.best_epoch} of {len(r.history)} ({_acc(r.best_val_acc)} validation "

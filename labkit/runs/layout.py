@@ -16,6 +16,15 @@ CURVES = ("train_acc", "val_acc", "train_loss", "val_loss")  # the per-epoch cur
 EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")  # what every history entry holds
 
 
+def best_entry(history):
+    """The epoch a run keeps as its model (best_model.pth): the highest validation accuracy, the first of equals;
+    with no validation split (``val_ratio=0``: every ``val_acc`` None) the last epoch, as the ResNet paper reports
+    its final model's test error."""
+    if any(h["val_acc"] is None for h in history):
+        return history[-1]
+    return max(history, key=lambda h: h["val_acc"])
+
+
 def path_of(run_dir, name):
     """The path of a run folder's file ``name``: one of :data:`RUN_FILES` or a key of :data:`EXTRA`."""
     return os.path.join(os.fspath(run_dir), EXTRA.get(name, name))

@@ -7,7 +7,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..files import MODEL_FORMAT, STATE_FORMAT, read_checkpoint, read_json_file, temp_copies, unreadable_reason
-from .layout import BEST, CONFIG, EARNED, EPOCH_KEYS, HISTORY, LOG, RESULT, STATE
+from .layout import BEST, CONFIG, EARNED, EPOCH_KEYS, HISTORY, LOG, RESULT, STATE, best_entry
 
 
 def read_config(path):
@@ -191,7 +191,7 @@ def finished_record(path, state=None, epochs=None):
         hist = state["history"] if state is not None and state["epoch"] == epochs else None
     if not hist:
         return None
-    best = max(hist, key=lambda h: h["val_acc"])  # the first of equals, as fit's best epoch
+    best = best_entry(hist)  # as fit's best epoch
     if _best_checkpoint(path)[0] != best["epoch"]:
         return None
     measured = res if res is not None and res.get("best_epoch") == best["epoch"] else {}

@@ -7,7 +7,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..models import load_model
 from .find import run_status
-from .layout import BEST, CONFIG, EARNED, STATE, path_of
+from .layout import BEST, CONFIG, EARNED, STATE, best_entry, path_of
 from .read import read_config, read_history, read_result, run_record
 
 
@@ -53,7 +53,7 @@ def load_run(path, device="cpu", model=None):
         model = load_model(os.path.join(path, BEST), device=device)
     elif model is False:  # caller only wants the numbers
         model = None
-    best = (max(hist, key=lambda h: h["val_acc"]) if hist else
+    best = (best_entry(hist) if hist else
             {"val_acc": res.get("best_val_acc", float("nan")), "epoch": res.get("best_epoch", 0)})
     return RunResult(run_dir=path, history=hist, test_acc=res.get("test_acc", float("nan")),
                      test_loss=res.get("test_loss", float("nan")), best_val_acc=best["val_acc"],
