@@ -67,8 +67,9 @@ report.show_table(lab_reports.shared_settings(runs), cap.table("Every training s
 #
 # ### 3.1 Final test error
 #
-# Table 3 gives each net's test error after its last epoch (what the paper reports) and the error of its
-# best-validation checkpoint, beside the paper's Table 6 (ResNets, 164 epochs on all 50,000 training images).
+# Table 3 gives each net's test error after its last epoch (what the paper reports) and the error of the
+# checkpoint it tested (its best validation epoch; with `val_ratio = 0` the last), beside the paper's Table 6
+# (ResNets, 164 epochs on all 50,000 training images).
 
 # %% tags=["hide-input"]
 lab_reports.depth_error_table(runs, cap.table("Final test error (%) of each net beside the paper's."))
