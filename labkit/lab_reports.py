@@ -89,7 +89,8 @@ def _final_test_err(run):
 
 def depth_error_table(runs, caption=None):
     """Final test error (%) of each net (the last epoch's, as the paper reports; and the tested checkpoint's: the
-    best validation epoch, or the last where there is no validation split) beside He et al.'s Table 6, with the training error and loss of the last epoch."""
+    best validation epoch, or the last where there is no validation split) beside He et al.'s Table 6, with the
+    training error and loss of the last epoch."""
     rows = []
     for r in runs:
         last = r.history[-1] if r.history else {}
@@ -152,7 +153,8 @@ def depth_reading(runs):
         noise = f"{-c[0]:+.2f} ± {c[1]:.2f} points, {_words(c, lower_is_better=True)}" if c else status(b)
         lines.append(f"- **{KIND_NAMES[kind]} nets**: {net_name(b)} ends with {tr[1]:.2f}% training error against "
                      f"{tr[0]:.2f}% for {net_name(a)} ({'deeper trains worse: degradation' if tr[1] > tr[0] else 'deeper trains better'}); "
-                     f"test error of the {tested([a, b])} checkpoints {100 - b.test_acc:.2f}% vs {100 - a.test_acc:.2f}% "
+                     f"test error of the {tested([a, b])} checkpoints {100 - b.test_acc:.2f}% vs "
+                     f"{100 - a.test_acc:.2f}% "
                      f"({noise}).")
     for d, pair in depth_pairs(runs).items():
         (pn, p), (rn, r) = pair.items()

@@ -70,8 +70,8 @@ PRESETS = {
                   "Fast presets",
         to_confirm="> 80% (full marks) with the exact net: not reached without a teacher (60 epochs, dropout 0.25: "
                    "78.78%); the task-1 notebook's defaults reach it: dropout 0.25, 150 epochs, distillation from a "
-                   "30-epoch ResNet-56 trained first (alpha 0.9, T 4), 10 test views: 80.50% (seed 0; seeds 0-2: mean 80.00%, "
-                   "sd 0.53) "
+                   "30-epoch ResNet-56 trained first (alpha 0.9, T 4), 10 test views: 80.50% (seed 0; seeds 0-2: "
+                   "mean 80.00%, sd 0.53) "
                    "(benchmarks/README.md)",
     ),
     "simplecnn_fast": Preset(
