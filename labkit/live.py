@@ -33,6 +33,8 @@ def draw(history, title=None):
     epochs = [h["epoch"] for h in history]
     for ax, what, unit in zip(fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy (%)")):
         for split, style in (("train", "-o"), ("val", "-s")):
+            if all(h[f"{split}_{what}"] is None for h in history):  # val_ratio=0: no validation curve
+                continue
             ax.plot(epochs, [h[f"{split}_{what}"] for h in history], style, ms=3,
                     label=f"{'training' if split == 'train' else 'validation'} {unit.split(' ')[0]}")
         ax.set_xlabel("epoch")
