@@ -220,11 +220,15 @@ def write_csv(rows, path=CSV_PATH):
     os.replace(path + ".tmp", path)
 
 
+def row_key(r):
+    """What makes a row one run: its date, machine, net, recipe and epochs (the same recipe on another machine, a
+    GPU's fp16 beside a CPU's bf16, is another row)."""
+    return r["date"], r["machine"], r["net"], r["recipe"], str(r["epochs"])
+
+
 def upsert(rows, row):
-    """``rows`` with ``row`` replacing the one of the same date, machine, net, recipe and epochs (a re-check), else
-    added: the same recipe on another machine (a GPU's fp16 beside a CPU's bf16) is another row."""
-    key = lambda r: (r["date"], r["machine"], r["net"], r["recipe"], str(r["epochs"]))  # noqa: E731
-    return [r for r in rows if key(r) != key(row)] + [row]
+    """``rows`` with ``row`` replacing the one of the same :func:`row_key` (a re-check), else added."""
+    return [r for r in rows if row_key(r) != row_key(row)] + [row]
 
 
 def page_table(rows):

@@ -129,9 +129,10 @@ def _time_eval(parts, data, cfg, place):
     """Seconds per validation batch (a test batch costs the same; with test-time views, that many times it), timed
     by :func:`_per_call` (the split's batches again if it has fewer); on test batches where there is no
     validation split (val_ratio=0), which a tracked test set still evaluates every epoch."""
-    split = "val" if data.describe().get("val") else "test"
-    loader = data.loader(split, cfg.eval_batch(getattr(data, "input_size", 32)), shuffle=False,
-                         channels_last=place.channels_last)
+    batch = cfg.eval_batch(getattr(data, "input_size", 32))
+    loader = data.loader("val", batch, shuffle=False, channels_last=place.channels_last)
+    if len(loader) == 0:  # as fit's loaders read it: no validation split
+        loader = data.loader("test", batch, shuffle=False, channels_last=place.channels_last)
     if len(loader) == 0:
         return 0.0
     batches = itertools.cycle(loader)

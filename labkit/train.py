@@ -36,7 +36,7 @@ from .files import STATE_FORMAT, jsonable, shown_path
 from .live import LiveCurves
 from .models import get_model, load_model, unwrap
 from .rng import rng_state, seed_everything, set_rng_state
-from .runs import RunFolder, load_run
+from .runs import RunFolder, best_entry, load_run
 from .schedule import build_optimizer, build_scheduler, step_schedule
 from .teacher import Teacher, cache_teacher, check_teacher, distilled, load_teacher
 from .timing import check_colab_cpu_run
@@ -139,14 +139,14 @@ class SoFar:
         return len(self.history)
 
     def add(self, rec):
-        """A finished epoch; True if it is the best so far (by validation accuracy; with no validation split every
-        epoch, so the last is kept: labkit.runs.best_entry). In Jupyter or Colab the live curves are redrawn
-        (labkit.live: off under papermill and headless)."""
+        """A finished epoch; True if it is the best so far (labkit.runs.best_entry: by validation accuracy, the first
+        of equals; with no validation split every epoch, so the last is kept). In Jupyter or Colab the live curves
+        are redrawn (labkit.live: off under papermill and headless)."""
         self.history.append(rec)
         self.live = self.live or LiveCurves.start()
         if self.live:
             self.live.update(self.history)
-        if rec["val_acc"] is None or rec["val_acc"] > self.best_val_acc:
+        if best_entry(self.history) is rec:  # the one rule the reload and the finished-run check read back
             self.best_val_acc, self.best_epoch = rec["val_acc"], rec["epoch"]
             return True
         return False

@@ -263,7 +263,7 @@ def data_description(runs):
         lines.append(f"- CIFAR-10{who}: {size}" + (f" (a quick run: {limit:,} training images drawn)" if limit else "")
                      + f"; normalization: {norm}.")
     held = ("a seeded share of the training images is held out for validation; the best validation epoch is the one "
-            "tested" if any(g[1] for g in groups) else "no validation split: every training image trains and the last "
+            "tested" if any(g[1] != 0 for g in groups) else "no validation split: every training image trains and the last "
             "epoch is the one tested")
     text = (f"The split each run used, from its record ({held}; the test set is used for nothing else):\n\n"
             + "\n".join(lines))

@@ -47,7 +47,7 @@ from .compare import DATA_PLACES, RECORD_DEFAULTS, RESUME_KEYS, TEACHER_KEYS, di
 from .find import epochs_done, find_resume_path, find_runs, is_run, latest_run, run_status, runs_below, runs_of
 from .folder import RunFolder, cannot_continue
 from .layout import (BEST, CONFIG, CURVES, EARNED, EPOCH_KEYS, EXTRA, HISTORY, LOCK, LOG, RESULT, RUN_FILES, STATE,
-                     new_run_dir, next_earlier, path_of, set_aside)
+                     best_entry, new_run_dir, next_earlier, path_of, set_aside)
 from .lock import RunLock
 from .read import (RECORD_KEYS, finished_record, read_config, read_history, read_result, read_state, replay_log,
                    run_record, stop_line)
