@@ -39,10 +39,11 @@ def with_baseline_delta(df, baseline_index):
 
 
 def save_table(df, path_stem):
-    """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths."""
+    """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths. In the Markdown a missing value
+    (a run without a validation split has no best validation accuracy) reads "-", not "nan"."""
     csv, md = f"{path_stem}.csv", f"{path_stem}.md"
     atomic_write_text(csv, df.to_csv(index=False))
-    atomic_write_text(md, df.to_markdown(index=False) + "\n")
+    atomic_write_text(md, df.astype(object).where(df.notna(), "-").to_markdown(index=False) + "\n")
     return csv, md
 
 

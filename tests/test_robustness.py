@@ -1,6 +1,7 @@
 """Runs survive kills, bad parameters and bad files; nothing already written is lost."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -358,6 +359,9 @@ def test_val_ratio_zero_trains_on_every_image_and_keeps_the_last_epoch(subset_ro
     rows = dict(labkit.report._hyperparameters(again.config))
     assert rows["model selection"] == "the last epoch (no validation split)"
     assert labkit.report.tested([again]) == "last-epoch"
+    _, md = labkit.results.save_table(labkit.results.summarize_runs([again]), str(tmp_path / "comparison"))
+    row = open(md).read().splitlines()[2]
+    assert "nan" not in row and re.search(r"\|\s+-\s+\|\s+3\s+\|", row), row  # best val "-", best epoch 3
 
 
 def test_resume_without_training_state_keeps_everything(tiny, tmp_path, capsys):

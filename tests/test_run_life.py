@@ -201,6 +201,19 @@ def test_config_json_edited_by_hand_is_not_trusted(tiny, tmp_path):
     assert "config.json said lr was 0.5, now 0.01 but last.pth records what ran" in (run / "log.txt").read_text()
 
 
+def test_a_start_killed_before_its_first_epoch_leaves_no_false_note(tiny, tmp_path):
+    """A resume killed before it finished an epoch leaves its config.json (a newer labkit version, its start
+    time) beside last.pth's record; the next resume rewrote it, saying "config.json was missing or unreadable"
+    (seen on the depth lab's ResNet-110 run, 2026-12-05). Only a setting that differs is news."""
+    run = interrupted(tiny, tmp_path)
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "labkit": "0.0.0+gkilled", "started": 1.0}))
+    res = labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", resume=True, **{**KW, "epochs": 3})
+    assert [h["epoch"] for h in res.history] == [1, 2, 3]
+    assert "config.json" not in (run / "log.txt").read_text()
+    assert json.loads((run / "config.json").read_text())["labkit"] != "0.0.0+gkilled"
+
+
 def test_a_finished_run_cannot_be_extended_by_editing_its_epochs(tiny, tmp_path):
     labkit.fit("simplecnn", tiny, run_dir=tmp_path, run_name="r", scheduler="onecycle", **KW)
     run = tmp_path / "r"

@@ -66,12 +66,16 @@ def _rewrite_config(folder, record):
     if not isinstance(record, dict):
         return
     on_disk = _read_config_quietly(folder.path)
-    if on_disk != record:
-        changed = settings_diff(on_disk, record) if isinstance(on_disk, dict) else []
-        atomic_write_json(os.path.join(folder.path, CONFIG), record)
-        folder.notes.append("config.json " + (f"said {diff_text([(k, a, b) for k, a, b in changed])} "
-                                              if changed else "was missing or unreadable ")
-                            + "but last.pth records what ran: rewritten from last.pth")
+    if on_disk == record:
+        return
+    atomic_write_json(os.path.join(folder.path, CONFIG), record)
+    if not isinstance(on_disk, dict):
+        folder.notes.append("config.json was missing or unreadable but last.pth records what ran: rewritten from it")
+    elif changed := settings_diff(on_disk, record):
+        folder.notes.append(f"config.json said {diff_text([(k, a, b) for k, a, b in changed])} but last.pth records "
+                            "what ran: rewritten from last.pth")
+    # else only the record of a start killed before its first epoch differs (its labkit version, start time):
+    # no setting trained under it, so nothing to tell
 
 
 def _best_weights(state, path, best_on_disk):
