@@ -134,7 +134,7 @@ def depth_figure(folders, path):
     """He et al.'s figure 6 from the run folders, drawn by labkit's plotting (training error dashed, test solid)."""
     runs = {os.path.basename(f).split("-e")[0]: load_run(f, model=False) for f in folders}
     plt.close(plot_error_curves(degradation_panels(runs), save=path,
-                                title=f"CIFAR-10 (JPEG copy): training error (dashed) and test error (solid)"))
+                                title="CIFAR-10 (JPEG copy): training error (dashed) and test error (solid)"))
     return path
 
 

@@ -23,7 +23,6 @@ achieved GFLOP/s, which is how the figures in README's speed section were found.
 """
 import argparse
 import collections
-import json
 import os
 import re
 import statistics

@@ -59,7 +59,6 @@ import torch.nn as nn  # noqa: E402
 import labkit  # noqa: E402
 from labkit.files import atomic_write_json, atomic_write_text  # noqa: E402
 from labkit.config import TrainConfig  # noqa: E402
-from labkit.data import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from labkit.device import describe_machine, machine_info, resolve_device  # noqa: E402
 from labkit.rng import seed_everything  # noqa: E402
 from labkit.train import build_scheduler  # noqa: E402

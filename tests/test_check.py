@@ -1,7 +1,6 @@
 """The TA's check of a class (python -m labkit.handin.check): zips read, never run; one CSV row per file and a
 feedback note each; a damaged or hostile zip is a flagged row, never a crash."""
 import csv
-import json
 import os
 import subprocess
 import sys

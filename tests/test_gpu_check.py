@@ -3,7 +3,6 @@ sizes, so a break in it shows here and in CI rather than in the few minutes of a
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 

@@ -1,5 +1,4 @@
 """The hand-in zip (labkit.handin.submit): built from notebooks executed here, checked by opening the zip."""
-import filecmp
 import json
 import os
 import subprocess
