@@ -27,7 +27,7 @@ KIND_TITLES = {"plain": "plain nets", "resnet": "ResNets", "preact": "pre-activa
 
 def scale_milestones(epochs, milestones=PAPER_MILESTONES, total=PAPER_EPOCHS):
     """The paper's lr-decay epochs (81 and 122 of 164) scaled to ``epochs``: 164 -> [81, 122],
-    82 -> [41, 61], 2 -> [1]; always at least epoch 1, repeated epochs merged."""
+    82 -> [40, 61] (40.5 rounds to even), 2 -> [1]; always at least epoch 1, repeated epochs merged."""
     epochs = as_int("epochs", epochs, 1)
     return sorted({max(1, int(round(m * epochs / total))) for m in milestones})
 
