@@ -50,7 +50,8 @@ experiment = "task3_depth"  # the runs go to run_dir/experiment/<model>
 # 0.1; the report's hyper-parameter table says so). ResNet-110 is about 6.3 PFLOP of training over 82 epochs of
 # 50,000 images (257 M multiply-adds per image): an estimated 16-70 minutes on a T4 (the same assumed 1.5-6.5
 # TFLOP/s, not measured; an H100 measured 11.2 s per 45,000-image epoch in fp16, about 17 minutes of steps for
-# 82 epochs of 50,000, so expect a T4 in the range's upper part), about 5 hours on a quiet 2-core AVX-512 CPU.
+# 82 epochs of 50,000, so expect a T4 in the range's upper part), about 4 hours on a quiet 2-core AVX-512 CPU
+# (measured: 136-170 s per epoch of 45,000 images).
 # The paper's 6.43% error is its best of five runs (6.61 +- 0.16 mean) after 164 epochs: `-p epochs 164` for the
 # whole schedule.
 #
