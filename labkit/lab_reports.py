@@ -120,8 +120,11 @@ def depth_pairs(runs, kinds=("plain", "resnet")):
 def show_depth_pairs(runs, caption, kinds=("plain", "resnet")):
     """The training loss and the test error per epoch, the two kinds side by side at each depth."""
     pairs = depth_pairs(runs, kinds)
-    if not pairs:
-        return show(f"*No depth where {' and '.join(kinds)} both ran.*")
+    if not pairs:  # its number is kept (the report's text names it), said not drawn, so no figure seems lost
+        name = caption.split(".**", 1)[0].lstrip("*") if caption.startswith("**") else "This figure"
+        ran = sorted({net_name(r) for r in runs})
+        return show(f"*{name} is not drawn: no depth where {' and '.join(KIND_NAMES[k] for k in kinds)} both ran"
+                    f"{' (only ' + ', '.join(ran) + ')' if ran else ''}.*")
     _display(plot_depth_pairs(pairs))
     return show(caption)
 

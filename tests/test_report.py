@@ -332,3 +332,18 @@ def test_source_appendix_is_the_labs_code_once_as_text():
     transfer = {m for _, m, _ in lab_sources([nb("transfer")])}
     assert {"labkit.models.torchvision_models", "labkit.folder_data.transforms"} <= transfer
     assert "labkit.data" not in transfer and "labkit.models.simplecnn" not in transfer
+
+
+def test_a_depth_figure_not_drawn_keeps_its_number(capsys):
+    """The depth report's text names Figure 1 (plain vs ResNet at each depth) and Figure 2 (He et al.'s figure 6).
+    A hand-in of ResNet-110 alone (the graded net, no plain-110) drew no Figure 1 and captioned the next one
+    Figure 2: its number is kept and the figure said not drawn, and why."""
+    from types import SimpleNamespace
+
+    from labkit import lab_reports
+
+    cap = report.Captions()
+    lab_reports.show_depth_pairs([SimpleNamespace(config={"model": "resnet110"})], cap.figure("pairs"))
+    out = capsys.readouterr().out
+    assert "Figure 1 is not drawn: no depth where plain and ResNet both ran (only ResNet-110)" in out, out
+    assert cap.figure("the paper's figure 6").startswith("**Figure 2.**")
