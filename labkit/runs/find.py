@@ -5,7 +5,7 @@ import os
 from ..errors import CheckpointError, ConfigError
 from ..files import temp_copies
 from .layout import CONFIG, LOCK, LOG, RUN_FILES, STATE
-from .read import _read_result_quietly, finished_record, read_config, read_state, run_record, stop_line
+from .read import finished_record, quietly, read_config, read_result, read_state, run_record, stop_line
 
 
 def is_run(path):
@@ -22,7 +22,7 @@ def is_run(path):
 def run_status(path):
     """'finished', 'diverged' (fit logged 'Stopped: ...'), 'interrupted' (an epoch finished, more to do) or
     'not started' (no finished epoch)."""
-    if _read_result_quietly(path) is not None:
+    if quietly(read_result, path) is not None:
         return "finished"
     if stop_line(path):
         return "diverged"

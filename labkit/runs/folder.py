@@ -10,7 +10,7 @@ from .compare import _check_same_settings
 from .find import find_resume_path, run_status
 from .layout import BEST, CONFIG, HISTORY, LOCK, LOG, RESULT, RUN_FILES, STATE, new_run_dir, next_earlier, set_aside
 from .lock import RunLock
-from .read import _best_checkpoint, _read_config_quietly, finished_record, read_state, replay_log
+from .read import _best_checkpoint, finished_record, quietly, read_config, read_state, replay_log
 from .recovery import _best_weights, recover_folder
 from .result import load_run
 
@@ -89,7 +89,7 @@ class RunFolder:
             return
         state, problem = read_state(path)
         done = finished_record(path, state, cfg.epochs)
-        record = _first_dict((state or {}).get("config"), (done or {}).get("config"), _read_config_quietly(path))
+        record = _first_dict((state or {}).get("config"), (done or {}).get("config"), quietly(read_config, path))
         if record is not None:
             _check_same_settings(path, record, cfg, data)
         if done is not None and ("test_acc" in done or state is None):

@@ -21,9 +21,11 @@ def read_config(path):
     return cfg
 
 
-def _read_config_quietly(path):
+def quietly(read, path):
+    """``read(path)``, or None where its file is not JSON (the CheckpointError ``read`` raises): for the
+    callers that fall back to another source (the state, the history, a fresh record) instead of stopping."""
     try:
-        return read_config(path)
+        return read(path)
     except CheckpointError:
         return None
 
@@ -84,7 +86,7 @@ def run_record(path):
     st, _ = read_state(path, record_only=True)
     if st is not None and isinstance(st.get("config"), dict):
         return st["config"]
-    res = _read_result_quietly(path)
+    res = quietly(read_result, path)
     if res is not None and isinstance(res.get("config"), dict):
         return res["config"]
     return read_config(path)
@@ -97,7 +99,7 @@ def read_history(path):
         hist = read_json_file(os.path.join(path, HISTORY), "history", "")
     except CheckpointError:
         hist = None
-    result = _read_result_quietly(path)
+    result = quietly(read_result, path)
     if _valid_history(hist) and (result is None or result.get("epochs") in (None, len(hist))):
         return hist, HISTORY
     if result is not None and _valid_history(result.get("history")):  # a finished run's own copy
@@ -118,17 +120,10 @@ def read_result(path):
     return res if _valid_result(res) else None
 
 
-def _read_result_quietly(path):
-    try:
-        return read_result(path)
-    except CheckpointError:
-        return None
-
-
 def stop_line(path):
     """The 'Stopped: ...' line fit logged if the run in ``path`` diverged (and did not finish later), else None."""
     log = os.path.join(path, LOG)
-    if not os.path.isfile(log) or _read_result_quietly(path) is not None:
+    if not os.path.isfile(log) or quietly(read_result, path) is not None:
         return None
     with open(log, encoding="utf-8", errors="replace") as f:
         lines = [ln.strip() for ln in f if ln.strip()]
@@ -138,7 +133,7 @@ def stop_line(path):
 def replay_log(path):
     """Print a finished run's training lines (what it printed while training: the log its result.json
     records, else log.txt), so a notebook that reloads the run shows the same prints as one that trained it."""
-    res, log = _read_result_quietly(path), os.path.join(path, LOG)
+    res, log = quietly(read_result, path), os.path.join(path, LOG)
     if res is not None and isinstance(res.get("log"), str):
         text = res["log"]
     elif os.path.isfile(log):
@@ -175,7 +170,7 @@ def finished_record(path, state=None, epochs=None):
     result.json, history.json or a whole last.pth) and best_model.pth of that history's best epoch; with its
     result.json's test result when that is there and of the same best epoch (without one, only the test is
     still to measure). ``epochs``: how many the run trains (default: its record's). None otherwise."""
-    res = _read_result_quietly(path)
+    res = quietly(read_result, path)
     if res is not None and isinstance(res.get("epochs"), int):
         epochs = res["epochs"]
     if epochs is None:

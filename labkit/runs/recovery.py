@@ -7,7 +7,7 @@ from ..files import atomic_write_bytes, atomic_write_json, discard, drop, jsonab
     shown_path, temp_copies
 from .compare import diff_text, settings_diff
 from .layout import BEST, CONFIG, HISTORY, LOG, RESULT, RUN_FILES, STATE, set_aside
-from .read import _best_checkpoint, _model_checkpoint, _read_config_quietly, _read_result_quietly, _read_state_file
+from .read import _best_checkpoint, _model_checkpoint, _read_state_file, quietly, read_config, read_result
 
 
 def recover_folder(folder):
@@ -55,7 +55,7 @@ def _recover_finished(folder):
     done = folder.done
     recover_temp(os.path.join(folder.path, BEST), lambda f: _model_checkpoint(f) is not None)
     _discard_temps(folder.path)
-    if "history" in (_read_result_quietly(folder.path) or {}):  # result.json holds all a reload needs
+    if "history" in (quietly(read_result, folder.path) or {}):  # result.json holds all a reload needs
         drop(os.path.join(folder.path, STATE))
     _make_log(folder.path, done.get("log"), None)
     _make_json(folder.path, HISTORY, done["history"])
@@ -65,7 +65,7 @@ def _recover_finished(folder):
 def _rewrite_config(folder, record):
     if not isinstance(record, dict):
         return
-    on_disk = _read_config_quietly(folder.path)
+    on_disk = quietly(read_config, folder.path)
     if on_disk == record:
         return
     atomic_write_json(os.path.join(folder.path, CONFIG), record)
