@@ -172,6 +172,27 @@ def test_sanitizer_keeps_labkit_content(tmp_path):
     assert "<script" not in body
 
 
+def test_run_records_are_not_printed(tmp_path):
+    """The runs a cell used are recorded in its outputs (RUNS_MIME, for the hand-in's manifest): the PDF's HTML
+    leaves them out, without nbconvert's warning that it cannot show them, and keeps the cell's prints."""
+    import warnings
+
+    from traitlets.config import Config
+
+    from labkit.notebook import RUNS_MIME
+    cell = nbformat.v4.new_code_cell("res = fit(cfg)", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Test Accuracy: 71.30%\n"),
+                    nbformat.v4.new_output("display_data", data={RUNS_MIME: {"runs": [{"path": "runs/x"}]}})]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    cfg = template.nbconvert_config(False, "auto", template.write_template(str(tmp_path)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*not able to be represented")
+        html, _ = template.SafeHTMLExporter(config=Config(cfg)).from_notebook_node(nb)
+    body = html.split("<body", 1)[1]
+    assert "Test Accuracy: 71.30%" in body and "runs/x" not in body
+    assert len(nb.cells[0].outputs) == 2  # the notebook itself (the hand-in's .ipynb) keeps its record
+
+
 def test_sanitizer_removes_what_a_browser_would_run_or_load():
     clean = template.SafeHTMLPreprocessor().sanitize_html_tags
     for html in payloads("/etc/passwd").values():

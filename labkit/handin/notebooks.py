@@ -21,6 +21,7 @@ import re
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
+from ..notebook import RUNS_MIME
 from .errors import HandinError
 
 # cell tags: in the PDF a cell tagged hide-input shows only its output, one tagged remove-cell is left out
@@ -76,11 +77,27 @@ def strip_progress(nb):
     return dropped
 
 
+def strip_run_records(nb):
+    """Drop from ``nb`` (in place) the outputs that only carry labkit's record of the runs a cell used
+    (:data:`labkit.notebook.RUNS_MIME`: read back by the hand-in's manifest, never printed; nbconvert would
+    warn that it cannot show them); returns how many."""
+    dropped = 0
+    for cell in nb.cells:
+        outs = cell.get("outputs", []) if cell.get("cell_type") == "code" else []
+        keep = [o for o in outs if set(o.get("data") or {}) != {RUNS_MIME}]
+        dropped += len(outs) - len(keep)
+        if outs:
+            cell["outputs"] = keep
+    return dropped
+
+
 class StripProgressPreprocessor(Preprocessor):
-    """nbconvert preprocessor: the notebook without its progress bars (labkit.handin.pdf uses it)."""
+    """nbconvert preprocessor: the notebook without its progress bars and its run records, the outputs that
+    stay on the screen or in the file but are not printed (labkit.handin.pdf uses it)."""
 
     def preprocess(self, nb, resources):
         strip_progress(nb)
+        strip_run_records(nb)
         return nb, resources
 
 
