@@ -65,30 +65,29 @@ def is_progress_output(output):
     return False
 
 
-def strip_progress(nb):
-    """Drop progress-bar outputs from every code cell of ``nb`` (in place); returns how many."""
+def is_run_record(output):
+    """True for an output that only carries labkit's record of the runs a cell used
+    (:data:`labkit.notebook.RUNS_MIME`: read back by the hand-in's manifest, never printed; nbconvert would
+    warn that it cannot show it)."""
+    return set(output.get("data") or {}) == {RUNS_MIME}
+
+
+def strip_outputs(nb, unwanted):
+    """Drop the outputs for which ``unwanted(output)`` is true from every code cell of ``nb`` (in place);
+    returns how many."""
     dropped = 0
     for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
-        keep = [o for o in cell.get("outputs", []) if not is_progress_output(o)]
+        keep = [o for o in cell.get("outputs", []) if not unwanted(o)]
         dropped += len(cell.get("outputs", [])) - len(keep)
         cell["outputs"] = keep
     return dropped
 
 
-def strip_run_records(nb):
-    """Drop from ``nb`` (in place) the outputs that only carry labkit's record of the runs a cell used
-    (:data:`labkit.notebook.RUNS_MIME`: read back by the hand-in's manifest, never printed; nbconvert would
-    warn that it cannot show them); returns how many."""
-    dropped = 0
-    for cell in nb.cells:
-        outs = cell.get("outputs", []) if cell.get("cell_type") == "code" else []
-        keep = [o for o in outs if set(o.get("data") or {}) != {RUNS_MIME}]
-        dropped += len(outs) - len(keep)
-        if outs:
-            cell["outputs"] = keep
-    return dropped
+def strip_progress(nb):
+    """Drop progress-bar outputs from every code cell of ``nb`` (in place); returns how many."""
+    return strip_outputs(nb, is_progress_output)
 
 
 class StripProgressPreprocessor(Preprocessor):
@@ -96,8 +95,7 @@ class StripProgressPreprocessor(Preprocessor):
     stay on the screen or in the file but are not printed (labkit.handin.pdf uses it)."""
 
     def preprocess(self, nb, resources):
-        strip_progress(nb)
-        strip_run_records(nb)
+        strip_outputs(nb, lambda o: is_progress_output(o) or is_run_record(o))
         return nb, resources
 
 
