@@ -15,8 +15,8 @@ import pandas as pd
 
 from .studies.depth import KINDS, PAPER_TEST_ERROR, degradation_panels
 from .plots import plot_confusion_grid, plot_depth_pairs, plot_error_curves
-from .report import (_display, _fmt, collect_runs, compare, hyperparameter_table, label, show, show_curves, show_table,
-                     status, test_images, tested)
+from .report import (Captions, _display, _fmt, collect_runs, compare, hyperparameter_table, label, show, show_curves,
+                     show_table, status, test_images, tested)
 
 IMBALANCE_WORDS = {"none": "not handled (plain loss, plain sampling)", "class_weights": "a class-weighted loss",
                    "sampler": "a weighted random sampler (classes drawn about equally)",
@@ -121,7 +121,7 @@ def show_depth_pairs(runs, caption, kinds=("plain", "resnet")):
     """The training loss and the test error per epoch, the two kinds side by side at each depth."""
     pairs = depth_pairs(runs, kinds)
     if not pairs:  # its number is kept (the report's text names it), said not drawn, so no figure seems lost
-        name = caption.split(".**", 1)[0].lstrip("*") if caption.startswith("**") else "This figure"
+        name = Captions.name_of(caption) or "This figure"
         ran = sorted({net_name(r) for r in runs})
         return show(f"*{name} is not drawn: no depth where {' and '.join(KIND_NAMES[k] for k in kinds)} both ran"
                     f"{' (only ' + ', '.join(ran) + ')' if ran else ''}.*")

@@ -109,6 +109,13 @@ class Captions:
     def figure(self, text, key=None):
         return self._next("Figure", text, key)
 
+    @staticmethod
+    def name_of(caption):
+        """The name a caption of this class starts with ("Figure 1" of "**Figure 1.** ..."), else None."""
+        if caption.startswith("**") and ".**" in caption:
+            return caption[2:].split(".**", 1)[0]
+        return None
+
     def ref(self, key):
         return self.names.get(key, key)
 
